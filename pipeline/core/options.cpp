@@ -1,0 +1,105 @@
+#include "pipeline/core/options.h"
+
+#include <torch/torch.h>
+#include <opencv2/core.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "pipeline/core/error.h"
+
+namespace jcas {
+
+[[noreturn]] void throw_missing_option(const std::string& key) {
+  throw UserError(fmt::format("missing required option --{}", key));
+}
+
+namespace {
+
+std::set<std::string> sections_of(const po::options_description& desc) {
+  std::set<std::string> sections;
+  for (const auto& opt : desc.options()) {
+    auto name = opt->long_name();
+    auto dot = name.find('.');
+    if (dot != std::string::npos) sections.insert(name.substr(0, dot));
+  }
+  return sections;
+}
+
+void read_config_file(const std::string& path, const po::options_description& desc, po::variables_map& vm) {
+  if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("--config: no such file '{}'", path));
+  std::ifstream in(path);
+  if (!in) throw UserError(fmt::format("--config: cannot read '{}'", path));
+  po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
+  // A key in a section this command reads must be one of its options; other sections belong to
+  // other commands that share the file (e.g. [synth] in a pipeline config read by `noise`).
+  const auto sections = sections_of(desc);
+  for (const auto& opt : parsed.options) {
+    if (!opt.unregistered) continue;
+    auto dot = opt.string_key.find('.');
+    std::string section = dot == std::string::npos ? "" : opt.string_key.substr(0, dot);
+    if (section.empty() || sections.count(section))
+      throw UserError(fmt::format("{}: unknown option '{}'", path, opt.string_key));
+  }
+  po::store(parsed, vm);
+}
+
+}  // namespace
+
+ParsedOptions parse_options(const std::string& command, const std::string& summary,
+                            const po::options_description& desc, const std::vector<std::string>& args,
+                            const std::vector<std::string>& positional) {
+  po::options_description common("Common options");
+  common.add_options()("help,h", "show this help")("config", po::value<std::string>(),
+                                                    "INI file with options ([section] key = value)");
+  po::options_description all;
+  all.add(desc).add(common);
+
+  po::positional_options_description pos;
+  for (const auto& p : positional) pos.add(p.c_str(), 1);
+
+  ParsedOptions out;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), out.values);
+    if (out.values.count("help")) {
+      std::cout << "Usage: jcas " << command << " [options]\n" << summary << "\n\n" << all << "\n";
+      out.help = true;
+      return out;
+    }
+    if (out.values.count("config")) read_config_file(out.values["config"].as<std::string>(), desc, out.values);
+    po::notify(out.values);
+  } catch (const po::error& e) {
+    throw UserError(fmt::format("jcas {}: {} (see jcas {} --help)", command, e.what(), command));
+  }
+  return out;
+}
+
+void add_threads_option(po::options_description& desc) {
+  desc.add_options()("threads", po::value<int>()->default_value(0),
+                     "intra-op threads for LibTorch (0 = all cores)");
+}
+
+void apply_threads_option(const po::variables_map& vm) {
+  int threads = vm.count("threads") ? vm["threads"].as<int>() : 0;
+  if (threads < 0) throw UserError(fmt::format("--threads must be >= 0, got {}", threads));
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+  cv::setNumThreads(threads);
+}
+
+std::pair<int, int> parse_size(const std::string& text, const std::string& option) {
+  static const std::regex re(R"(^\s*(\d+)\s*[xX]\s*(\d+)\s*$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, re))
+    throw UserError(fmt::format("--{}: expected HxW (e.g. 128x160), got '{}'", option, text));
+  int h = std::stoi(m[1]), w = std::stoi(m[2]);
+  if (h <= 0 || w <= 0 || h > 8192 || w > 8192)
+    throw UserError(fmt::format("--{}: size {}x{} out of range", option, h, w));
+  return {h, w};
+}
+
+}  // namespace jcas

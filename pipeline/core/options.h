@@ -1,0 +1,42 @@
+#pragma once
+// Command-line and INI options, declared once with Boost.Program_options.
+//
+// Keys are the same in a config file and on the command line: `[retrain] epochs = 5` in a file is
+// `--retrain.epochs 5`. Precedence: built-in default < config file < command line.
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace jcas {
+
+namespace po = boost::program_options;
+
+struct ParsedOptions {
+  po::variables_map values;
+  bool help = false;  // --help was given; the usage has been printed
+};
+
+// Parses `args` (everything after the command name) against `desc` plus the common options
+// `--help` and `--config FILE`. Unknown options, bad values, a missing config file, or an unknown
+// key in a section this command reads become a UserError naming the option or file.
+// `positional` names options that may be given without their flag, in order.
+ParsedOptions parse_options(const std::string& command, const std::string& summary,
+                            const po::options_description& desc, const std::vector<std::string>& args,
+                            const std::vector<std::string>& positional = {});
+
+// Adds `--threads N` (default: all cores) and applies it to LibTorch's intra-op pool.
+void add_threads_option(po::options_description& desc);
+void apply_threads_option(const po::variables_map& vm);
+
+[[noreturn]] void throw_missing_option(const std::string& key);
+
+// Reads a required option, turning a missing one into a UserError naming it.
+template <typename T>
+T require(const po::variables_map& vm, const std::string& key) {
+  if (!vm.count(key)) throw_missing_option(key);
+  return vm[key].as<T>();
+}
+// "HxW" -> {H, W}; throws UserError naming `option` on anything else.
+std::pair<int, int> parse_size(const std::string& text, const std::string& option);
+
+}  // namespace jcas

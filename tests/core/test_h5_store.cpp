@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "adapters/h5_store.h"
+#include "pipeline/core/error.h"
+
+using namespace jcas;
+namespace fs = std::filesystem;
+
+TEST(H5Store, RoundTripTensorsAndAttributes) {
+  fs::path path = fs::temp_directory_path() / "jcas_h5_roundtrip.h5";
+  fs::remove(path);
+  auto f = torch::randn({3, 4, 5});
+  auto u = torch::randint(0, 255, {7, 9}, torch::kUInt8);
+  {
+    H5Writer w(path);
+    w.write("a/b/f", f, "N,C,H");
+    w.write("u", u);
+    w.attr("/", "stage", std::string("pseudo_label"));
+    w.attr("/", "seconds", 1.5);
+    w.attr("a/b/f", "count", int64_t{3});
+    EXPECT_FALSE(fs::exists(path)) << "visible before commit";
+    w.commit();
+  }
+  H5Reader r(path);
+  EXPECT_TRUE(torch::equal(r.read("a/b/f"), f));
+  EXPECT_TRUE(torch::equal(r.read("u"), u));
+  EXPECT_EQ(r.attr_string("/", "stage"), "pseudo_label");
+  EXPECT_DOUBLE_EQ(r.attr_double("/", "seconds"), 1.5);
+  EXPECT_EQ(r.attr_int("a/b/f", "count"), 3);
+  EXPECT_EQ(r.attr_string("a/b/f", "axes"), "N,C,H");
+  EXPECT_FALSE(r.has("a/c"));
+  EXPECT_THROW(r.read("nope"), UserError);
+}
+
+TEST(H5Store, UncommittedWriterLeavesNothing) {
+  fs::path path = fs::temp_directory_path() / "jcas_h5_uncommitted.h5";
+  fs::remove(path);
+  {
+    H5Writer w(path);
+    w.write("x", torch::ones({2}));
+  }
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
+}
+
+TEST(H5Store, ForeignOrTruncatedFileIsReported) {
+  fs::path path = fs::temp_directory_path() / "jcas_h5_foreign.h5";
+  std::ofstream(path) << "this is not hdf5";
+  EXPECT_THROW(H5Reader{path}, UserError);
+  EXPECT_THROW(H5Reader{fs::temp_directory_path() / "jcas_missing.h5"}, UserError);
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages jcas builds against (only those missing). Run as root.
+set -euo pipefail
+packages=(g++ make cmake ccache pkg-config libtorch-dev libopencv-dev libboost-program-options-dev
+          libhdf5-dev libfmt-dev libgtest-dev libbenchmark-dev libopenblas0-pthread)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

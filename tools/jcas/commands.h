@@ -1,0 +1,13 @@
+#pragma once
+// The subcommands of `jcas`. Each takes the arguments after its name and returns the exit code;
+// user errors are thrown as jcas::UserError and reported by main().
+#include <string>
+#include <vector>
+
+namespace jcas::commands {
+
+using Args = std::vector<std::string>;
+
+int version(const Args& args);
+
+}  // namespace jcas::commands

@@ -1,0 +1,68 @@
+// jcas: source-free domain adaptation of segmentation models with JCAS loss correction.
+#include <cstdio>
+#include <exception>
+#include <fmt/format.h>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pipeline/core/error.h"
+#include "pipeline/core/interrupt.h"
+#include "jcas_version.h"
+#include "tools/jcas/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<int(const jcas::commands::Args&)> run;
+};
+
+// The command table: name, one-line help, function.
+const std::vector<Command>& command_table() {
+  namespace c = jcas::commands;
+  static const std::vector<Command> table = {
+      {"version", "print the toolkit version", c::version},
+  };
+  return table;
+}
+
+void print_usage() {
+  std::printf("jcas %s - source-free domain adaptation with joint class-affinity loss correction\n\n", JCAS_VERSION);
+  std::printf("Usage: jcas <command> [options]   (jcas <command> --help for its options)\n\nCommands:\n");
+  for (const auto& c : command_table()) std::printf("  %-10s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::printf("jcas %s\n", JCAS_VERSION);
+    return 0;
+  }
+  const auto& table = command_table();
+  auto it = std::find_if(table.begin(), table.end(), [&](const Command& c) { return args[0] == c.name; });
+  if (it == table.end()) {
+    std::fprintf(stderr, "jcas: unknown command '%s' (see jcas --help)\n", args[0].c_str());
+    return 2;
+  }
+  jcas::install_interrupt_handler();
+  try {
+    return it->run({args.begin() + 1, args.end()});
+  } catch (const jcas::UserError& e) {
+    std::fprintf(stderr, "jcas %s: error: %s\n", it->name, e.what());
+    return 2;
+  } catch (const jcas::Interrupted&) {
+    std::fprintf(stderr, "jcas %s: interrupted; completed results are cached, run again to continue\n", it->name);
+    return 130;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "jcas %s: internal error: %s\n", it->name, e.what());
+    return 1;
+  }
+}
