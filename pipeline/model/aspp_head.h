@@ -1,0 +1,33 @@
+#pragma once
+// Segmentation head: DeepLab-v2's classifier (parallel dilated 3x3 convs, summed) turned into an
+// embedding + logits pair, as the JCAS affinity branch needs the pre-classifier embedding.
+#include <torch/torch.h>
+
+#include <utility>
+#include <vector>
+
+namespace jcas {
+
+struct HeadSpec {
+  int in_channels;
+  int branch_channels;  // width of each dilated branch; == embed_dim means no 1x1 projection
+  int embed_dim;
+  int num_classes;
+  std::vector<int> dilations;
+};
+
+class AsppHeadImpl : public torch::nn::Module {
+ public:
+  explicit AsppHeadImpl(const HeadSpec& s);
+  // Returns {embedding (B x embed_dim x h x w), logits (B x K x h x w)}.
+  std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor x);
+
+ private:
+  torch::nn::ModuleList branches{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  torch::nn::Sequential project{nullptr};  // 1x1 conv + BN + ReLU to embed_dim, when branches are narrower
+  torch::nn::Conv2d classifier{nullptr};
+};
+TORCH_MODULE(AsppHead);
+
+}  // namespace jcas

@@ -1,0 +1,75 @@
+#include "pipeline/model/deeplab.h"
+
+#include <fmt/format.h>
+
+#include "pipeline/core/error.h"
+#include "pipeline/model/residual_blocks.h"
+
+namespace jcas {
+
+namespace nn = torch::nn;
+
+void validate(const ModelOptions& o) {
+  if (o.preset != "small" && o.preset != "resnet101")
+    throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
+  if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
+  if (o.feat1_dim < 1 || o.feat2_dim < 1) throw UserError("model feat1_dim and feat2_dim must be positive");
+  if (o.dilations.empty()) throw UserError("model dilations must name at least one dilation");
+  for (int d : o.dilations)
+    if (d < 1) throw UserError(fmt::format("model dilation {} must be >= 1", d));
+  if (o.preset == "small") {
+    if (o.width < 1 || o.head_width < 1) throw UserError("model width and head_width must be positive");
+    if (o.blocks.size() != 4) throw UserError(fmt::format("model blocks must list 4 stages, got {}", o.blocks.size()));
+    for (int b : o.blocks)
+      if (b < 1) throw UserError("model blocks must be >= 1 per stage");
+  }
+}
+
+DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
+  validate(options_);
+  const bool big = options_.preset == "resnet101";
+  const int width = big ? 64 : options_.width;
+  const std::vector<int> blocks = big ? std::vector<int>{3, 4, 23, 3} : options_.blocks;
+
+  backbone_ = register_module("backbone", std::make_shared<nn::Module>());
+  // ResNet stem: 7x7 for the ImageNet-sized preset, a cheaper 3x3 for the small one.
+  const int k = big ? 7 : 3;
+  stem_ = backbone_->register_module(
+      "stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, width, k).stride(2).padding(k / 2).bias(false)),
+                             nn::BatchNorm2d(width), nn::ReLU(),
+                             nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
+  int c1, c2, c3, c4;
+  stage1_ = backbone_->register_module("stage1", make_stage(big, width, width, blocks[0], 1, 1, c1));
+  stage2_ = backbone_->register_module("stage2", make_stage(big, c1, width * 2, blocks[1], 2, 1, c2));
+  // Dilation instead of stride keeps output stride 8 (DeepLab-v2).
+  stage3_ = backbone_->register_module("stage3", make_stage(big, c2, width * 4, blocks[2], 1, 2, c3));
+  stage4_ = backbone_->register_module("stage4", make_stage(big, c3, width * 8, blocks[3], 1, 4, c4));
+
+  auto head = [&](int in, int dim) {
+    return AsppHead(HeadSpec{in, big ? dim : options_.head_width, dim, options_.num_classes, options_.dilations});
+  };
+  aux_head_ = register_module("aux_head", head(c3, options_.feat1_dim));
+  main_head_ = register_module("main_head", head(c4, options_.feat2_dim));
+}
+
+ModelOutput DeepLabImpl::forward(torch::Tensor x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "DeepLab expects B x 3 x H x W, got ", x.sizes());
+  auto y = stage2_->forward(stage1_->forward(stem_->forward(x)));
+  auto mid = stage3_->forward(y);
+  auto end = stage4_->forward(mid);
+  ModelOutput out;
+  std::tie(out.feat1, out.pred1) = aux_head_->forward(mid);
+  std::tie(out.feat2, out.pred2) = main_head_->forward(end);
+  return out;
+}
+
+std::vector<torch::Tensor> DeepLabImpl::backbone_parameters() const { return backbone_->parameters(); }
+
+std::vector<torch::Tensor> DeepLabImpl::head_parameters() const {
+  auto p = aux_head_->parameters();
+  auto m = main_head_->parameters();
+  p.insert(p.end(), m.begin(), m.end());
+  return p;
+}
+
+}  // namespace jcas

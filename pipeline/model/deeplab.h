@@ -1,0 +1,63 @@
+#pragma once
+// DeepLab-style segmentation network with two heads, the interface of the JCAS reference model.
+//
+// Layout (both presets, DeepLab-v2 style, output stride 8):
+//   backbone.stem     stride 2 conv + BN + ReLU + 3x3/2 max-pool          (OS 4)
+//   backbone.stage1   residual blocks, stride 1                           (OS 4)
+//   backbone.stage2   residual blocks, stride 2                           (OS 8)
+//   backbone.stage3   residual blocks, stride 1, dilation 2               (OS 8) -> aux_head
+//   backbone.stage4   residual blocks, stride 1, dilation 4               (OS 8) -> main_head
+// A 128x160 input gives 16x20 maps (inputs whose sides are multiples of 8 map exactly).
+//
+// Each head is the DeepLab-v2 classifier made to expose an embedding: parallel dilated 3x3 convs
+// summed, BN, ReLU; for "small" a 1x1 conv + BN + ReLU then widens to the embedding width (the
+// dilated convs stay narrow, which is where the CPU time would go). The embedding is `feat`;
+// `pred` = 1x1 conv (with bias) on it, so `feat` is exactly the pre-classifier representation.
+// The head dilations default to {1, 2, 3} instead of DeepLab-v2's {6, 12, 18, 24}: at 16x20
+// maps a dilation of 12 or more reaches past the map and only sees padding.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "pipeline/model/aspp_head.h"
+
+namespace jcas {
+
+struct ModelOutput {
+  torch::Tensor feat1, feat2;  // embeddings of the aux head (feat1_dim) and main head (feat2_dim), B x d x H/8 x W/8
+  torch::Tensor pred1, pred2;  // logits of the aux and main head, B x K x H/8 x W/8
+};
+
+struct ModelOptions {
+  int num_classes = 4;
+  std::string preset = "small";  // "small" (basic blocks, CPU default) | "resnet101" (bottlenecks {3,4,23,3}, width 64)
+  int width = 16;                // base channels of "small": stages have width x {1, 2, 4, 8}
+  std::vector<int> blocks = {1, 1, 2, 2};  // residual blocks per stage for "small"
+  int feat1_dim = 128, feat2_dim = 256;    // embedding widths (reference: 128 and 256)
+  std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
+  int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
+};
+
+// Throws UserError naming the option for an unknown preset or a non-positive size.
+void validate(const ModelOptions& o);
+
+class DeepLabImpl : public torch::nn::Module {
+ public:
+  explicit DeepLabImpl(ModelOptions o);
+  ModelOutput forward(torch::Tensor x);
+  const ModelOptions& options() const { return options_; }
+
+  // Parameter groups for the optimiser: the reference trains the heads with 10x the backbone lr.
+  std::vector<torch::Tensor> backbone_parameters() const;
+  std::vector<torch::Tensor> head_parameters() const;
+
+ private:
+  ModelOptions options_;
+  std::shared_ptr<torch::nn::Module> backbone_;  // holds stem and stage1..4, so names read "backbone.stage1.0..."
+  torch::nn::Sequential stem_{nullptr}, stage1_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr};
+  AsppHead aux_head_{nullptr}, main_head_{nullptr};
+};
+TORCH_MODULE(DeepLab);
+
+}  // namespace jcas

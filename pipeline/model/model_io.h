@@ -1,0 +1,21 @@
+#pragma once
+// Model weights in HDF5: one dataset per parameter and buffer, named `<group>/<dotted name>`
+// (e.g. `model/backbone.stage1.0.conv1.weight`), so h5py reads them without LibTorch.
+#include <torch/torch.h>
+
+#include <string>
+
+#include "adapters/h5_store.h"
+
+namespace jcas {
+
+// Writes every named parameter and buffer of `module` (recursively) under `group`.
+void write_module(H5Writer& writer, const std::string& group, const torch::nn::Module& module);
+
+// Loads every named parameter and buffer of `module` from `group`, in place (dtype converted to
+// the module's). A missing tensor, a shape mismatch, or a tensor in the group that the module does
+// not have is a UserError naming the file and the tensor: a half-loaded model is never returned
+// silently (the module may have been partly overwritten when it throws).
+void read_module(const H5Reader& reader, const std::string& group, torch::nn::Module& module);
+
+}  // namespace jcas
