@@ -1,0 +1,50 @@
+#include "stages/inference.h"
+
+#include <fmt/format.h>
+
+#include "pipeline/core/interrupt.h"
+#include "pipeline/core/progress.h"
+#include "stages/loss_options.h"
+
+namespace jcas {
+
+InferenceMode inference_mode(const PipelineConfig& config, const StageKey& producer) {
+  InferenceMode mode = loss_options(config);
+  if (producer.name != "retrain") mode.method = "ce";
+  return mode;
+}
+
+torch::Tensor predict_batch(DeepLab& model, const torch::Tensor& images, const InferenceMode& mode) {
+  torch::NoGradGuard no_grad;
+  ModelOutput out = model->forward(images);
+  return predict_probabilities(out.feat2, out.pred2, static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
+                               mode);
+}
+
+void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                     torch::Device device, const std::string& label,
+                     const std::function<void(size_t, const torch::Tensor&)>& visit) {
+  model->eval();
+  const size_t batch = 4;
+  ProgressBar bar(label, static_cast<int64_t>(dataset.size()), "img");
+  for (size_t start = 0; start < dataset.size(); start += batch) {
+    std::vector<torch::Tensor> xs;
+    for (size_t i = start; i < std::min(dataset.size(), start + batch); ++i) xs.push_back(dataset.get(i).image);
+    auto probs = predict_batch(model, torch::stack(xs).to(device), mode).to(torch::kCPU);
+    for (size_t k = 0; k < xs.size(); ++k) visit(start + k, probs[static_cast<int64_t>(k)]);
+    bar.advance(static_cast<int64_t>(xs.size()));
+    check_interrupted();
+  }
+  bar.finish();
+}
+
+SegmentationReport evaluate_model(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                                  torch::Device device, const std::string& label) {
+  SegmentationScore score(dataset.num_classes());
+  predict_dataset(model, dataset, mode, device, label, [&](size_t i, const torch::Tensor& probs) {
+    score.add(dataset.get(i).label, probs.argmax(0).to(torch::kUInt8));
+  });
+  return score.report();
+}
+
+}  // namespace jcas

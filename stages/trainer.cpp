@@ -1,0 +1,238 @@
+#include "stages/trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "adapters/h5_store.h"
+#include "pipeline/core/interrupt.h"
+#include "pipeline/core/log.h"
+#include "pipeline/core/progress.h"
+#include "pipeline/model/model_io.h"
+
+namespace jcas {
+namespace {
+
+using torch::optim::SGD;
+using torch::optim::SGDOptions;
+using torch::optim::SGDParamState;
+
+// Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, no weight decay).
+SGD make_optimizer(DeepLab& model, JcasLoss& loss, const TrainerOptions& o) {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto opts = [&](double lr, double wd) {
+    return std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd));
+  };
+  groups.emplace_back(model->backbone_parameters(), opts(o.lr, o.weight_decay));
+  groups.emplace_back(model->head_parameters(), opts(10 * o.lr, o.weight_decay));
+  auto ntm = loss->parameters();
+  if (!ntm.empty()) groups.emplace_back(ntm, opts(o.ntm_lr, 0.0));
+  return SGD(groups, SGDOptions(o.lr));
+}
+
+const double kBaseScale[3] = {1.0, 10.0, 0.0};  // lr multipliers; NTM group uses ntm_lr
+
+void set_learning_rates(SGD& opt, const TrainerOptions& o, double factor) {
+  auto& groups = opt.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    double base = g < 2 ? o.lr * kBaseScale[g] : o.ntm_lr;
+    static_cast<SGDOptions&>(groups[g].options()).lr(base * factor);
+  }
+}
+
+// Terms switched off by the ablation options may be undefined.
+double value_or_zero(const torch::Tensor& t) { return t.defined() && t.numel() == 1 ? t.item<double>() : 0.0; }
+
+std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+void write_momentum(H5Writer& out, SGD& opt) {
+  auto& groups = opt.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].params().size(); ++i) {
+      auto it = opt.state().find(state_key(groups[g].params()[i]));
+      if (it == opt.state().end()) continue;
+      auto& st = static_cast<SGDParamState&>(*it->second);
+      out.write(fmt::format("optimizer/group{}/{}", g, i), st.momentum_buffer());
+    }
+}
+
+void read_momentum(const H5Reader& in, SGD& opt, torch::Device device) {
+  auto& groups = opt.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].params().size(); ++i) {
+      auto name = fmt::format("optimizer/group{}/{}", g, i);
+      if (!in.has(name)) continue;
+      auto st = std::make_unique<SGDParamState>();
+      st->momentum_buffer(in.read(name).to(device));
+      opt.state()[state_key(groups[g].params()[i])] = std::move(st);
+    }
+}
+
+torch::Tensor logs_tensor(const std::vector<EpochLog>& logs) {
+  auto t = torch::zeros({static_cast<int64_t>(logs.size()), 5}, torch::kFloat64);
+  for (size_t e = 0; e < logs.size(); ++e) {
+    t[e][0] = logs[e].loss;
+    t[e][1] = logs[e].seg;
+    t[e][2] = logs[e].aff;
+    t[e][3] = logs[e].seconds;
+    t[e][4] = logs[e].validation;
+  }
+  return t;
+}
+
+std::vector<EpochLog> logs_from(const torch::Tensor& t) {
+  std::vector<EpochLog> logs(t.size(0));
+  auto a = t.accessor<double, 2>();
+  for (int64_t e = 0; e < t.size(0); ++e) logs[e] = {a[e][0], a[e][1], a[e][2], a[e][3], a[e][4]};
+  return logs;
+}
+
+struct Checkpoint {
+  const TrainerOptions& o;
+
+  void save(DeepLab& model, JcasLoss& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
+            DeepLab* best) const {
+    if (o.checkpoint.empty()) return;
+    H5Writer out(o.checkpoint);
+    write_module(out, "model", *model);
+    write_module(out, "loss", *loss);
+    if (best) write_module(out, "best", **best);
+    write_momentum(out, opt);
+    out.write("epochs", logs_tensor(logs), "epoch,[loss,seg,aff,seconds,validation]");
+    out.attr("/", "key", o.checkpoint_key);
+    out.attr("/", "best_epoch", int64_t{best_epoch});
+    out.commit();
+  }
+
+  // Returns the epochs restored (0 when there is no usable checkpoint).
+  int load(DeepLab& model, JcasLoss& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch, DeepLab* best,
+           torch::Device device) const {
+    if (o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint)) return 0;
+    try {
+      H5Reader in(o.checkpoint);
+      if (!in.has_attr("/", "key") || in.attr_string("/", "key") != o.checkpoint_key) {
+        log::info("{}: checkpoint {} belongs to other options; starting over", o.label, o.checkpoint.string());
+        return 0;
+      }
+      read_module(in, "model", *model);
+      read_module(in, "loss", *loss);
+      if (best && in.has("best")) read_module(in, "best", **best);
+      model->to(device);
+      loss->to(device);
+      read_momentum(in, opt, device);
+      logs = logs_from(in.read("epochs"));
+      best_epoch = static_cast<int>(in.attr_int("/", "best_epoch"));
+      return static_cast<int>(logs.size());
+    } catch (const std::exception& e) {
+      log::info("{}: checkpoint {} unusable ({}); starting over", o.label, o.checkpoint.string(), e.what());
+      return 0;
+    }
+  }
+};
+
+}  // namespace
+
+TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, const SegmentationDataset& images,
+                        const torch::Tensor& labels, const torch::Tensor& class_dist, const TrainerOptions& o,
+                        torch::Device device, const std::function<double(DeepLab&)>& validate) {
+  const int64_t n = static_cast<int64_t>(images.size());
+  TORCH_CHECK(labels.size(0) == n, "train_model: ", labels.size(0), " label maps for ", n, " images");
+  model->to(device);
+  loss->to(device);
+  if (warmup_loss) (*warmup_loss)->to(device);
+  auto dist = class_dist.to(device, torch::kFloat32);
+  SGD opt = make_optimizer(model, loss, o);
+
+  // With a validation callback, the best epoch's weights are kept in a second model.
+  DeepLab best{nullptr};
+  if (validate) best = DeepLab(model->options());
+  TrainResult result;
+  int best_epoch = 0;
+  Checkpoint ckpt{o};
+  result.resumed_from = ckpt.load(model, loss, opt, result.epochs, best_epoch, validate ? &best : nullptr, device);
+  if (result.resumed_from > 0) log::info("{}: resumed from checkpoint after epoch {}", o.label, result.resumed_from);
+
+  const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t total_iters = batches_per_epoch * o.epochs;
+  for (int epoch = result.resumed_from; epoch < o.epochs; ++epoch) {
+    // The sample order and flips of an epoch depend only on (seed, epoch): a resumed run sees the
+    // same batches as an uninterrupted one.
+    std::mt19937_64 rng(o.seed * 1000003ull + static_cast<uint64_t>(epoch));
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::bernoulli_distribution coin(0.5);
+
+    const bool warm = warmup_loss && epoch < o.warmup_epochs;
+    JcasLoss& active = warm ? *warmup_loss : loss;
+    model->train();
+    auto t0 = std::chrono::steady_clock::now();
+    EpochLog log_line;
+    ProgressBar bar(fmt::format("{} epoch {}/{}{}", o.label, epoch + 1, o.epochs, warm ? " (warm-up)" : ""),
+                    batches_per_epoch, "batch");
+    for (int64_t b = 0; b < batches_per_epoch; ++b) {
+      std::vector<size_t> idx(order.begin() + b * o.batch_size,
+                              order.begin() + std::min<int64_t>(n, (b + 1) * o.batch_size));
+      std::vector<torch::Tensor> xs, ys;
+      for (size_t i : idx) {
+        bool flip = coin(rng);
+        xs.push_back(images.get(i, flip).image);
+        ys.push_back(flip ? labels[i].flip({1}) : labels[i]);
+      }
+      auto x = torch::stack(xs).to(device);
+      auto y = torch::stack(ys).to(device, torch::kLong);
+
+      double factor = std::pow(1.0 - static_cast<double>(epoch * batches_per_epoch + b) / total_iters, o.poly_power);
+      set_learning_rates(opt, o, factor);
+      opt.zero_grad();
+      ModelOutput out = model->forward(x);
+      LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
+      terms.total.backward();
+      opt.step();
+
+      log_line.loss += terms.total.item<double>() / batches_per_epoch;
+      log_line.seg += value_or_zero(terms.seg2) / batches_per_epoch;
+      log_line.aff += value_or_zero(terms.aff1) / batches_per_epoch;
+      bar.set_postfix(fmt::format("loss {:.4f}", log_line.loss * batches_per_epoch / (b + 1)));
+      bar.advance();
+      check_interrupted();
+    }
+    bar.finish();
+    log_line.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (validate) {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      log_line.validation = validate(model);
+      bool better = best_epoch == 0 || log_line.validation > result.epochs[best_epoch - 1].validation;
+      if (better) {
+        best_epoch = epoch + 1;
+        auto src = model->named_parameters(true), dst = best->named_parameters(true);
+        for (auto& kv : src) dst[kv.key()].set_data(kv.value().detach().clone());
+        auto sb = model->named_buffers(true), db = best->named_buffers(true);
+        for (auto& kv : sb) db[kv.key()].set_data(kv.value().detach().clone());
+      }
+      log::info("{} epoch {}: validation mJac {:.4f}{}", o.label, epoch + 1, log_line.validation,
+                better ? " (best)" : "");
+    }
+    result.epochs.push_back(log_line);
+    ckpt.save(model, loss, opt, result.epochs, best_epoch, validate ? &best : nullptr);
+    check_interrupted();
+  }
+
+  if (validate && best_epoch > 0) {
+    auto src = best->named_parameters(true), dst = model->named_parameters(true);
+    for (auto& kv : src) dst[kv.key()].set_data(kv.value().detach().clone().to(device));
+    auto sb = best->named_buffers(true), db = model->named_buffers(true);
+    for (auto& kv : sb) db[kv.key()].set_data(kv.value().detach().clone().to(device));
+    result.selected_epoch = best_epoch;
+  } else {
+    result.selected_epoch = o.epochs;
+  }
+  model->eval();
+  return result;
+}
+
+}  // namespace jcas

@@ -1,0 +1,45 @@
+#pragma once
+// The training loop shared by the source and retrain stages: SGD with momentum, poly decay,
+// heads at 10x lr, NTMs at their own lr, horizontal flips, and an epoch checkpoint from which an
+// interrupted run resumes to the same result as an uninterrupted one.
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "adapters/segmentation_dataset.h"
+#include "pipeline/method/jcas_loss.h"
+#include "pipeline/model/deeplab.h"
+
+namespace jcas {
+
+struct TrainerOptions {
+  int epochs = 1;
+  int warmup_epochs = 0;  // epochs trained with `warmup_loss` instead of the main loss
+  int batch_size = 4;
+  double lr = 0.01, ntm_lr = 0.001, momentum = 0.9, weight_decay = 5e-4, poly_power = 0.9;
+  uint64_t seed = 0;
+  std::string label = "train";          // shown on the progress bar
+  std::filesystem::path checkpoint;     // empty: no checkpoint
+  std::string checkpoint_key;           // a checkpoint is resumed only if it carries this key
+};
+
+struct EpochLog {
+  double loss = 0, seg = 0, aff = 0, seconds = 0;
+  double validation = -1;  // selection score when a validation callback is given
+};
+
+struct TrainResult {
+  std::vector<EpochLog> epochs;
+  int selected_epoch = 0;  // 1-based epoch whose weights `model` holds at the end
+  int resumed_from = 0;    // epochs restored from the checkpoint
+};
+
+// Trains `model` on `images` with `labels` (N x H x W uint8, in dataset order; 255 = ignore).
+// `validate`, if given, scores the model after each epoch and the best epoch is kept; otherwise
+// the last epoch is. `class_dist` is the class distribution handed to the loss (consistency term).
+TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, const SegmentationDataset& images,
+                        const torch::Tensor& labels, const torch::Tensor& class_dist, const TrainerOptions& options,
+                        torch::Device device, const std::function<double(DeepLab&)>& validate = nullptr);
+
+}  // namespace jcas

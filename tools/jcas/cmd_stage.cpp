@@ -1,0 +1,19 @@
+#include "pipeline/core/error.h"
+#include "tools/jcas/commands.h"
+#include "tools/jcas/pipeline_session.h"
+
+namespace jcas::commands {
+
+int stage(const Args& args) {
+  po::options_description desc("stage");
+  desc.add_options()("name", po::value<std::string>(), "stage to run (data, source, evaluate_source, pseudo_label, "
+                                                       "estimate_ntm, derive_affinity, retrain, evaluate)")(
+      "round", po::value<int>()->default_value(0), "round of the stage");
+  auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, {"name"});
+  if (!session) return 0;
+  if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
+  PipelineRunner(*session->plan).run_one({session->values["name"].as<std::string>(), session->values["round"].as<int>()});
+  return 0;
+}
+
+}  // namespace jcas::commands
