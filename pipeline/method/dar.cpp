@@ -1,0 +1,47 @@
+#include "pipeline/method/dar.h"
+
+namespace jcas {
+
+namespace F = torch::nn::functional;
+
+namespace {
+// B×K×h×w -> B×N×K and back.
+torch::Tensor to_rows(const torch::Tensor& p) {
+  return p.permute({0, 2, 3, 1}).reshape({p.size(0), p.size(2) * p.size(3), p.size(1)});
+}
+torch::Tensor from_rows(const torch::Tensor& rows, const torch::Tensor& like) {
+  return rows.reshape({like.size(0), like.size(2), like.size(3), like.size(1)}).permute({0, 3, 1, 2});
+}
+}  // namespace
+
+torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits) {
+  TORCH_CHECK(grid_logits.dim() == 4, "dar_dense: expected B×K×h×w logits");
+  TORCH_CHECK(affinity.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_dense: grid size mismatch");
+  auto ahat = F::normalize(affinity, F::NormalizeFuncOptions().p(1).dim(2));
+  // The reference normalises 1 − Â (its `affinity_map` is already row-normalised at that point), not
+  // 1 − A; the fixture confirms it.
+  auto ainv = F::normalize(1 - ahat, F::NormalizeFuncOptions().p(1).dim(2));
+  auto p = to_rows(grid_logits);
+  auto intra = grid_logits + from_rows(torch::bmm(ahat, p), grid_logits);
+  auto inter = grid_logits - from_rows(torch::bmm(ainv, p), grid_logits);
+  return (intra + inter) / 2.;
+}
+
+torch::Tensor dar_lowrank(const torch::Tensor& fhat, const torch::Tensor& grid_logits) {
+  TORCH_CHECK(grid_logits.dim() == 4, "dar_lowrank: expected B×K×h×w logits");
+  TORCH_CHECK(fhat.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_lowrank: grid size mismatch");
+  constexpr double kFloor = 1e-10;  // the dense form's clamp minimum
+  const double n = static_cast<double>(fhat.size(1));
+  auto p = to_rows(grid_logits);                                    // B×N×K
+  auto psum = p.sum(1, /*keepdim=*/true);                           // 1ᵀP, B×1×K
+  auto ap = torch::bmm(fhat, torch::bmm(fhat.transpose(1, 2), p)) + kFloor * psum;  // A P
+  auto rows = torch::bmm(fhat, fhat.sum(1).unsqueeze(2)) + kFloor * n;             // A 1, B×N×1
+  auto ahat_p = ap / rows.abs().clamp_min(1e-12);                   // F.normalize(p=1): max(‖·‖₁, 1e-12)
+  // (1 − Â)P = 1(1ᵀP) − ÂP; every row of 1 − Â is >= 0 and sums to N − 1.
+  auto ainv_p = (psum - ahat_p) / std::max(n - 1, 1e-12);
+  auto intra = grid_logits + from_rows(ahat_p, grid_logits);
+  auto inter = grid_logits - from_rows(ainv_p, grid_logits);
+  return (intra + inter) / 2.;
+}
+
+}  // namespace jcas

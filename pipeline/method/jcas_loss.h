@@ -1,0 +1,69 @@
+#pragma once
+// The total JCAS loss (DESIGN §3.6), its ablation switches and the reference baselines (§3.7).
+#include <torch/torch.h>
+
+#include <string>
+
+#include "pipeline/method/ntm.h"
+
+namespace jcas {
+
+struct JcasLossOptions {
+  std::string method = "jcas";  // jcas | ce | volmin | sparsereg
+  // Ablation switches of method "jcas". CALC = T_C/T_A correction + volume + consistency.
+  //   affinity off: no affinity terms, no DAR, no T_A (volume = log|det T_C| only, no consistency);
+  //                 the class term is the baseline's: P resized straight to the label size.
+  //   dar off:      the class term is the plain term only, P resized straight to the label size
+  //                 (so jcas with everything off == ce, and affinity off + calc on == volmin).
+  //   dar on:       the reference's class branch: P resized to the affinity grid, DAR term + plain
+  //                 term, both from the grid logits.
+  bool affinity = true, dar = true, calc = true;
+  double lambda = 0.1, volume_weight = 0.5, consistency_weight = 0.01;
+  int affinity_h = 32, affinity_w = 32;  // affinity grid (reference: 64×64 at 256×320 input)
+  std::string affinity_impl = "dense";   // dense | tiled (tiled also uses the low-rank DAR)
+  std::string affinity_ignore = "exclude";  // exclude | as_class
+  double sparse_tau = 0.5, sparse_p = 0.01;  // sparsereg: logit normalisation temperature, p-norm power
+  double sparse_weight = 1.0;                // sparsereg: weight of the p-norm regulariser (reference: 1)
+
+  // Throws std::invalid_argument naming the first bad field.
+  void validate() const;
+};
+
+// Every term, unweighted (undefined terms are 0-dim zeros). total is what to back-propagate.
+struct LossTerms {
+  torch::Tensor total, seg1, seg2, aff1, aff2, volume, consistency;
+};
+
+class JcasLossImpl : public torch::nn::Module {
+ public:
+  JcasLossImpl(int num_classes, JcasLossOptions options);
+
+  // feat1/feat2: B×d×h×w embeddings, pred1/pred2: B×K×h×w logits (1 = auxiliary, 2 = main head);
+  // labels B×H×W (uint8 or integer, 255 = ignore); class_dist: K class proportions of the training
+  // labels, used for T_{C→A} in the consistency term (may be undefined when that term is off).
+  //   total = seg2 + λ·seg1 + aff1 + λ·aff2 + β·volume + γ·consistency
+  //   volume = log|det T_C| + log|det T_A|, consistency = mean((T_{C→A} − T_A)²), both in this toolkit's
+  //   order (index 0 = dissimilar), as the fixture computes it.
+  LossTerms forward(const torch::Tensor& feat1, const torch::Tensor& feat2, const torch::Tensor& pred1,
+                    const torch::Tensor& pred2, const torch::Tensor& labels, const torch::Tensor& class_dist);
+
+  const JcasLossOptions& options() const { return options_; }
+  int num_classes() const { return num_classes_; }
+
+  LearnableNTM class_ntm{nullptr};     // K×K
+  LearnableNTM affinity_ntm{nullptr};  // 2×2
+
+ private:
+  int num_classes_;
+  JcasLossOptions options_;
+};
+TORCH_MODULE(JcasLoss);
+
+// Inference as the reference evaluates (method jcas with affinity and DAR): the average of
+// softmax(P_dar) and softmax(P), both from the main head's logits resized to the affinity grid with
+// the main head's affinity, each resized (bilinear, align_corners) to out_h×out_w. Otherwise
+// softmax of pred2 resized to the output size. Returns B×K×out_h×out_w probabilities.
+torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Tensor& pred2, int out_h, int out_w,
+                                    const JcasLossOptions& o);
+
+}  // namespace jcas
