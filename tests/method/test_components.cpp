@@ -1,0 +1,350 @@
+// Unit tests of the method's parts: class->affinity closed form, DAR forms, dense vs tiled affinity
+// loss, NTM parameterisation, ablation switches and baselines.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "pipeline/method/affinity_loss.h"
+#include "pipeline/method/class_loss.h"
+#include "pipeline/method/class_to_affinity.h"
+#include "pipeline/method/dar.h"
+#include "pipeline/method/jcas_loss.h"
+#include "pipeline/method/ntm.h"
+
+namespace {
+
+namespace F = torch::nn::functional;
+
+double rel(const torch::Tensor& a, const torch::Tensor& b) {
+  auto x = a.detach().to(torch::kFloat64), y = b.detach().to(torch::kFloat64);
+  return (x - y).norm().item<double>() / std::max(y.norm().item<double>(), 1e-12);
+}
+
+// Empirical class NTM (rows clean, columns noisy) and clean class proportions of one label-map pair.
+std::pair<torch::Tensor, torch::Tensor> empirical(const torch::Tensor& clean, const torch::Tensor& noisy, int64_t K) {
+  auto joint = torch::zeros({K, K}, torch::kFloat64);
+  auto c = clean.flatten(), n = noisy.flatten();
+  for (int64_t i = 0; i < c.numel(); ++i) joint[c[i].item<int64_t>()][n[i].item<int64_t>()] += 1;
+  auto rows = joint.sum(1, true);
+  return {joint / rows, rows.squeeze(1) / c.numel()};
+}
+
+// T_A by enumerating every ordered pixel pair (self-pairs included); index 0 = dissimilar.
+torch::Tensor brute_force_affinity_ntm(const torch::Tensor& clean, const torch::Tensor& noisy) {
+  auto c = clean.flatten().to(torch::kLong), n = noisy.flatten().to(torch::kLong);
+  const auto* cp = c.data_ptr<int64_t>();
+  const auto* np = n.data_ptr<int64_t>();
+  double counts[2][2] = {{0, 0}, {0, 0}};
+  for (int64_t a = 0; a < c.numel(); ++a)
+    for (int64_t b = 0; b < c.numel(); ++b) counts[cp[a] == cp[b]][np[a] == np[b]] += 1;
+  auto t = torch::zeros({2, 2}, torch::kFloat64);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) t[i][j] = counts[i][j] / (counts[i][0] + counts[i][1]);
+  return t;
+}
+
+TEST(ClassToAffinity, EqualsBruteForcePairCounting) {
+  torch::manual_seed(3);
+  const int64_t K = 4;
+  auto clean = torch::randint(0, K, {13, 11}, torch::kLong);
+  auto flip = torch::rand({13, 11}) < 0.3;
+  auto noisy = torch::where(flip, torch::randint(0, K, {13, 11}, torch::kLong), clean);
+  auto [tc, dist] = empirical(clean, noisy, K);
+  auto closed = jcas::class_to_affinity(tc, dist);
+  auto brute = brute_force_affinity_ntm(clean, noisy);
+  EXPECT_LT((closed - brute).abs().max().item<double>(), 1e-12) << closed << brute;
+  // The reference order is the index-reversed matrix.
+  EXPECT_TRUE(torch::equal(jcas::class_to_affinity_reference_order(tc, dist), closed.flip({0, 1})));
+}
+
+TEST(ClassToAffinity, SlideExample) {
+  auto clean = torch::tensor({0, 0, 1, 1, 2, 2, 3, 3, 0}, torch::kLong).reshape({3, 3});
+  auto noisy = torch::tensor({0, 1, 1, 2, 2, 3, 3, 0, 0}, torch::kLong).reshape({3, 3});
+  auto [tc, dist] = empirical(clean, noisy, 4);
+  auto expected = torch::tensor({50.0 / 60, 10.0 / 60, 10.0 / 21, 11.0 / 21}, torch::kFloat64).reshape({2, 2});
+  EXPECT_LT((jcas::class_to_affinity(tc, dist) - expected).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((brute_force_affinity_ntm(clean, noisy) - expected).abs().max().item<double>(), 1e-12);
+  // Class noise 4/9 of the pixels.
+  EXPECT_EQ((clean != noisy).sum().item<int64_t>(), 4);
+}
+
+TEST(ClassToAffinity, DifferentiableInClassNtm) {
+  auto tc = torch::tensor({0.8, 0.2, 0.1, 0.9}, torch::kFloat64).reshape({2, 2}).requires_grad_(true);
+  auto dist = torch::tensor({0.6, 0.4}, torch::kFloat64);
+  jcas::class_to_affinity(tc, dist)[0][1].backward();
+  ASSERT_TRUE(tc.grad().defined());
+  EXPECT_GT(tc.grad().abs().sum().item<double>(), 0);
+  EXPECT_THROW(jcas::class_to_affinity(tc, torch::ones({3}, torch::kFloat64)), std::invalid_argument);
+}
+
+TEST(Ntm, DefaultInitMatchesReference) {
+  jcas::LearnableNTM c(4), a(2);
+  auto tc = c->matrix(), ta = a->matrix();
+  const double s = 1 / (1 + std::exp(2.0));
+  EXPECT_NEAR(tc[0][0].item<double>(), 1 / (1 + 3 * s), 1e-6);
+  EXPECT_NEAR(ta[1][1].item<double>(), 1 / (1 + s), 1e-6);
+  EXPECT_LT((tc.sum(1) - 1).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Ntm, InitFromReproducesMatrix) {
+  torch::manual_seed(5);
+  auto off = torch::rand({4, 4}) * 0.2;
+  auto t = off + torch::eye(4) * 0.6;
+  t[2][3] = 0;  // an exact zero is reproduced up to the clamp (1e-7 · T_ii)
+  t = t / t.sum(1, true);
+  jcas::LearnableNTM ntm(4);
+  ntm->init_from(t);
+  EXPECT_LT((ntm->matrix() - t).abs().max().item<double>(), 1e-6);
+  // The diagonal logit is unused: the gradient never reaches it.
+  ntm->matrix().pow(2).sum().backward();
+  EXPECT_EQ(ntm->weight().grad().diagonal().abs().sum().item<double>(), 0);
+  EXPECT_GT(ntm->weight().grad().abs().sum().item<double>(), 0);
+  EXPECT_THROW(ntm->init_from(torch::eye(3)), std::invalid_argument);
+}
+
+// Embeddings with many exact zeros after the ReLU: disjoint supports give A = 0 (clamped to 1e-10),
+// and pixel 0 is all-negative (zero embedding).
+torch::Tensor sparse_features(int64_t B, int64_t d, int64_t h, int64_t w) {
+  auto f = torch::randn({B, d, h, w}) - 1.0;
+  f.select(2, 0).select(2, 0).fill_(-1);
+  return f;
+}
+
+TEST(Dar, LowRankEqualsDense) {
+  torch::manual_seed(7);
+  for (double shift : {0.0, 1.0}) {
+    auto feat = (sparse_features(2, 6, 5, 7) + shift).requires_grad_(true);
+    auto logits = torch::randn({2, 3, 5, 7}).requires_grad_(true);
+    auto fhat = jcas::normalized_embeddings(feat, 5, 7);
+    auto a = jcas::affinity_matrix(fhat);
+    if (shift == 0) ASSERT_GT((a == 1e-10f).sum().item<int64_t>(), 0) << "the test needs clamped entries";
+    auto dense = jcas::dar_dense(a, logits);
+    auto weights = torch::randn_like(dense);
+    auto g_dense = torch::autograd::grad({(dense * weights).sum()}, {feat, logits});
+    auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits);
+    auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
+    EXPECT_LT(rel(low, dense), 1e-6);
+    EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
+    EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
+  }
+}
+
+struct AffCase {
+  jcas::AffinityIgnore ignore;
+  bool with_ntm;
+};
+
+TEST(AffinityLoss, TiledEqualsDense) {
+  torch::manual_seed(11);
+  const int64_t gh = 6, gw = 7;
+  auto labels = torch::randint(0, 4, {3, 24, 35}, torch::kLong);
+  labels.index_put_({torch::rand({3, 24, 35}) < 0.15}, 255);
+  for (auto ignore : {jcas::AffinityIgnore::exclude, jcas::AffinityIgnore::as_class}) {
+    for (bool with_ntm : {false, true}) {
+      for (int64_t block : {0, 5, 42}) {
+        // Without T_A, BCE at A ≈ 1 on a dissimilar pair has gradient 1 / max(A(1 − A), 1e-12): ill-conditioned
+        // for near one-hot embeddings, so those cases use wider embeddings; with T_A, A' stays in [T01, T11].
+        auto feat = (with_ntm ? torch::randn({3, 5, 9, 11}) - 0.5 : torch::randn({3, 16, 9, 11})).requires_grad_(true);
+        jcas::LearnableNTM ta(2);
+        {
+          torch::NoGradGuard g;
+          ta->weight().copy_(torch::tensor({-2.0f, -1.5f, -2.5f, -3.0f}).reshape({2, 2}));
+        }
+        auto glab = jcas::grid_labels(labels, gh, gw);
+        auto t = with_ntm ? ta->matrix() : torch::Tensor();
+        auto dense = jcas::affinity_bce_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t, ignore);
+        std::vector<torch::Tensor> wrt = {feat};
+        if (with_ntm) wrt.push_back(ta->weight());
+        auto gd = torch::autograd::grad({dense}, wrt);
+        auto t2 = with_ntm ? ta->matrix() : torch::Tensor();
+        auto tiled = jcas::affinity_bce_tiled(jcas::normalized_embeddings(feat, gh, gw), glab, t2, ignore, block);
+        auto gt = torch::autograd::grad({tiled}, wrt);
+        EXPECT_NEAR(tiled.item<double>(), dense.item<double>(), 1e-5 * dense.item<double>());
+        for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gt[i], gd[i]), 1e-5) << "input " << i << " block " << block;
+      }
+    }
+  }
+}
+
+TEST(AffinityLoss, ExcludeDropsIgnorePairs) {
+  // Two grid pixels of class 0 and one ignore pixel: with `exclude` only the 2×2 pairs of the class-0
+  // pixels count; with `as_class` all 9 pairs count, the ignore pixel being its own class.
+  auto glab = torch::tensor({0, 0, 255}, torch::kLong).reshape({1, 3});
+  auto a = torch::tensor({0.9f, 0.6f, 0.3f, 0.6f, 0.8f, 0.2f, 0.3f, 0.2f, 0.95f}).reshape({1, 3, 3});
+  auto ex = jcas::affinity_bce_dense(a, glab, {}, jcas::AffinityIgnore::exclude).item<double>();
+  const double expect_ex = -(std::log(0.9) + 2 * std::log(0.6) + std::log(0.8)) / 4;
+  EXPECT_NEAR(ex, expect_ex, 1e-6);
+  auto ac = jcas::affinity_bce_dense(a, glab, {}, jcas::AffinityIgnore::as_class).item<double>();
+  const double expect_ac = -(std::log(0.9) + 2 * std::log(0.6) + std::log(0.8) + 2 * std::log(0.7) + 2 * std::log(0.8) +
+                             std::log(0.95)) / 9;
+  EXPECT_NEAR(ac, expect_ac, 1e-6);
+  // Everything ignored: 0, in both implementations.
+  auto all_ignored = torch::full({1, 3}, 255, torch::kLong);
+  EXPECT_EQ(jcas::affinity_bce_dense(a, all_ignored, {}, jcas::AffinityIgnore::exclude).item<double>(), 0);
+  auto fhat = torch::rand({1, 3, 4});
+  EXPECT_EQ(jcas::affinity_bce_tiled(fhat, all_ignored, {}, jcas::AffinityIgnore::exclude).item<double>(), 0);
+}
+
+TEST(AffinityLoss, NearestGridLabelsIndexLikeTorchUpsample) {
+  // 32×40 -> 8×8: source rows 4i, columns 5j.
+  auto labels = torch::arange(32 * 40, torch::kLong).remainder(251).reshape({1, 32, 40});
+  auto g = jcas::grid_labels(labels, 8, 8).reshape({8, 8});
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 8; ++j) EXPECT_EQ(g[i][j].item<int64_t>(), labels[0][4 * i][5 * j].item<int64_t>());
+}
+
+struct Inputs {
+  torch::Tensor feat1, feat2, pred1, pred2, labels, dist;
+};
+Inputs make_inputs(bool grad = true) {
+  torch::manual_seed(13);
+  Inputs in;
+  in.feat1 = torch::randn({2, 6, 5, 6}).requires_grad_(grad);
+  in.feat2 = torch::randn({2, 8, 5, 6}).requires_grad_(grad);
+  in.pred1 = torch::randn({2, 4, 5, 6}).requires_grad_(grad);
+  in.pred2 = torch::randn({2, 4, 5, 6}).requires_grad_(grad);
+  in.labels = torch::randint(0, 4, {2, 20, 24}, torch::kLong).to(torch::kUInt8);
+  in.labels.index_put_({torch::rand({2, 20, 24}) < 0.1}, 255);
+  in.dist = torch::tensor({0.7f, 0.1f, 0.1f, 0.1f});
+  return in;
+}
+jcas::JcasLossOptions small_options() {
+  jcas::JcasLossOptions o;
+  o.affinity_h = 4;
+  o.affinity_w = 5;
+  return o;
+}
+jcas::LossTerms run(const jcas::JcasLossOptions& o, const Inputs& in, jcas::JcasLoss* keep = nullptr) {
+  jcas::JcasLoss loss(4, o);
+  if (keep) *keep = loss;
+  return loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
+}
+
+TEST(JcasLoss, TiledEqualsDenseFullLoss) {
+  auto in = make_inputs();
+  auto o = small_options();
+  auto dense = run(o, in).total;
+  auto gd = torch::autograd::grad({dense}, {in.feat1, in.feat2, in.pred1, in.pred2});
+  o.affinity_impl = "tiled";
+  auto tiled = run(o, in).total;
+  auto gt = torch::autograd::grad({tiled}, {in.feat1, in.feat2, in.pred1, in.pred2});
+  EXPECT_NEAR(tiled.item<double>(), dense.item<double>(), 1e-5 * std::abs(dense.item<double>()));
+  for (size_t i = 0; i < gd.size(); ++i) EXPECT_LT(rel(gt[i], gd[i]), 1e-5) << i;
+}
+
+TEST(JcasLoss, AffinityOffHasNoAffinityTerms) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.affinity = false;
+  jcas::JcasLoss loss{nullptr};
+  auto t = run(o, in, &loss);
+  EXPECT_EQ(t.aff1.item<double>(), 0);
+  EXPECT_EQ(t.aff2.item<double>(), 0);
+  EXPECT_EQ(t.consistency.item<double>(), 0);
+  t.total.backward();
+  EXPECT_FALSE(in.feat1.grad().defined());  // embeddings do not take part
+  EXPECT_FALSE(loss->affinity_ntm->weight().grad().defined());
+  // With CALC on and no affinity: VolMin.
+  auto v = small_options();
+  v.method = "volmin";
+  EXPECT_NEAR(run(v, in).total.item<double>(), t.total.item<double>(), 1e-6);
+}
+
+TEST(JcasLoss, AllSwitchesOffIsCrossEntropy) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.affinity = o.dar = o.calc = false;
+  auto t = run(o, in);
+  auto ce = small_options();
+  ce.method = "ce";
+  auto c = run(ce, in);
+  EXPECT_NEAR(t.total.item<double>(), c.total.item<double>(), 1e-6);
+  // Independent check of the CE baseline: log-softmax NLL over the non-ignored pixels.
+  auto labels = in.labels.to(torch::kLong);
+  auto x = jcas::resize_bilinear(in.pred2, 20, 24);
+  auto logp = torch::log_softmax(x, 1).permute({0, 2, 3, 1}).reshape({-1, 4});
+  auto flat = labels.flatten();
+  auto keep = flat != 255;
+  auto picked = logp.index({keep}).gather(1, flat.index({keep}).unsqueeze(1));
+  EXPECT_NEAR(c.seg2.item<double>(), -picked.mean().item<double>(), 1e-5);
+  EXPECT_EQ(c.volume.item<double>(), 0);
+}
+
+TEST(JcasLoss, DarOffUsesPlainTermOnly) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.dar = false;
+  jcas::JcasLoss loss{nullptr};
+  auto t = run(o, in, &loss);
+  auto expected = jcas::corrected_nll(jcas::resize_bilinear(in.pred2, 20, 24), in.labels.to(torch::kLong), loss->class_ntm->matrix());
+  EXPECT_NEAR(t.seg2.item<double>(), expected.item<double>(), 1e-6);
+  EXPECT_GT(t.aff2.item<double>(), 0);
+}
+
+TEST(JcasLoss, CalcOffHasNoCorrection) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.calc = false;
+  jcas::JcasLoss loss{nullptr};
+  auto t = run(o, in, &loss);
+  EXPECT_EQ(t.volume.item<double>(), 0);
+  EXPECT_EQ(t.consistency.item<double>(), 0);
+  t.total.backward();
+  EXPECT_FALSE(loss->class_ntm->weight().grad().defined());
+  EXPECT_FALSE(loss->affinity_ntm->weight().grad().defined());
+  // With CALC on, both NTMs receive gradients and the terms are non-zero.
+  auto o2 = small_options();
+  jcas::JcasLoss loss2{nullptr};
+  auto t2 = run(o2, make_inputs(), &loss2);
+  t2.total.backward();
+  EXPECT_NE(t2.volume.item<double>(), 0);
+  EXPECT_GT(t2.consistency.item<double>(), 0);
+  EXPECT_GT(loss2->class_ntm->weight().grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(loss2->affinity_ntm->weight().grad().abs().sum().item<double>(), 0);
+}
+
+TEST(JcasLoss, SparseRegMatchesFormula) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.method = "sparsereg";
+  auto t = run(o, in);
+  auto x = jcas::resize_bilinear(in.pred2, 20, 24);
+  x = x / x.pow(2).sum(1, true).sqrt() / 0.5;
+  auto ce = F::cross_entropy(x, in.labels.to(torch::kLong), F::CrossEntropyFuncOptions().ignore_index(255));
+  auto reg = torch::softmax(x, 1).clamp(1e-7, 1).pow(0.01).sum(1).mean();
+  EXPECT_NEAR(t.seg2.item<double>(), (ce + reg).item<double>(), 1e-5);
+  EXPECT_EQ(t.aff2.item<double>(), 0);
+}
+
+TEST(JcasLoss, RejectsBadOptions) {
+  auto o = small_options();
+  o.method = "nope";
+  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
+  o = small_options();
+  o.affinity_impl = "sparse";
+  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
+  o = small_options();
+  o.affinity_ignore = "drop";
+  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
+}
+
+TEST(Predict, AveragesDarAndPlainSoftmax) {
+  torch::NoGradGuard g;
+  auto in = make_inputs(false);
+  auto o = small_options();
+  auto p = jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o);
+  ASSERT_EQ(p.sizes(), (std::vector<int64_t>{2, 4, 20, 24}));
+  EXPECT_LT((p.sum(1) - 1).abs().max().item<double>(), 1e-5);
+  auto grid = jcas::resize_bilinear(in.pred2, 4, 5);
+  auto dar = jcas::dar_dense(jcas::affinity_matrix(jcas::normalized_embeddings(in.feat2, 4, 5)), grid);
+  auto expected = (jcas::resize_bilinear(torch::softmax(dar, 1), 20, 24) + jcas::resize_bilinear(torch::softmax(grid, 1), 20, 24)) / 2;
+  EXPECT_LT(rel(p, expected), 1e-6);
+  o.affinity_impl = "tiled";
+  EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o), expected), 1e-5);
+  o.method = "ce";
+  EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o),
+                torch::softmax(jcas::resize_bilinear(in.pred2, 20, 24), 1)), 1e-7);
+}
+
+}  // namespace
