@@ -9,5 +9,7 @@ namespace jcas::commands {
 using Args = std::vector<std::string>;
 
 int version(const Args& args);
+int synth(const Args& args);
+int noise(const Args& args);
 
 }  // namespace jcas::commands

@@ -24,6 +24,8 @@ const std::vector<Command>& command_table() {
   namespace c = jcas::commands;
   static const std::vector<Command> table = {
       {"version", "print the toolkit version", c::version},
+      {"synth", "generate the embedded synthetic endoscopy data", c::synth},
+      {"noise", "write noisy copies of clean labels (synthetic label noise)", c::noise},
   };
   return table;
 }

@@ -1,0 +1,253 @@
+#include "adapters/segmentation_dataset.h"
+
+#include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <cstring>
+#include <regex>
+#include <sstream>
+
+#include "pipeline/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace jcas {
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(fmt::format("cannot read '{}'", path.string()));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void require_root(const std::string& root) {
+  if (root.empty()) throw UserError("dataset root is empty (give the folder with img/, label/, info.json)");
+  if (!fs::is_directory(root)) throw UserError(fmt::format("dataset root '{}' is not a folder", root));
+}
+
+}  // namespace
+
+DatasetInfo read_dataset_info(const std::string& root) {
+  require_root(root);
+  const fs::path path = fs::path(root) / "info.json";
+  if (!fs::is_regular_file(path))
+    throw UserError(fmt::format("missing '{}' (expected {{\"classes\": K, \"label\": [names]}})", path.string()));
+  const std::string text = read_text(path);
+  // A two-key file does not justify a JSON dependency; the grammar accepted here is that subset.
+  static const std::regex classes_re(R"re("classes"\s*:\s*(-?\d+))re");
+  static const std::regex label_re(R"re("label"\s*:\s*\[([^\]]*)\])re");
+  static const std::regex string_re(R"re("((?:[^"\\]|\\.)*)")re");
+  std::smatch m;
+  if (!std::regex_search(text, m, classes_re))
+    throw UserError(fmt::format("'{}': no integer \"classes\" entry", path.string()));
+  DatasetInfo info;
+  info.num_classes = std::stoi(m[1]);
+  if (info.num_classes < 2 || info.num_classes > 255)
+    throw UserError(fmt::format("'{}': \"classes\" must be in 2..255, got {}", path.string(), info.num_classes));
+  if (std::regex_search(text, m, label_re)) {
+    const std::string list = m[1];
+    for (auto it = std::sregex_iterator(list.begin(), list.end(), string_re); it != std::sregex_iterator(); ++it)
+      info.class_names.push_back((*it)[1]);
+    if (static_cast<int>(info.class_names.size()) != info.num_classes)
+      throw UserError(fmt::format("'{}': \"label\" names {} classes but \"classes\" is {}", path.string(),
+                                  info.class_names.size(), info.num_classes));
+  } else {
+    for (int c = 0; c < info.num_classes; ++c) info.class_names.push_back(fmt::format("class{}", c));
+  }
+  return info;
+}
+
+std::vector<std::string> read_split_list(const std::string& root, const std::string& split) {
+  require_root(root);
+  const fs::path path = fs::path(root) / (split + ".txt");
+  if (!fs::is_regular_file(path)) throw UserError(fmt::format("missing list file '{}'", path.string()));
+  std::istringstream in(read_text(path));
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto b = line.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos || line[b] == '#') continue;
+    auto e = line.find_last_not_of(" \t\r\n");
+    names.push_back(line.substr(b, e - b + 1));
+  }
+  if (names.empty()) throw UserError(fmt::format("list file '{}' names no images", path.string()));
+  return names;
+}
+
+std::string sample_file(const std::string& dir, const std::string& name) {
+  fs::path p = fs::path(dir) / name;
+  if (!fs::path(name).has_extension()) p += ".png";
+  return p.string();
+}
+
+SegmentationDataset::SegmentationDataset(DatasetOptions options, const std::string& split, bool with_labels)
+    : options_(std::move(options)), split_(split), with_labels_(with_labels) {
+  if (options_.input_h < 0 || options_.input_w < 0 || (options_.input_h == 0) != (options_.input_w == 0))
+    throw UserError(fmt::format("dataset input size {}x{}: give both sides > 0, or 0x0 for the native size",
+                                options_.input_h, options_.input_w));
+  info_ = read_dataset_info(options_.root);
+  names_ = read_split_list(options_.root, split);
+  // Existence is cheap to check up front, so a typo fails now rather than mid-training.
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (!fs::is_regular_file(image_path(i))) throw UserError(fmt::format("missing image file '{}'", image_path(i)));
+    if (with_labels_ && !fs::is_regular_file(label_path(i)))
+      throw UserError(fmt::format("missing label file '{}'", label_path(i)));
+  }
+}
+
+size_t SegmentationDataset::size() const { return names_.size(); }
+const std::vector<std::string>& SegmentationDataset::names() const { return names_; }
+int SegmentationDataset::num_classes() const { return info_.num_classes; }
+const std::vector<std::string>& SegmentationDataset::class_names() const { return info_.class_names; }
+const DatasetOptions& SegmentationDataset::options() const { return options_; }
+
+std::string SegmentationDataset::image_path(size_t index) const {
+  return sample_file((fs::path(options_.root) / options_.image_dir).string(), names_.at(index));
+}
+std::string SegmentationDataset::label_path(size_t index) const {
+  return sample_file((fs::path(options_.root) / options_.label_dir).string(), names_.at(index));
+}
+
+cv::Mat SegmentationDataset::read_label(size_t index) const {
+  const std::string path = label_path(index);
+  cv::Mat label = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (label.empty()) throw UserError(fmt::format("cannot read label file '{}' (not an image?)", path));
+  if (label.channels() != 1 || label.depth() != CV_8U)
+    throw UserError(fmt::format("label file '{}' must be a single-channel 8-bit image, got {} channel(s) of depth {}",
+                                path, label.channels(), label.depth()));
+  // Values >= K other than the ignore value would silently index past the classes in the losses.
+  const int k = info_.num_classes;
+  for (int y = 0; y < label.rows; ++y) {
+    const uint8_t* row = label.ptr<uint8_t>(y);
+    for (int x = 0; x < label.cols; ++x)
+      if (row[x] >= k && row[x] != 255)
+        throw UserError(fmt::format("label file '{}' has value {} at (row {}, col {}); classes are 0..{} (255 = ignore)",
+                                    path, row[x], y, x, k - 1));
+  }
+  return label;
+}
+
+Sample SegmentationDataset::get(size_t index, bool hflip) const {
+  if (index >= names_.size())
+    throw std::out_of_range(fmt::format("sample {} of a dataset with {}", index, names_.size()));
+  Sample s;
+  s.name = names_[index];
+  const std::string ipath = image_path(index);
+  cv::Mat image = cv::imread(ipath, cv::IMREAD_COLOR);  // always 3-channel BGR
+  if (image.empty()) throw UserError(fmt::format("cannot read image file '{}' (not an image?)", ipath));
+  cv::Mat label;
+  if (with_labels_) {
+    label = read_label(index);
+    if (label.size() != image.size())
+      throw UserError(fmt::format("label file '{}' is {}x{} but its image '{}' is {}x{} (HxW)", label_path(index),
+                                  label.rows, label.cols, ipath, image.rows, image.cols));
+  }
+  if (options_.input_h > 0) {
+    const cv::Size size(options_.input_w, options_.input_h);
+    if (image.size() != size) {
+      cv::resize(image, image, size, 0, 0, cv::INTER_CUBIC);
+      if (!label.empty()) cv::resize(label, label, size, 0, 0, cv::INTER_NEAREST);
+    }
+  }
+  if (hflip) {
+    cv::flip(image, image, 1);
+    if (!label.empty()) cv::flip(label, label, 1);
+  }
+  s.image = image_to_tensor(image);
+  if (!label.empty()) s.label = label_mat_to_tensor(label);
+  return s;
+}
+
+std::pair<torch::Tensor, torch::Tensor> SegmentationDataset::batch(const std::vector<size_t>& indices,
+                                                                   const std::vector<bool>& hflip) const {
+  if (indices.empty()) throw std::invalid_argument("SegmentationDataset::batch: no indices");
+  if (!hflip.empty() && hflip.size() != indices.size())
+    throw std::invalid_argument("SegmentationDataset::batch: hflip must be empty or match indices");
+  std::vector<torch::Tensor> images, labels;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    Sample s = get(indices[i], !hflip.empty() && hflip[i]);
+    if (!images.empty() && s.image.sizes() != images.front().sizes())
+      throw UserError(fmt::format("images '{}' and '{}' differ in size; set an input size to batch them",
+                                  image_path(indices[0]), image_path(indices[i])));
+    images.push_back(s.image);
+    if (s.label.defined()) labels.push_back(s.label);
+  }
+  return {torch::stack(images), labels.empty() ? torch::Tensor() : torch::stack(labels)};
+}
+
+torch::Tensor image_to_tensor(const cv::Mat& bgr) {
+  if (bgr.type() != CV_8UC3) throw std::invalid_argument("image_to_tensor: expected an 8-bit 3-channel image");
+  cv::Mat f;
+  bgr.convertTo(f, CV_32FC3, 1.0 / 128.0, -1.0);  // (x - 128) / 128
+  auto t = torch::from_blob(f.data, {f.rows, f.cols, 3}, torch::kFloat32);
+  return t.permute({2, 0, 1}).contiguous();  // contiguous() copies out of the Mat's buffer
+}
+
+cv::Mat tensor_to_image(const torch::Tensor& image) {
+  if (image.dim() != 3 || image.size(0) != 3) throw std::invalid_argument("tensor_to_image: expected 3xHxW");
+  auto t = (image.detach().to(torch::kCPU, torch::kFloat32) * 128.0 + 128.0)
+               .round()
+               .clamp(0, 255)
+               .to(torch::kUInt8)
+               .permute({1, 2, 0})
+               .contiguous();
+  cv::Mat out(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC3);
+  std::memcpy(out.data, t.data_ptr<uint8_t>(), t.numel());
+  return out;
+}
+
+torch::Tensor label_mat_to_tensor(const cv::Mat& label) {
+  if (label.type() != CV_8UC1) throw std::invalid_argument("label_mat_to_tensor: expected CV_8UC1");
+  cv::Mat c = label.isContinuous() ? label : label.clone();
+  return torch::from_blob(c.data, {c.rows, c.cols}, torch::kUInt8).clone();
+}
+
+cv::Mat label_tensor_to_mat(const torch::Tensor& label) {
+  if (label.dim() != 2) throw std::invalid_argument("label_tensor_to_mat: expected HxW");
+  auto t = label.detach().to(torch::kCPU, torch::kUInt8).contiguous();
+  cv::Mat out(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC1);
+  std::memcpy(out.data, t.data_ptr<uint8_t>(), t.numel());
+  return out;
+}
+
+std::array<uint8_t, 3> palette_color(int class_id) {
+  // BGR. Shaft blue, wrist yellow, clasper magenta: distinct also for red-green colour blindness.
+  static const std::array<std::array<uint8_t, 3>, 10> colors = {{{0, 0, 0},
+                                                                 {255, 140, 30},
+                                                                 {0, 215, 255},
+                                                                 {200, 40, 230},
+                                                                 {60, 200, 60},
+                                                                 {40, 80, 255},
+                                                                 {255, 255, 0},
+                                                                 {120, 120, 255},
+                                                                 {128, 128, 0},
+                                                                 {0, 128, 128}}};
+  if (class_id == 255) return {255, 255, 255};
+  if (class_id >= 0 && class_id < static_cast<int>(colors.size())) return colors[class_id];
+  // Beyond the list: a fixed hash so the colour is still stable.
+  const uint32_t h = static_cast<uint32_t>(class_id) * 2654435761u;
+  return {static_cast<uint8_t>(h >> 8), static_cast<uint8_t>(h >> 16), static_cast<uint8_t>(h >> 24)};
+}
+
+cv::Mat label_to_color(const cv::Mat& label) {
+  if (label.type() != CV_8UC1) throw std::invalid_argument("label_to_color: expected CV_8UC1");
+  cv::Mat lut(1, 256, CV_8UC3);
+  for (int v = 0; v < 256; ++v) {
+    auto c = palette_color(v);
+    lut.at<cv::Vec3b>(0, v) = cv::Vec3b(c[0], c[1], c[2]);
+  }
+  cv::Mat label3, out;
+  cv::cvtColor(label, label3, cv::COLOR_GRAY2BGR);
+  cv::LUT(label3, lut, out);
+  return out;
+}
+
+cv::Mat label_to_color(const torch::Tensor& label) { return label_to_color(label_tensor_to_mat(label)); }
+
+}  // namespace jcas

@@ -1,0 +1,87 @@
+#pragma once
+// Reader for the on-disk segmentation layout shared by real (EndoVis18) and synthetic data:
+// <root>/img/NAME.png, <root>/<label_dir>/NAME.png (single channel, class ids, 255 = ignore),
+// <root>/<split>.txt (one NAME per line) and <root>/info.json {"classes": K, "label": [...]}.
+#include <torch/types.h>
+#include <opencv2/core.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jcas {
+
+struct DatasetOptions {
+  std::string root;                 // folder with img/, label/, *.txt, info.json
+  std::string image_dir = "img";
+  std::string label_dir = "label";  // EndoVis18 copy of the reference: "part/part_lbl"
+  int input_h = 0, input_w = 0;     // 0 = keep native size; else resize (bicubic image, nearest label)
+};
+
+struct Sample {
+  std::string name;
+  torch::Tensor image;  // float32 3xHxW, BGR, (x-128)/128 (the reference normalisation)
+  torch::Tensor label;  // uint8 HxW (undefined tensor if the dataset was opened without labels)
+};
+
+// The class count and names of a dataset root, from its info.json.
+struct DatasetInfo {
+  int num_classes = 0;
+  std::vector<std::string> class_names;
+};
+// Reads <root>/info.json; a missing or malformed file is a UserError naming it.
+DatasetInfo read_dataset_info(const std::string& root);
+// Reads <root>/<split>.txt: one name per line, blank lines and '#' comments skipped.
+std::vector<std::string> read_split_list(const std::string& root, const std::string& split);
+// The file of `name` inside `dir`: ".png" is appended unless the name already has an extension.
+std::string sample_file(const std::string& dir, const std::string& name);
+
+class SegmentationDataset {
+ public:
+  // Reads <root>/<split>.txt and info.json, checks every listed file exists.
+  // `with_labels` = false for unlabeled use (label files are then neither checked nor read).
+  SegmentationDataset(DatasetOptions options, const std::string& split, bool with_labels = true);
+  size_t size() const;
+  const std::vector<std::string>& names() const;
+  int num_classes() const;
+  const std::vector<std::string>& class_names() const;
+  // Loads, validates (size match, label values), resizes and optionally flips one sample.
+  Sample get(size_t index, bool hflip = false) const;
+  // Stacks samples: images Bx3xHxW float, labels BxHxW uint8 (all same size after resize).
+  std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<size_t>& indices,
+                                                const std::vector<bool>& hflip = {}) const;
+  const DatasetOptions& options() const;
+  bool with_labels() const { return with_labels_; }
+  const std::string& split() const { return split_; }
+  // Paths of one sample's files.
+  std::string image_path(size_t index) const;
+  std::string label_path(size_t index) const;
+  // The validated label at native size (CV_8UC1), without resize or flip.
+  cv::Mat read_label(size_t index) const;
+
+ private:
+  DatasetOptions options_;
+  std::string split_;
+  bool with_labels_;
+  DatasetInfo info_;
+  std::vector<std::string> names_;
+};
+
+// BGR uint8 image (HxWx3) -> float32 3xHxW, (x-128)/128.
+torch::Tensor image_to_tensor(const cv::Mat& bgr);
+// The inverse: float 3xHxW normalised -> BGR uint8 (values clamped).
+cv::Mat tensor_to_image(const torch::Tensor& image);
+// CV_8UC1 label -> uint8 HxW tensor (a copy) and back.
+torch::Tensor label_mat_to_tensor(const cv::Mat& label);
+cv::Mat label_tensor_to_mat(const torch::Tensor& label);
+
+// Fixed palette (BGR): 0 background black, 1 shaft, 2 wrist, 3 clasper, further classes from a
+// fixed list, 255 ignore white. Used by every panel so colours mean the same everywhere.
+std::array<uint8_t, 3> palette_color(int class_id);
+// uint8 HxW label (tensor or CV_8UC1 Mat) -> BGR image with the palette.
+cv::Mat label_to_color(const torch::Tensor& label);
+cv::Mat label_to_color(const cv::Mat& label);
+
+}  // namespace jcas

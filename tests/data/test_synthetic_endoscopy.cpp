@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <set>
+
+#include "adapters/segmentation_dataset.h"
+#include "data/synthetic_endoscopy.h"
+#include "pipeline/core/error.h"
+#include "tests/data/data_test_util.h"
+
+using namespace jcas;
+using jcas::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+SynthOptions small_options(const std::string& out, uint64_t seed) {
+  SynthOptions o;
+  o.out = out;
+  o.seed = seed;
+  o.source_train = 6, o.source_val = 2, o.source_test = 2;
+  o.target_train = 5, o.target_val = 2, o.target_test = 3;
+  o.height = 64, o.width = 80;
+  o.progress = false;
+  return o;
+}
+
+// Relative path -> bytes of every file under root.
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(root))
+    if (e.is_regular_file()) files[fs::relative(e.path(), root).string()] = jcas::testing::read_bytes(e.path());
+  return files;
+}
+
+}  // namespace
+
+TEST(Synthetic, SameSeedGivesByteIdenticalFiles) {
+  TempDir a, b;
+  generate_synthetic_dataset(small_options(a.str(), 5));
+  generate_synthetic_dataset(small_options(b.str(), 5));
+  const auto fa = snapshot(a.path()), fb = snapshot(b.path());
+  // 2 domains x (images + labels + 3 lists + info.json)
+  EXPECT_EQ(fa.size(), 2u * 4u + (6 + 2 + 2 + 5 + 2 + 3) * 2u);
+  ASSERT_EQ(fa.size(), fb.size());
+  for (const auto& [name, bytes] : fa) {
+    ASSERT_TRUE(fb.count(name)) << name;
+    EXPECT_TRUE(bytes == fb.at(name)) << name << " differs between two runs with the same seed";
+  }
+}
+
+TEST(Synthetic, DifferentSeedGivesDifferentImages) {
+  TempDir a, b;
+  generate_synthetic_dataset(small_options(a.str(), 5));
+  generate_synthetic_dataset(small_options(b.str(), 6));
+  const auto fa = snapshot(a.path()), fb = snapshot(b.path());
+  int differing = 0, images = 0;
+  for (const auto& [name, bytes] : fa) {
+    if (name.find("img") == std::string::npos) continue;
+    ++images;
+    differing += bytes != fb.at(name);
+  }
+  EXPECT_EQ(differing, images);
+}
+
+TEST(Synthetic, SplitsAreIndependentOfOtherSplitsCounts) {
+  TempDir a, b;
+  auto oa = small_options(a.str(), 9), ob = oa;
+  ob.out = b.str();
+  ob.target_train = 2;  // fewer training images must not change the test images
+  generate_synthetic_dataset(oa);
+  generate_synthetic_dataset(ob);
+  for (int i = 0; i < 3; ++i) {
+    const auto rel = fs::path("target/img") / fmt::format("test_{:04d}.png", i);
+    EXPECT_EQ(jcas::testing::read_bytes(a.path() / rel), jcas::testing::read_bytes(b.path() / rel)) << rel;
+  }
+}
+
+TEST(Synthetic, LayoutAndLabelsAreValid) {
+  TempDir dir;
+  generate_synthetic_dataset(small_options(dir.str(), 3));
+  for (const char* domain : {"source", "target"}) {
+    const fs::path root = dir.path() / domain;
+    EXPECT_FALSE(fs::exists(dir.path() / (std::string(".") + domain + ".partial")));
+    const auto info = read_dataset_info(root.string());
+    EXPECT_EQ(info.num_classes, 4);
+    EXPECT_EQ(info.class_names, (std::vector<std::string>{"background", "shaft", "wrist", "clasper"}));
+    std::set<int> classes;
+    for (const char* split : {"train", "val", "test"}) {
+      DatasetOptions o;
+      o.root = root.string();
+      SegmentationDataset ds(o, split);
+      for (size_t i = 0; i < ds.size(); ++i) {
+        cv::Mat img = cv::imread(ds.image_path(i), cv::IMREAD_UNCHANGED);
+        ASSERT_EQ(img.type(), CV_8UC3) << ds.image_path(i);
+        EXPECT_EQ(img.rows, 64);
+        EXPECT_EQ(img.cols, 80);
+        cv::Mat label = ds.read_label(i);  // throws on values >= 4
+        double lo, hi;
+        cv::minMaxLoc(label, &lo, &hi);
+        EXPECT_LE(hi, 3) << ds.label_path(i);
+        for (int c = 0; c < 4; ++c)
+          if (cv::countNonZero(label == c)) classes.insert(c);
+        // Every image has an instrument, and a shaft reaching the image border.
+        EXPECT_GT(cv::countNonZero(label > 0), 0) << ds.label_path(i);
+        cv::Mat border = label.clone();
+        border(cv::Rect(1, 1, label.cols - 2, label.rows - 2)).setTo(0);
+        EXPECT_GT(cv::countNonZero(border == 1), 0) << "no shaft at the border of " << ds.label_path(i);
+        // Instruments are a minority of the pixels, as in real endoscopy.
+        EXPECT_LT(cv::countNonZero(label > 0), label.total() * 0.6) << ds.label_path(i);
+      }
+    }
+    EXPECT_EQ(classes, (std::set<int>{0, 1, 2, 3})) << domain;
+  }
+}
+
+TEST(Synthetic, TargetStyleDiffersFromSource) {
+  // Same scene layout seed in both styles: the domains must differ in brightness and in noise
+  // (fine detail), the camera half of the shift; the instrument colours differ too.
+  cv::Scalar src_mean, tgt_mean, src_shaft, tgt_shaft;
+  double src_hf = 0, tgt_hf = 0;
+  const int n = 8;
+  for (int i = 0; i < n; ++i) {
+    auto s = render_synthetic_scene(SynthDomain::source, 100 + i, 128, 160);
+    auto t = render_synthetic_scene(SynthDomain::target, 100 + i, 128, 160);
+    src_mean += cv::mean(s.image) / n;
+    tgt_mean += cv::mean(t.image) / n;
+    src_shaft += cv::mean(s.image, s.label == 1) / n;
+    tgt_shaft += cv::mean(t.image, t.label == 1) / n;
+    auto hf = [](const cv::Mat& img) {
+      cv::Mat g, d;
+      cv::cvtColor(img, g, cv::COLOR_BGR2GRAY);
+      cv::Laplacian(g, d, CV_32F);
+      cv::Scalar m, sd;
+      cv::meanStdDev(d, m, sd);
+      return sd[0];
+    };
+    src_hf += hf(s.image) / n;
+    tgt_hf += hf(t.image) / n;
+  }
+  const double src_lum = (src_mean[0] + src_mean[1] + src_mean[2]) / 3, tgt_lum = (tgt_mean[0] + tgt_mean[1] + tgt_mean[2]) / 3;
+  EXPECT_LT(tgt_lum, src_lum - 10);
+  EXPECT_GT(cv::norm(src_shaft - tgt_shaft), 40.0) << "shaft colours " << src_shaft << " vs " << tgt_shaft;
+  EXPECT_NE(src_hf, tgt_hf);
+  // The sources' red tissue dominates: red channel mean above blue.
+  EXPECT_GT(src_mean[2], src_mean[0]);
+}
+
+TEST(Synthetic, RejectsBadOptions) {
+  TempDir dir;
+  auto o = small_options(dir.str(), 1);
+  o.target_val = 0;
+  EXPECT_THROW(generate_synthetic_dataset(o), UserError);
+  o = small_options("", 1);
+  EXPECT_THROW(generate_synthetic_dataset(o), UserError);
+  o = small_options(dir.str(), 1);
+  o.height = 4;
+  EXPECT_THROW(generate_synthetic_dataset(o), UserError);
+}
+
+TEST(Synthetic, PanelIsWritten) {
+  TempDir dir;
+  generate_synthetic_dataset(small_options(dir.str(), 2));
+  const auto png = dir.path() / "panel" / "p.png";
+  write_synthetic_panel(dir.str(), png.string(), 2);
+  cv::Mat panel = cv::imread(png.string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(panel.empty());
+  EXPECT_GE(panel.rows, 4 * 64);
+  EXPECT_GE(panel.cols, 2 * 80);
+}
