@@ -22,6 +22,10 @@ void validate(const ModelOptions& o) {
     if (o.blocks.size() != 4) throw UserError(fmt::format("model blocks must list 4 stages, got {}", o.blocks.size()));
     for (int b : o.blocks)
       if (b < 1) throw UserError("model blocks must be >= 1 per stage");
+    if (o.width_multipliers.size() != 4)
+      throw UserError(fmt::format("model width_multipliers must list 4 stages, got {}", o.width_multipliers.size()));
+    for (int m : o.width_multipliers)
+      if (m < 1) throw UserError("model width_multipliers must be >= 1 per stage");
   }
 }
 
@@ -30,6 +34,7 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
   const bool big = options_.preset == "resnet101";
   const int width = big ? 64 : options_.width;
   const std::vector<int> blocks = big ? std::vector<int>{3, 4, 23, 3} : options_.blocks;
+  const std::vector<int> mult = big ? std::vector<int>{1, 2, 4, 8} : options_.width_multipliers;
 
   backbone_ = register_module("backbone", std::make_shared<nn::Module>());
   // ResNet stem: 7x7 for the ImageNet-sized preset, a cheaper 3x3 for the small one.
@@ -39,11 +44,11 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
                              nn::BatchNorm2d(width), nn::ReLU(),
                              nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
   int c1, c2, c3, c4;
-  stage1_ = backbone_->register_module("stage1", make_stage(big, width, width, blocks[0], 1, 1, c1));
-  stage2_ = backbone_->register_module("stage2", make_stage(big, c1, width * 2, blocks[1], 2, 1, c2));
+  stage1_ = backbone_->register_module("stage1", make_stage(big, width, width * mult[0], blocks[0], 1, 1, c1));
+  stage2_ = backbone_->register_module("stage2", make_stage(big, c1, width * mult[1], blocks[1], 2, 1, c2));
   // Dilation instead of stride keeps output stride 8 (DeepLab-v2).
-  stage3_ = backbone_->register_module("stage3", make_stage(big, c2, width * 4, blocks[2], 1, 2, c3));
-  stage4_ = backbone_->register_module("stage4", make_stage(big, c3, width * 8, blocks[3], 1, 4, c4));
+  stage3_ = backbone_->register_module("stage3", make_stage(big, c2, width * mult[2], blocks[2], 1, 2, c3));
+  stage4_ = backbone_->register_module("stage4", make_stage(big, c3, width * mult[3], blocks[3], 1, 4, c4));
 
   auto head = [&](int in, int dim) {
     return AsppHead(HeadSpec{in, big ? dim : options_.head_width, dim, options_.num_classes, options_.dilations});

@@ -32,8 +32,11 @@ struct ModelOutput {
 struct ModelOptions {
   int num_classes = 4;
   std::string preset = "small";  // "small" (basic blocks, CPU default) | "resnet101" (bottlenecks {3,4,23,3}, width 64)
-  int width = 16;                // base channels of "small": stages have width x {1, 2, 4, 8}
+  int width = 16;                // base channels of "small"
   std::vector<int> blocks = {1, 1, 2, 2};  // residual blocks per stage for "small"
+  // Stage widths of "small" = width x these. The last stage keeps the resolution of the third
+  // (dilated, not strided), so doubling its width as ResNet does would quadruple its cost.
+  std::vector<int> width_multipliers = {1, 2, 4, 4};
   int feat1_dim = 128, feat2_dim = 256;    // embedding widths (reference: 128 and 256)
   std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
   int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
