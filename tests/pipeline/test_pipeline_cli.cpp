@@ -1,0 +1,199 @@
+// End-to-end: a tiny pipeline (a few small images, 1 round) through the jcas binary.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "adapters/h5_store.h"
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+using jcas::testing::run_jcas;
+
+namespace {
+
+std::vector<std::string> tiny_options(const fs::path& workdir) {
+  return {"--workdir", workdir.string(), "--rounds", "1", "--threads", "2",
+          "--synth.source_train", "12", "--synth.target_train", "8", "--synth.target_val", "2",
+          "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
+          "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
+          "--source.epochs", "2", "--retrain.epochs", "3", "--retrain.warmup_epochs", "1",
+          "--retrain.affinity_grid", "4x5", "--pseudo_label.prob_stride", "2"};
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("jcas_pipeline_" + name);
+  fs::remove_all(d);
+  return d;
+}
+
+// "run  retrain[0]" lines of a run's log: the stages it executed.
+std::vector<std::string> stages_run(const std::string& log) {
+  std::vector<std::string> out;
+  std::regex re(R"(run  (\w+\[\d+\]))");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back((*it)[1]);
+  return out;
+}
+
+double metric_of(const fs::path& h5, const std::string& key) {
+  return jcas::H5Reader(h5).attr_double("/", "metric." + key);
+}
+
+// The whole tiny pipeline is run once and shared by the tests below (each builds on it in its own copy).
+const fs::path& completed_workdir() {
+  static fs::path dir = [] {
+    fs::path d = fresh_dir("complete");
+    auto r = run_jcas(concat({"run"}, tiny_options(d)));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return d;
+  }();
+  return dir;
+}
+
+fs::path copy_of_completed(const std::string& name) {
+  fs::path d = fresh_dir(name);
+  fs::copy(completed_workdir(), d, fs::copy_options::recursive);
+  return d;
+}
+
+}  // namespace
+
+TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
+  const fs::path& d = completed_workdir();
+  auto status = run_jcas(concat({"status", "--json"}, tiny_options(d)));
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_EQ(status.output.find("\"missing\""), std::string::npos) << status.output;
+  EXPECT_EQ(status.output.find("\"stale\""), std::string::npos) << status.output;
+  for (const char* stage : {"data", "source", "evaluate_source", "pseudo_label", "estimate_ntm", "derive_affinity",
+                            "retrain", "evaluate"})
+    EXPECT_NE(status.output.find(std::string("\"stage\": \"") + stage + "\""), std::string::npos) << stage;
+  EXPECT_NE(status.output.find("\"test_mjac\""), std::string::npos);
+  EXPECT_NE(status.output.find("\"class_noise_rate\""), std::string::npos);
+  // Results are complete HDF5 files with their record; nothing temporary is left.
+  for (auto& e : fs::recursive_directory_iterator(d)) EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+  jcas::H5Reader retrain(d / "round-0" / "retrain.h5");
+  EXPECT_TRUE(retrain.has("model"));
+  EXPECT_EQ(retrain.read("learned_class_ntm").sizes(), (std::vector<int64_t>{4, 4}));
+  EXPECT_TRUE(fs::exists(d / "round-0" / "pseudo_labels"));
+}
+
+TEST(PipelineCli, SecondRunSkipsEverything) {
+  fs::path d = copy_of_completed("rerun");
+  auto r = run_jcas(concat({"run"}, tiny_options(d)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(stages_run(r.output).empty()) << r.output;
+  EXPECT_NE(r.output.find("skip retrain[0]"), std::string::npos) << r.output;
+}
+
+TEST(PipelineCli, OptionChangeRerunsExactlyTheAffectedStages) {
+  fs::path d = copy_of_completed("option_change");
+  auto changed = concat(tiny_options(d), {"--retrain.lambda", "0.2"});
+  auto status = run_jcas(concat({"status"}, changed));
+  EXPECT_NE(status.output.find("stale"), std::string::npos) << status.output;
+  auto r = run_jcas(concat({"run"}, changed));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]"})) << r.output;
+
+  // An estimator change re-runs the estimate and everything downstream of it, not the pseudo labels.
+  auto estimator = concat(changed, {"--estimate_ntm.estimator", "anchor"});
+  r = run_jcas(concat({"run"}, estimator));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output),
+            (std::vector<std::string>{"estimate_ntm[0]", "derive_affinity[0]", "retrain[0]", "evaluate[0]"}))
+      << r.output;
+}
+
+TEST(PipelineCli, ForceRerunsOneStage) {
+  fs::path d = copy_of_completed("force");
+  auto r = run_jcas(concat({"run", "--force", "derive_affinity[0]"}, tiny_options(d)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"derive_affinity[0]"})) << r.output;
+  r = run_jcas(concat({"run", "--force", "no_such_stage"}, tiny_options(d)));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+TEST(PipelineCli, TruncatedOrForeignCacheFileIsReportedAndRerun) {
+  fs::path d = copy_of_completed("corrupt");
+  fs::path est = d / "round-0" / "estimate_ntm.h5";
+  fs::resize_file(est, fs::file_size(est) / 2);
+  {
+    jcas::H5Writer foreign(d / "round-0" / "derive_affinity.h5");  // valid HDF5, not a jcas result
+    foreign.write("x", torch::ones({3}));
+    foreign.commit();
+  }
+  auto status = run_jcas(concat({"status"}, tiny_options(d)));
+  EXPECT_NE(status.output.find("estimate_ntm.h5"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("not a jcas stage result"), std::string::npos) << status.output;
+  auto r = run_jcas(concat({"run"}, tiny_options(d)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto ran = stages_run(r.output);
+  EXPECT_EQ(ran, (std::vector<std::string>{"estimate_ntm[0]", "derive_affinity[0]"})) << r.output;
+}
+
+TEST(PipelineCli, StageNamesTheMissingInput) {
+  fs::path d = fresh_dir("missing_input");
+  auto r = run_jcas(concat({"stage", "retrain", "--round", "0"}, tiny_options(d)));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("jcas stage"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+}
+
+TEST(PipelineCli, BadOptionsGiveOneClearError) {
+  fs::path d = fresh_dir("bad_options");
+  for (auto extra : std::vector<std::vector<std::string>>{{"--retrain.method", "magic"},
+                                                          {"--device", "tpu"},
+                                                          {"--rounds", "0"},
+                                                          {"--retrain.epochs", "lots"},
+                                                          {"--no-such-option", "1"}}) {
+    auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), extra));
+    EXPECT_EQ(r.exit_code, 2) << extra[0] << ": " << r.output;
+    EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
+  }
+}
+
+TEST(PipelineCli, InterruptedRetrainResumesToTheSameResult) {
+  const fs::path& reference = completed_workdir();
+  fs::path d = copy_of_completed("interrupt");
+  for (const char* f : {"retrain.h5", "evaluate.h5"}) fs::remove(d / "round-0" / f);
+  // Interrupt as soon as the first epoch's checkpoint exists.
+  fs::path log = d / "interrupted.log";
+  fs::path ckpt = d / "round-0" / "retrain.checkpoint.h5";
+  int pid = jcas::testing::spawn_jcas(concat({"run"}, tiny_options(d)), log.string());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!fs::exists(ckpt) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(ckpt));
+  kill(pid, SIGINT);
+  int code = jcas::testing::wait_jcas(pid);
+  if (code == 0) GTEST_SKIP() << "retrain finished before the interrupt arrived";
+  EXPECT_EQ(code, 130);
+  EXPECT_FALSE(fs::exists(d / "round-0" / "retrain.h5"));
+  EXPECT_TRUE(fs::exists(ckpt));
+
+  auto r = run_jcas(concat({"run"}, tiny_options(d)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from checkpoint"), std::string::npos) << r.output;
+  jcas::H5Reader resumed(d / "round-0" / "retrain.h5"), uninterrupted(reference / "round-0" / "retrain.h5");
+  EXPECT_GT(resumed.attr_int("/", "resumed_from_epoch"), 0);
+  // Same seed, same batches, same arithmetic on CPU: the resumed weights equal the uninterrupted ones.
+  double worst = 0;
+  auto names = uninterrupted.list("model");
+  ASSERT_FALSE(names.empty());
+  for (const auto& name : names) {
+    auto a = resumed.read("model/" + name).to(torch::kFloat64), b = uninterrupted.read("model/" + name).to(torch::kFloat64);
+    worst = std::max(worst, (a - b).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-5) << "largest weight difference, resumed vs uninterrupted";
+  EXPECT_NEAR(metric_of(d / "round-0" / "evaluate.h5", "test_mjac"),
+              metric_of(reference / "round-0" / "evaluate.h5", "test_mjac"), 1e-6);
+}
