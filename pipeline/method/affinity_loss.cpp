@@ -61,125 +61,97 @@ int64_t auto_block_rows(int64_t n) {
   return std::clamp<int64_t>((int64_t{1} << 21) / std::max<int64_t>(n, 1), 16, std::max<int64_t>(n, 1));
 }
 
-// One row block of the BCE. `a` holds A = F̂_r F̂ᵀ (rows × n) on entry. Accumulates the loss; with
-// `grad_scale` != 0 it also overwrites `a` with dL/dA and accumulates dL/dT_A[0][1], dL/dT_A[1][1].
-struct BlockResult {
-  double loss = 0, g01 = 0, g11 = 0;
-};
-
-BlockResult bce_block(float* a, int64_t rows, int64_t n, const int64_t* code_r, const bool* valid_r,
-                      const int64_t* code, const bool* valid, float t01, float t11, double grad_scale) {
-  const bool backward = grad_scale != 0;
+// One row block of the BCE. On entry `a` holds A = F̂_r F̂ᵀ (rows × n). Writes into `v` the value whose
+// log is the pair's log-likelihood (1 for excluded pairs, so they add 0). With `grad`, overwrites `a`
+// with dL_sum/dA and adds dL_sum/dT_A[0][1], dL_sum/dT_A[1][1] into g01, g11 (L_sum = summed BCE).
+void bce_block(float* a, float* v, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r,
+               const int32_t* code, const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
   const float dt = t11 - t01;
-  std::vector<double> loss(rows, 0), g01(rows, 0), g11(rows, 0);
-  at::parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
+  std::vector<double> acc01(rows, 0), acc11(rows, 0);
+  at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      float* row = a + r * n;
-      const int64_t ci = code_r[r];
-      if (!valid_r[r]) {  // the whole row is excluded
-        if (backward) std::fill(row, row + n, 0.f);
+      float* ar = a + r * n;
+      float* vr = v + r * n;
+      if (w_r[r] == 0) {  // the whole row is excluded
+        std::fill(vr, vr + n, 1.f);
+        if (grad) std::fill(ar, ar + n, 0.f);
         continue;
       }
-      double l = 0, s01 = 0, s11 = 0;
+      const int32_t ci = code_r[r];
+      double s01 = 0, s11 = 0;
       for (int64_t j = 0; j < n; ++j) {
-        const float raw = row[j];
-        const bool inside = raw >= 1e-10f && raw <= 1.f;  // clamp passes the gradient only here
+        const float raw = ar[j];
         const float ac = std::min(std::max(raw, 1e-10f), 1.f);
         const float ap = (1 - ac) * t01 + ac * t11;
         const bool y = code[j] == ci;
-        if (!valid[j]) {
-          if (backward) row[j] = 0;
-          continue;
-        }
-        if (!backward) {
-          l -= std::max(std::log(y ? ap : 1 - ap), -100.f);
-        } else {
-          // torch's BCE backward: (x − y) / max(x(1 − x), 1e-12)
-          const double gp = grad_scale * (ap - (y ? 1.f : 0.f)) / std::max(ap * (1 - ap), 1e-12f);
+        const float wj = w[j];
+        vr[j] = wj != 0 ? (y ? ap : 1 - ap) : 1.f;
+        if (grad) {
+          // torch's BCE backward: (x − y) / max(x(1 − x), 1e-12); the clamp passes the gradient inside [1e-10, 1].
+          const float gp = wj * (ap - (y ? 1.f : 0.f)) / std::max(ap * (1 - ap), 1e-12f);
           s01 += gp * (1 - ac);
           s11 += gp * ac;
-          row[j] = inside ? static_cast<float>(gp * dt) : 0.f;
+          ar[j] = (raw >= 1e-10f && raw <= 1.f) ? gp * dt : 0.f;
         }
       }
-      loss[r] = l;
-      g01[r] = s01;
-      g11[r] = s11;
+      acc01[r] = s01;
+      acc11[r] = s11;
     }
   });
-  BlockResult out;
   for (int64_t r = 0; r < rows; ++r) {
-    out.loss += loss[r];
-    out.g01 += g01[r];
-    out.g11 += g11[r];
+    g01 += acc01[r];
+    g11 += acc11[r];
   }
-  return out;
 }
 
+// Forward computes the loss and, when an input needs it, its gradient in the same pass over the row
+// blocks of A (the loss is a scalar, so backward only scales them): A is formed once, not twice.
 class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
  public:
-  // fhat B×N×d float32 contiguous; ta = [T_A[0][1], T_A[1][1]]; codes B×N int64; valid B×N bool.
+  // fhat B×N×d float32 contiguous; ta = [T_A[0][1], T_A[1][1]]; codes B×N int32; weights B×N float (0/1).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor fhat, torch::Tensor ta,
-                               torch::Tensor codes, torch::Tensor valid, int64_t block, double count) {
-    ctx->save_for_backward({fhat, ta, codes, valid});
-    ctx->saved_data["block"] = block;
-    ctx->saved_data["count"] = count;
-    if (count == 0) return torch::zeros({}, fhat.options());
-    torch::NoGradGuard guard;
+                               torch::Tensor codes, torch::Tensor weights, int64_t block, double count, bool grad) {
     const auto B = fhat.size(0), n = fhat.size(1);
+    auto dfhat = torch::zeros_like(fhat);
+    auto dta = torch::zeros({2}, ta.options());
+    if (count == 0) {
+      ctx->saved_data["dfhat"] = dfhat;
+      ctx->saved_data["dta"] = dta;
+      return torch::zeros({}, fhat.options());
+    }
     const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
-    auto buf = torch::empty({std::min(block, n), n}, fhat.options());
-    double total = 0;
+    auto abuf = torch::empty({std::min(block, n), n}, fhat.options());
+    auto vbuf = torch::empty_like(abuf);
+    double total = 0, g01 = 0, g11 = 0;
     for (int64_t b = 0; b < B; ++b) {
       auto fb = fhat[b];
-      const int64_t* code = codes[b].data_ptr<int64_t>();
-      const bool* val = valid[b].data_ptr<bool>();
+      auto db = dfhat[b];
+      const int32_t* code = codes[b].data_ptr<int32_t>();
+      const float* w = weights[b].data_ptr<float>();
       for (int64_t r0 = 0; r0 < n; r0 += block) {
         const int64_t rows = std::min(block, n - r0);
-        auto a = buf.narrow(0, 0, rows);
-        at::mm_out(a, fb.narrow(0, r0, rows), fb.t());
-        total += bce_block(a.data_ptr<float>(), rows, n, code + r0, val + r0, code, val, t01, t11, 0).loss;
+        auto a = abuf.narrow(0, 0, rows);
+        auto v = vbuf.narrow(0, 0, rows);
+        auto fr = fb.narrow(0, r0, rows);
+        at::mm_out(a, fr, fb.t());
+        bce_block(a.data_ptr<float>(), v.data_ptr<float>(), rows, n, code + r0, w + r0, code, w, t01, t11, grad, g01, g11);
+        total -= v.log_().clamp_min_(-100).sum(torch::kFloat64).item<double>();  // torch's BCE clamps log at −100
+        // A = F̂F̂ᵀ and dL/dA is symmetric: dL/dF̂ = (G + Gᵀ)F̂ = 2 G F̂, row block by row block.
+        if (grad) db.narrow(0, r0, rows).addmm_(a, fb, /*beta=*/0, /*alpha=*/2);
       }
     }
+    dfhat.div_(count);
+    dta[0] = g01 / count;
+    dta[1] = g11 / count;
+    ctx->saved_data["dfhat"] = dfhat;
+    ctx->saved_data["dta"] = dta;
     return torch::full({}, total / count, fhat.options());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
-    auto saved = ctx->get_saved_variables();
-    auto fhat = saved[0], ta = saved[1], codes = saved[2], valid = saved[3];
-    const int64_t block = ctx->saved_data["block"].toInt();
-    const double count = ctx->saved_data["count"].toDouble();
-    auto dfhat = torch::zeros_like(fhat);
-    auto dta = torch::zeros({2}, ta.options());
-    if (count == 0) return {dfhat, dta, {}, {}, {}, {}};
-    torch::NoGradGuard guard;
-    const double scale = grad_out[0].item<double>() / count;
-    const auto B = fhat.size(0), n = fhat.size(1);
-    const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
-    auto buf = torch::empty({std::min(block, n), n}, fhat.options());
-    double g01 = 0, g11 = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      auto fb = fhat[b];
-      auto db = dfhat[b];
-      const int64_t* code = codes[b].data_ptr<int64_t>();
-      const bool* val = valid[b].data_ptr<bool>();
-      for (int64_t r0 = 0; r0 < n; r0 += block) {
-        const int64_t rows = std::min(block, n - r0);
-        auto a = buf.narrow(0, 0, rows);
-        auto fr = fb.narrow(0, r0, rows);
-        at::mm_out(a, fr, fb.t());
-        auto res = bce_block(a.data_ptr<float>(), rows, n, code + r0, val + r0, code, val, t01, t11, scale);
-        g01 += res.g01;
-        g11 += res.g11;
-        // A = F̂F̂ᵀ: dF̂_r += G F̂ and dF̂ += Gᵀ F̂_r.
-        auto dr = db.narrow(0, r0, rows);
-        dr.addmm_(a, fb);
-        db.addmm_(a.t(), fr);
-      }
-    }
-    dta[0] = g01;
-    dta[1] = g11;
-    return {dfhat, dta, {}, {}, {}, {}};
+    auto g = grad_out[0];
+    return {ctx->saved_data["dfhat"].toTensor() * g, ctx->saved_data["dta"].toTensor() * g, {}, {}, {}, {}, {}};
   }
 };
 
@@ -191,16 +163,19 @@ torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor&
   TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == fhat.size(0) && grid_labels.size(1) == fhat.size(1),
               "affinity_bce_tiled: grid labels must be B×N");
   const auto n = fhat.size(1);
-  auto codes = grid_labels.to(torch::kLong).contiguous();
-  auto valid = ignore == AffinityIgnore::exclude ? (codes != kIgnoreLabel) : torch::ones_like(codes, torch::kBool);
-  valid = valid.contiguous();
-  const auto per_image = valid.sum(1).to(torch::kFloat64);
+  auto labels = grid_labels.to(torch::kLong);
+  auto codes = labels.to(torch::kInt32).contiguous();
+  auto weights = (ignore == AffinityIgnore::exclude ? (labels != kIgnoreLabel) : torch::ones_like(labels, torch::kBool))
+                     .to(torch::kFloat32)
+                     .contiguous();
+  const auto per_image = weights.sum(1).to(torch::kFloat64);
   const double count = (per_image * per_image).sum().item<double>();
   // Without correction A' = (1 − A)·0 + A·1 = A exactly.
   auto ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
                                    : torch::tensor({0.f, 1.f});
+  const bool grad = torch::GradMode::is_enabled() && (fhat.requires_grad() || ta.requires_grad());
   const int64_t block = block_rows > 0 ? block_rows : auto_block_rows(n);
-  return TiledAffinityBce::apply(fhat.contiguous(), ta, codes, valid, block, count);
+  return TiledAffinityBce::apply(fhat.contiguous(), ta, codes, weights, block, count, grad);
 }
 
 }  // namespace jcas
