@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pipeline/core/error.h"
+#include "pipeline/method/ntm_estimators.h"
+#include "pipeline/metrics/label_noise_stats.h"
+
+using namespace jcas;
+
+namespace {
+
+// A known T_C (rows clean, columns noisy), diagonally dominant as the estimators assume.
+torch::Tensor true_ntm() {
+  return torch::tensor({0.85, 0.05, 0.05, 0.05,  //
+                        0.10, 0.75, 0.10, 0.05,  //
+                        0.05, 0.15, 0.70, 0.10,  //
+                        0.10, 0.05, 0.10, 0.75},
+                       torch::kFloat64)
+      .reshape({4, 4});
+}
+
+struct Synthetic {
+  torch::Tensor clean, noisy, probs;
+};
+
+// Clean labels from an imbalanced class distribution; noisy labels sampled from the T_C row of
+// the clean class; probs = the noisy posterior of a calibrated model, p_clean · T_C, where p_clean
+// is sharp around the clean class: (1 − ε)·onehot + ε·(random distribution), ε ~ U(0, 0.3).
+Synthetic make_synthetic(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto t = true_ntm();
+  auto dist = torch::tensor({0.5, 0.25, 0.1, 0.15}, torch::kFloat64);
+  auto clean = torch::multinomial(dist, n, true);
+  auto noisy = torch::multinomial(t.index_select(0, clean), 1, true).squeeze(1);
+  auto eps = torch::rand({n, 1}, torch::kFloat64) * 0.3;
+  auto other = torch::softmax(torch::randn({n, 4}, torch::kFloat64), 1);
+  auto p_clean = (1 - eps) * torch::one_hot(clean, 4).to(torch::kFloat64) + eps * other;
+  auto probs = p_clean.matmul(t).to(torch::kFloat32);
+  // A few ignored pixels: they must not influence any estimate.
+  auto ignore = torch::rand({n}) < 0.02;
+  noisy.masked_fill_(ignore, 255);
+  return {clean.to(torch::kUInt8), noisy.to(torch::kUInt8), probs};
+}
+
+void expect_row_stochastic(const torch::Tensor& t, int k) {
+  ASSERT_EQ(t.sizes().vec(), (std::vector<int64_t>{k, k}));
+  EXPECT_EQ(t.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(t.sum(1), torch::ones({k}), 0, 1e-5)) << t;
+  EXPECT_GE(t.min().item<float>(), 0.f);
+}
+
+}  // namespace
+
+TEST(NtmEstimators, OracleIsTheEmpiricalConfusionExactly) {
+  auto s = make_synthetic(100000, 1);
+  auto est = estimate_class_ntm("oracle", s.probs, s.noisy, s.clean, 4);
+  expect_row_stochastic(est, 4);
+  LabelNoiseStats stats(4);
+  stats.add(s.clean, s.noisy);
+  EXPECT_TRUE(torch::equal(est, stats.class_ntm().to(torch::kFloat32)));
+  // Sampling error only: 100k pixels put it within ~1% of the true T_C.
+  double err = ntm_estimation_error(est, true_ntm());
+  std::printf("oracle error vs true T_C: %.4f\n", err);
+  EXPECT_LT(err, 0.03);
+  EXPECT_THROW(estimate_class_ntm("oracle", s.probs, s.noisy, {}, 4), UserError);
+}
+
+TEST(NtmEstimators, ConfidentJointRecoversKnownNtm) {
+  auto s = make_synthetic(200000, 2);
+  auto est = estimate_class_ntm("confident", s.probs, s.noisy, {}, 4);
+  expect_row_stochastic(est, 4);
+  double err = ntm_estimation_error(est, true_ntm());
+  double identity_err = ntm_estimation_error(estimate_class_ntm("identity", s.probs, s.noisy, {}, 4), true_ntm());
+  std::printf("confident error: %.4f (identity prior: %.4f)\n", err, identity_err);
+  EXPECT_LT(err, 0.05);
+  EXPECT_LT(err, identity_err / 3);
+}
+
+TEST(NtmEstimators, AnchorPointsRecoverKnownNtm) {
+  auto s = make_synthetic(200000, 3);
+  auto est = estimate_class_ntm("anchor", s.probs, s.noisy, {}, 4, 0.97);
+  expect_row_stochastic(est, 4);
+  double err = ntm_estimation_error(est, true_ntm());
+  std::printf("anchor error: %.4f\n", err);
+  EXPECT_LT(err, 0.05);
+  // Without labels at all the anchors are the same pixels up to the ignored ones.
+  auto unlabeled = estimate_class_ntm("anchor", s.probs, torch::Tensor(), {}, 4, 0.97);
+  EXPECT_LT(ntm_estimation_error(unlabeled, est), 0.01);
+  // The lower the quantile, the more mixed the anchors: error grows.
+  auto loose = estimate_class_ntm("anchor", s.probs, s.noisy, {}, 4, 0.5);
+  EXPECT_GT(ntm_estimation_error(loose, true_ntm()), err);
+}
+
+TEST(NtmEstimators, EstimatorsIgnoreIgnoredPixels) {
+  auto s = make_synthetic(50000, 4);
+  // Garbage probabilities on ignored pixels must change nothing.
+  auto ignore = (s.noisy == 255).unsqueeze(1);
+  auto garbage = torch::where(ignore, torch::tensor({0.0f, 0.0f, 0.0f, 1.0f}).expand_as(s.probs), s.probs);
+  for (const std::string m : {"confident", "anchor", "oracle"}) {
+    auto a = estimate_class_ntm(m, s.probs, s.noisy, s.clean, 4);
+    auto b = estimate_class_ntm(m, garbage, s.noisy, s.clean, 4);
+    EXPECT_TRUE(torch::allclose(a, b, 0, 1e-6)) << m;
+  }
+}
+
+TEST(NtmEstimators, IdentityIsTheInitialisationPrior) {
+  auto t = estimate_class_ntm("identity", {}, {}, {}, 4);
+  expect_row_stochastic(t, 4);
+  // rownormalize(I + σ(−2)(1 − I)): diagonal ≈ 0.74 for K = 4 (DESIGN §3.1).
+  auto w = torch::full({4, 4}, -2.0, torch::kFloat64);
+  auto eye = torch::eye(4, torch::kFloat64);
+  auto m = eye + torch::sigmoid(w) * (1 - eye);
+  auto expected = m / m.sum(1, true);
+  EXPECT_TRUE(torch::allclose(t.to(torch::kFloat64), expected, 0, 1e-7));
+  EXPECT_NEAR(t[0][0].item<double>(), 0.7366, 1e-4);
+  auto t2 = estimate_class_ntm("identity", {}, {}, {}, 2);
+  EXPECT_NEAR(t2[0][0].item<double>(), 0.8935, 1e-4);
+}
+
+TEST(NtmEstimators, RejectsUnknownMethodAndBadShapes) {
+  auto s = make_synthetic(100, 5);
+  EXPECT_THROW(estimate_class_ntm("volmin", s.probs, s.noisy, {}, 4), UserError);
+  EXPECT_THROW(estimate_class_ntm("confident", s.probs, s.noisy.slice(0, 0, 50), {}, 4), std::invalid_argument);
+  EXPECT_THROW(estimate_class_ntm("confident", s.probs, s.noisy, {}, 3), std::invalid_argument);
+}
+
+TEST(NtmEstimators, EstimationErrorIsMeanRowL1) {
+  auto a = torch::eye(2);
+  auto b = torch::tensor({0.5f, 0.5f, 0.0f, 1.0f}).reshape({2, 2});
+  EXPECT_DOUBLE_EQ(ntm_estimation_error(a, b), 1.0 / 2);
+  EXPECT_DOUBLE_EQ(ntm_estimation_error(a, a), 0.0);
+  EXPECT_THROW(ntm_estimation_error(a, torch::eye(3)), std::invalid_argument);
+}
