@@ -11,5 +11,6 @@ using Args = std::vector<std::string>;
 int version(const Args& args);
 int synth(const Args& args);
 int noise(const Args& args);
+int labels(const Args& args);
 
 }  // namespace jcas::commands

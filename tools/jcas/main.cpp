@@ -26,6 +26,7 @@ const std::vector<Command>& command_table() {
       {"version", "print the toolkit version", c::version},
       {"synth", "generate the embedded synthetic endoscopy data", c::synth},
       {"noise", "write noisy copies of clean labels (synthetic label noise)", c::noise},
+      {"labels", "label noise statistics against clean labels (`jcas labels stats`)", c::labels},
   };
   return table;
 }
