@@ -46,6 +46,16 @@ TEST(DeepLab, SmallOutputStride8AndChannels) {
   EXPECT_LT(out.pred2.min().item<float>(), 0.f);
   EXPECT_EQ(count_blocks(m, "stage3"), 2);
   EXPECT_EQ(count_blocks(m, "stage4"), 2);
+  // Stage widths = width x {1, 2, 4, 4}; the heads read stage 3 and stage 4.
+  auto named = m->named_parameters();
+  EXPECT_EQ(named["backbone.stage1.0.conv2.weight"].size(0), 16);
+  EXPECT_EQ(named["backbone.stage2.0.conv2.weight"].size(0), 32);
+  EXPECT_EQ(named["backbone.stage3.1.conv2.weight"].size(0), 64);
+  EXPECT_EQ(named["backbone.stage4.1.conv2.weight"].size(0), 64);
+  EXPECT_EQ(named["aux_head.branches.0.weight"].sizes().vec(), (std::vector<int64_t>{64, 64, 3, 3}));
+  EXPECT_EQ(named["main_head.branches.2.weight"].sizes().vec(), (std::vector<int64_t>{64, 64, 3, 3}));
+  EXPECT_EQ(m->named_modules()["main_head.branches.2"]->as<torch::nn::Conv2d>()->options.dilation()->at(0), 3);
+  EXPECT_EQ(m->named_modules()["backbone.stage4.0.conv1"]->as<torch::nn::Conv2d>()->options.dilation()->at(0), 4);
 }
 
 TEST(DeepLab, PredIsTheClassifierOfFeat) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "adapters/h5_store.h"
@@ -22,7 +24,8 @@ ModelOptions tiny(int feat2 = 16) {
 }
 
 fs::path temp(const std::string& name) {
-  auto p = fs::temp_directory_path() / ("jcas_model_io_" + name + ".h5");
+  // The process id keeps concurrent test runs (ctest -j, other build dirs) apart.
+  auto p = fs::temp_directory_path() / ("jcas_model_io_" + name + "_" + std::to_string(::getpid()) + ".h5");
   fs::remove(p);
   return p;
 }
@@ -69,6 +72,7 @@ TEST(ModelIo, RoundTripParametersAndBuffers) {
   EXPECT_TRUE(r.has("model/backbone.stage1.0.conv1.weight"));
   EXPECT_EQ(r.describe("model/backbone.stage1.0.conv1.weight").first, (std::vector<int64_t>{8, 8, 3, 3}));
   EXPECT_EQ(r.list("model").size(), pa.size() + ba.size());
+  fs::remove(path);
 }
 
 TEST(ModelIo, MismatchesNameFileAndTensor) {
@@ -101,4 +105,5 @@ TEST(ModelIo, MismatchesNameFileAndTensor) {
 
   msg = error_of([&] { read_module(H5Reader(path), "weights", *a); });
   EXPECT_NE(msg.find("weights"), std::string::npos) << msg;
+  fs::remove(path);
 }
