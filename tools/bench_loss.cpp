@@ -13,6 +13,12 @@
 
 namespace {
 
+double cpu_seconds() {  // user + system time of the process: less sensitive to other load than wall time
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 double peak_rss_mib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -63,13 +69,15 @@ int run(const std::vector<std::string>& args) {
     return terms.total.item<double>();
   };
   step();  // warm-up
+  const double c0 = cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   const double value = step();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = cpu_seconds() - c0;
   std::printf(
-      "{\"grid\": \"%dx%d\", \"N\": %d, \"batch\": %d, \"impl\": \"%s\", \"threads\": %d, \"step_s\": %.4f, "
+      "{\"grid\": \"%dx%d\", \"N\": %d, \"batch\": %d, \"impl\": \"%s\", \"threads\": %d, \"step_s\": %.4f, \"cpu_s\": %.4f, "
       "\"peak_rss_mib\": %.1f, \"loss\": %.6f}\n",
-      gh, gw, gh * gw, batch, impl.c_str(), torch::get_num_threads(), seconds, peak_rss_mib(), value);
+      gh, gw, gh * gw, batch, impl.c_str(), torch::get_num_threads(), seconds, cpu, peak_rss_mib(), value);
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -57,35 +58,56 @@ torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Ten
 
 namespace {
 
-int64_t auto_block_rows(int64_t n) {
-  return std::clamp<int64_t>((int64_t{1} << 21) / std::max<int64_t>(n, 1), 16, std::max<int64_t>(n, 1));
-}
+// Square tiles of A: 1024² floats = 4 MiB.
+int64_t auto_tile(int64_t n) { return std::min<int64_t>(std::max<int64_t>(n, 1), 1024); }
 
-// One row block of the BCE. On entry `a` holds A = F̂_r F̂ᵀ (rows × n). Writes into `v` the value whose
-// log is the pair's log-likelihood (1 for excluded pairs, so they add 0). With `grad`, overwrites `a`
-// with dL_sum/dA and adds dL_sum/dT_A[0][1], dL_sum/dT_A[1][1] into g01, g11 (L_sum = summed BCE).
-void bce_block(float* a, float* v, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r,
-               const int32_t* code, const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
+// Running product of values in (0, 2] kept as mantissa × 2^exponent, so that a sum of logs costs one
+// multiply per term and one log per row instead of one log per term (the log dominated the step).
+struct LogSum {
+  double mantissa = 1;
+  int64_t exponent = 0;
+  void renormalise() {
+    uint64_t bits;
+    std::memcpy(&bits, &mantissa, sizeof bits);
+    exponent += static_cast<int64_t>((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & ~(uint64_t{0x7ff} << 52)) | (uint64_t{1023} << 52);  // mantissa in [1, 2)
+    std::memcpy(&mantissa, &bits, sizeof bits);
+  }
+  double value() const { return std::log(mantissa) + static_cast<double>(exponent) * 0.69314718055994530942; }
+};
+
+// One row block of the BCE. On entry `a` holds A = F̂_r F̂ᵀ (rows × n). Returns the summed BCE of the
+// block. With `grad`, overwrites `a` with dL_sum/dA and adds dL_sum/dT_A[0][1], dL_sum/dT_A[1][1] into
+// g01, g11 (L_sum = summed BCE).
+double bce_block(float* a, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r, const int32_t* code,
+                 const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
+  constexpr float kLogFloor = 3.7200760e-44f;  // exp(−100): torch's BCE clamps log at −100
   const float dt = t11 - t01;
-  std::vector<double> acc01(rows, 0), acc11(rows, 0);
+  std::vector<double> loss(rows, 0), acc01(rows, 0), acc11(rows, 0);
   at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* ar = a + r * n;
-      float* vr = v + r * n;
       if (w_r[r] == 0) {  // the whole row is excluded
-        std::fill(vr, vr + n, 1.f);
         if (grad) std::fill(ar, ar + n, 0.f);
         continue;
       }
       const int32_t ci = code_r[r];
       double s01 = 0, s11 = 0;
+      int64_t floored = 0;
+      LogSum log_sum;
       for (int64_t j = 0; j < n; ++j) {
         const float raw = ar[j];
         const float ac = std::min(std::max(raw, 1e-10f), 1.f);
         const float ap = (1 - ac) * t01 + ac * t11;
         const bool y = code[j] == ci;
         const float wj = w[j];
-        vr[j] = wj != 0 ? (y ? ap : 1 - ap) : 1.f;
+        float v = wj != 0 ? (y ? ap : 1 - ap) : 1.f;  // likelihood of the pair; 1 (log 0) when excluded
+        if (v < kLogFloor) {
+          ++floored;
+          v = 1.f;
+        }
+        log_sum.mantissa *= v;
+        if ((j & 3) == 3) log_sum.renormalise();  // 4 factors >= e^−100 cannot underflow a double
         if (grad) {
           // torch's BCE backward: (x − y) / max(x(1 − x), 1e-12); the clamp passes the gradient inside [1e-10, 1].
           const float gp = wj * (ap - (y ? 1.f : 0.f)) / std::max(ap * (1 - ap), 1e-12f);
@@ -94,14 +116,18 @@ void bce_block(float* a, float* v, int64_t rows, int64_t n, const int32_t* code_
           ar[j] = (raw >= 1e-10f && raw <= 1.f) ? gp * dt : 0.f;
         }
       }
+      loss[r] = 100.0 * static_cast<double>(floored) - log_sum.value();
       acc01[r] = s01;
       acc11[r] = s11;
     }
   });
+  double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
+    total += loss[r];
     g01 += acc01[r];
     g11 += acc11[r];
   }
+  return total;
 }
 
 // Forward computes the loss and, when an input needs it, its gradient in the same pass over the row
@@ -120,24 +146,36 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
       return torch::zeros({}, fhat.options());
     }
     const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
-    auto abuf = torch::empty({std::min(block, n), n}, fhat.options());
-    auto vbuf = torch::empty_like(abuf);
+    const int64_t tile = std::min(block, n);
+    auto abuf = torch::empty({tile * tile}, fhat.options());
     double total = 0, g01 = 0, g11 = 0;
     for (int64_t b = 0; b < B; ++b) {
       auto fb = fhat[b];
       auto db = dfhat[b];
       const int32_t* code = codes[b].data_ptr<int32_t>();
       const float* w = weights[b].data_ptr<float>();
-      for (int64_t r0 = 0; r0 < n; r0 += block) {
-        const int64_t rows = std::min(block, n - r0);
-        auto a = abuf.narrow(0, 0, rows);
-        auto v = vbuf.narrow(0, 0, rows);
+      // A is symmetric and so is every pair's loss: visit the tiles (I, J) with J >= I only, counting
+      // an off-diagonal tile twice. With G = dL/dA: dF̂_I += 2·G_IJ·F̂_J and dF̂_J += 2·G_IJᵀ·F̂_I; on a
+      // diagonal tile (G_II + G_IIᵀ)·F̂_I = 2·G_II·F̂_I.
+      for (int64_t r0 = 0; r0 < n; r0 += tile) {
+        const int64_t rows = std::min(tile, n - r0);
         auto fr = fb.narrow(0, r0, rows);
-        at::mm_out(a, fr, fb.t());
-        bce_block(a.data_ptr<float>(), v.data_ptr<float>(), rows, n, code + r0, w + r0, code, w, t01, t11, grad, g01, g11);
-        total -= v.log_().clamp_min_(-100).sum(torch::kFloat64).item<double>();  // torch's BCE clamps log at −100
-        // A = F̂F̂ᵀ and dL/dA is symmetric: dL/dF̂ = (G + Gᵀ)F̂ = 2 G F̂, row block by row block.
-        if (grad) db.narrow(0, r0, rows).addmm_(a, fb, /*beta=*/0, /*alpha=*/2);
+        for (int64_t c0 = r0; c0 < n; c0 += tile) {
+          const int64_t cols = std::min(tile, n - c0);
+          auto a = abuf.narrow(0, 0, rows * cols).view({rows, cols});
+          auto fc = fb.narrow(0, c0, cols);
+          at::mm_out(a, fr, fc.t());
+          const double mult = c0 == r0 ? 1.0 : 2.0;
+          double t01_grad = 0, t11_grad = 0;
+          total += mult * bce_block(a.data_ptr<float>(), rows, cols, code + r0, w + r0, code + c0, w + c0, t01, t11,
+                                    grad, t01_grad, t11_grad);
+          g01 += mult * t01_grad;
+          g11 += mult * t11_grad;
+          if (grad) {
+            db.narrow(0, r0, rows).addmm_(a, fc, /*beta=*/1, /*alpha=*/2);
+            if (c0 != r0) db.narrow(0, c0, cols).addmm_(a.t(), fr, /*beta=*/1, /*alpha=*/2);
+          }
+        }
       }
     }
     dfhat.div_(count);
@@ -174,7 +212,7 @@ torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor&
   auto ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
                                    : torch::tensor({0.f, 1.f});
   const bool grad = torch::GradMode::is_enabled() && (fhat.requires_grad() || ta.requires_grad());
-  const int64_t block = block_rows > 0 ? block_rows : auto_block_rows(n);
+  const int64_t block = block_rows > 0 ? block_rows : auto_tile(n);
   return TiledAffinityBce::apply(fhat.contiguous(), ta, codes, weights, block, count, grad);
 }
 

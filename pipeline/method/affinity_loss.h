@@ -35,10 +35,10 @@ torch::Tensor affinity_matrix(const torch::Tensor& fhat);
 // Dense: plain autograd on the B×N×N affinity `affinity` (from affinity_matrix()).
 torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore);
-// Tiled: the same value and gradients (w.r.t. F̂ and T_A) from F̂ (B×N×d, float32). A is formed by row
-// blocks of `block_rows` rows (0 = automatic, ~8 MiB per block), once: the forward computes the loss and,
-// when F̂ or T_A needs it, the gradient in the same pass (dL/dF̂ = 2·G·F̂ per block, G = dL/dA being
-// symmetric), keeping O(N·d) memory; the backward only scales it.
+// Tiled: the same value and gradients (w.r.t. F̂ and T_A) from F̂ (B×N×d, float32). A is formed tile by
+// tile (`block_rows`² entries, 0 = automatic: 1024²), only the tiles on and above the diagonal (A and the
+// pair losses are symmetric), and once: the forward computes the loss and, when F̂ or T_A needs it, the
+// gradient in the same pass, keeping O(N·d + tile²) memory; the backward only scales it.
 torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore, int64_t block_rows = 0);
 
