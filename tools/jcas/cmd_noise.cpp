@@ -52,10 +52,11 @@ int noise(const Args& args) {
   if (!(o.noise.rate >= 0.0 && o.noise.rate <= 1.0))
     throw UserError(fmt::format("--rate must be in [0, 1], got {}", o.noise.rate));
   const NoiseStats s = write_noisy_labels(o);
-  log::info("noise: {} {} rate {} seed {} on {}/{} -> {}: {:.2f} % of pixels changed{}", to_string(o.noise.kind),
-            to_string(o.noise.unit), o.noise.rate, o.noise.seed, o.data, o.split, o.out,
+  const bool flips = o.noise.kind == NoiseKind::symmetric || o.noise.kind == NoiseKind::asymmetric;
+  log::info("noise: {}{} rate {} seed {} on {}/{} -> {}: {:.2f} % of pixels changed{}", to_string(o.noise.kind),
+            flips ? " per " + to_string(o.noise.unit) : std::string(), o.noise.rate, o.noise.seed, o.data, o.split, o.out,
             s.pixels ? 100.0 * s.changed_pixels / s.pixels : 0.0,
-            (o.noise.kind == NoiseKind::symmetric || o.noise.kind == NoiseKind::asymmetric) && o.noise.unit == NoiseUnit::region
+            flips && o.noise.unit == NoiseUnit::region
                 ? fmt::format(", {} of {} regions flipped", s.flipped_regions, s.regions)
                 : std::string());
   return 0;
