@@ -2,6 +2,8 @@
 // also the true confusion, every estimator's error against it, and the pseudo-label noise rates.
 #include <fmt/format.h>
 
+#include <sstream>
+
 #include "adapters/h5_store.h"
 #include "pipeline/core/error.h"
 #include "pipeline/core/log.h"
@@ -94,7 +96,9 @@ class EstimateNtmStage : public Stage {
     out.write("class_ntm", t_c, "clean class, noisy class; rows sum to 1");
     out.attr("/", "estimator", o.estimator);
     if (has_gt) metrics["estimation_error"] = metrics["error_" + o.estimator];
-    log::info("estimate_ntm[{}]: T_C ({}) = {}", round, o.estimator, fmt::format("{}", t_c));
+    std::ostringstream text;
+    text << t_c;
+    log::debug("estimate_ntm[{}]: T_C ({}) =\n{}", round, o.estimator, text.str());
     return metrics;
   }
 };

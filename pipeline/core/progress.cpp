@@ -60,8 +60,9 @@ void ProgressBar::draw(bool force) {
                  static_cast<long long>(done_), static_cast<long long>(total_), rate_text.c_str(),
                  format_duration(elapsed).c_str(), format_duration(eta).c_str(), postfix_.c_str());
   } else {
-    if (!force && decile == last_decile_) return;
-    if (!force && decile < 1) return;
+    if (done_ == last_printed_) return;
+    if (!force && (decile == last_decile_ || decile < 1)) return;
+    last_printed_ = done_;
     std::fprintf(stderr, "%s %lld/%lld %s elapsed %s eta %s %s\n", label_.c_str(), static_cast<long long>(done_),
                  static_cast<long long>(total_), rate_text.c_str(), format_duration(elapsed).c_str(),
                  format_duration(eta).c_str(), postfix_.c_str());

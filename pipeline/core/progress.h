@@ -19,7 +19,7 @@ class ProgressBar {
  private:
   void draw(bool force);
   std::string label_, unit_, postfix_;
-  int64_t total_, done_ = 0;
+  int64_t total_, done_ = 0, last_printed_ = -1;
   int last_decile_ = -1;
   bool finished_ = false, tty_;
   std::chrono::steady_clock::time_point start_, last_draw_;

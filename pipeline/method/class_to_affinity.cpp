@@ -17,8 +17,13 @@ torch::Tensor class_to_affinity(const torch::Tensor& class_ntm, const torch::Ten
   auto s = torch::matmul(N.unsqueeze(0), T).squeeze(0);  // noisy class marginal
   auto noisy_similar = (s * s).sum();                  // P(noisy pair similar)
   auto total = N.sum() * N.sum();
-  auto sim_sim = same / q;
-  auto dis_sim = (noisy_similar - same) / (total - q);
+  // A distribution with a single class has no dissimilar pairs (and none with no mass has no
+  // similar ones): that row carries no evidence of noise and is the identity row, as in
+  // LabelNoiseStats, instead of 0/0.
+  auto dis = total - q;
+  auto tiny = torch::full({}, 1e-12, T.options());
+  auto sim_sim = torch::where(q > 1e-12, same / torch::max(q, tiny), torch::ones({}, T.options()));
+  auto dis_sim = torch::where(dis > 1e-12, (noisy_similar - same) / torch::max(dis, tiny), torch::zeros({}, T.options()));
   auto row0 = torch::stack({1 - dis_sim, dis_sim});
   auto row1 = torch::stack({1 - sim_sim, sim_sim});
   return torch::stack({row0, row1});

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/segmentation_dataset.h"
 #include "pipeline/report/round_comparison.h"
 
 namespace jcas {

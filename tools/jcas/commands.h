@@ -9,8 +9,14 @@ namespace jcas::commands {
 using Args = std::vector<std::string>;
 
 int version(const Args& args);
+int ntm(const Args& args);
 int synth(const Args& args);
 int noise(const Args& args);
 int labels(const Args& args);
+int run(const Args& args);
+int stage(const Args& args);
+int status(const Args& args);
+int compare(const Args& args);
+int inspect(const Args& args);
 
 }  // namespace jcas::commands

@@ -23,7 +23,13 @@ struct Command {
 const std::vector<Command>& command_table() {
   namespace c = jcas::commands;
   static const std::vector<Command> table = {
+      {"run", "run the adaptation pipeline: every stage that is missing or stale", c::run},
+      {"stage", "run one pipeline stage (`jcas stage retrain --round 1`)", c::stage},
+      {"status", "show which stages of which rounds are done, stale or missing", c::status},
+      {"compare", "compare the pseudo labels of the rounds: report, panels, table", c::compare},
+      {"inspect", "list a cache file's stage, fingerprint, options and datasets", c::inspect},
       {"version", "print the toolkit version", c::version},
+      {"ntm", "noise transition matrix tools (`jcas ntm derive-affinity`)", c::ntm},
       {"synth", "generate the embedded synthetic endoscopy data", c::synth},
       {"noise", "write noisy copies of clean labels (synthetic label noise)", c::noise},
       {"labels", "label noise statistics against clean labels (`jcas labels stats`)", c::labels},
