@@ -32,7 +32,7 @@ struct ModelOutput {
 struct ModelOptions {
   int num_classes = 4;
   std::string preset = "small";  // "small" (basic blocks, CPU default) | "resnet101" (bottlenecks {3,4,23,3}, width 64)
-  int width = 16;                // base channels of "small"
+  int width = 24;                // base channels of "small" (24: ~9 it/s training at batch 4, 128x160 on one core)
   std::vector<int> blocks = {1, 1, 2, 2};  // residual blocks per stage for "small"
   // Stage widths of "small" = width x these. The last stage keeps the resolution of the third
   // (dilated, not strided), so doubling its width as ResNet does would quadruple its cost.
