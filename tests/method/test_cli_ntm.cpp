@@ -1,0 +1,64 @@
+// `jcas ntm derive-affinity` end to end. The method tests do not build the CLI: these are skipped when
+// the jcas binary has not been built (cmake --build <dir> --target jcas).
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+Result run_jcas(const std::string& args) {
+  const std::string cmd = std::string(JCAS_BINARY) + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 512> buf{};
+  while (fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
+  const int status = pclose(pipe.release());
+  return {WEXITSTATUS(status), out};
+}
+
+#define REQUIRE_BINARY() \
+  if (!std::filesystem::exists(JCAS_BINARY)) GTEST_SKIP() << "jcas binary not built"
+
+// The slide example of DESIGN §3.2 as its empirical class NTM and class proportions.
+const char* kSlide = "--class-ntm \"0.6666667,0.3333333,0,0; 0,0.5,0.5,0; 0,0,0.5,0.5; 0.5,0,0,0.5\" "
+                     "--class-dist \"0.3333333,0.2222222,0.2222222,0.2222222\"";
+
+TEST(CliNtm, DeriveAffinityJson) {
+  REQUIRE_BINARY();
+  auto r = run_jcas(std::string("ntm derive-affinity --json ") + kSlide);
+  ASSERT_EQ(r.code, 0) << r.output;
+  double a, b, c, d;
+  ASSERT_EQ(std::sscanf(r.output.c_str(), "{\"affinity_ntm\": [[%lf, %lf], [%lf, %lf]]", &a, &b, &c, &d), 4) << r.output;
+  EXPECT_NEAR(a, 50.0 / 60, 1e-5);
+  EXPECT_NEAR(b, 10.0 / 60, 1e-5);
+  EXPECT_NEAR(c, 10.0 / 21, 1e-5);
+  EXPECT_NEAR(d, 11.0 / 21, 1e-5);
+}
+
+TEST(CliNtm, RejectsBadInputNamingTheOption) {
+  REQUIRE_BINARY();
+  const std::pair<const char*, const char*> cases[] = {
+      {"--class-ntm \"0.5,0.5;0.5\" --class-dist \"0.5,0.5\"", "--class-ntm"},            // not square
+      {"--class-ntm \"0.5,0.6;0.5,0.5\" --class-dist \"0.5,0.5\"", "--class-ntm"},         // row sum
+      {"--class-ntm \"1.5,-0.5;0.5,0.5\" --class-dist \"0.5,0.5\"", "--class-ntm"},        // negative
+      {"--class-ntm \"0.5,0.5;0.5,0.5\" --class-dist \"0.5,0.3,0.2\"", "--class-dist"},    // size
+      {"--class-ntm \"0.5,0.5;0.5,0.5\" --class-dist \"0.5,0.6\"", "--class-dist"},        // sum
+      {"--class-dist \"0.5,0.5\"", "--class-ntm"},                                         // missing
+  };
+  for (const auto& [args, option] : cases) {
+    auto r = run_jcas(std::string("ntm derive-affinity ") + args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(option), std::string::npos) << args << "\n" << r.output;
+  }
+}
+
+}  // namespace
