@@ -198,6 +198,7 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
 torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore, int64_t block_rows) {
   TORCH_CHECK(fhat.dim() == 3 && fhat.scalar_type() == torch::kFloat32, "affinity_bce_tiled: F̂ must be B×N×d float32");
+  TORCH_CHECK(fhat.device().is_cpu(), "affinity_bce_tiled: CPU tensors only (use affinity_impl = dense on a GPU)");
   TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == fhat.size(0) && grid_labels.size(1) == fhat.size(1),
               "affinity_bce_tiled: grid labels must be B×N");
   const auto n = fhat.size(1);
