@@ -169,3 +169,14 @@ TEST(Synthetic, PanelIsWritten) {
   EXPECT_GE(panel.rows, 4 * 64);
   EXPECT_GE(panel.cols, 2 * 80);
 }
+
+TEST(Synthetic, BytesDoNotDependOnThreadCount) {
+  TempDir a, b;
+  const int threads = cv::getNumThreads();
+  cv::setNumThreads(1);
+  generate_synthetic_dataset(small_options(a.str(), 8));
+  cv::setNumThreads(std::max(4, threads));
+  generate_synthetic_dataset(small_options(b.str(), 8));
+  cv::setNumThreads(threads);
+  EXPECT_TRUE(snapshot(a.path()) == snapshot(b.path()));
+}
