@@ -5,6 +5,7 @@
 
 #include "adapters/h5_store.h"
 #include "data/synthetic_endoscopy.h"
+#include "pipeline/core/error.h"
 #include "pipeline/core/log.h"
 #include "stages/pipeline_stages.h"
 
@@ -33,8 +34,13 @@ class DataStage : public Stage {
   std::string summary() const override { return "generate the synthetic endoscopy datasets"; }
   bool per_round() const override { return false; }
   bool enabled(const StageContext& ctx) const override { return ctx.uses_synthetic_data(); }
-  std::vector<std::string> option_keys() const override { return {"synth.", "seed"}; }
+  std::vector<std::string> option_keys(int) const override { return {"synth.", "seed"}; }
   std::vector<StageKey> inputs(const StageContext&, int) const override { return {}; }
+  void validate(const StageContext& ctx) const override {
+    auto o = DataStageOptions::from(ctx.config());
+    if (o.synth.source_train < 1 || o.synth.target_train < 1 || o.synth.target_val < 0 || o.synth.target_test < 1)
+      throw UserError("--synth.*: image counts must be >= 1 (target_val >= 0)");
+  }
 
   std::map<std::string, double> run(const StageContext& ctx, int, const std::string&, H5Writer& out) const override {
     auto o = DataStageOptions::from(ctx.config());

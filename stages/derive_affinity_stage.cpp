@@ -13,7 +13,7 @@ class DeriveAffinityStage : public Stage {
  public:
   std::string name() const override { return "derive_affinity"; }
   std::string summary() const override { return "derive the affinity NTM T_{C->A} in closed form"; }
-  std::vector<std::string> option_keys() const override { return {}; }
+  std::vector<std::string> option_keys(int) const override { return {}; }
   std::vector<StageKey> inputs(const StageContext&, int round) const override { return {{"estimate_ntm", round}}; }
 
   std::map<std::string, double> run(const StageContext& ctx, int round, const std::string&,

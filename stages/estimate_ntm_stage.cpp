@@ -40,9 +40,10 @@ class EstimateNtmStage : public Stage {
  public:
   std::string name() const override { return "estimate_ntm"; }
   std::string summary() const override { return "estimate the class noise transition matrix T_C"; }
-  std::vector<std::string> option_keys() const override {
+  std::vector<std::string> option_keys(int) const override {
     return {"estimate_ntm.", "data.target", "data.train_split", "data.input_size", "data.label_dir"};
   }
+  void validate(const StageContext& ctx) const override { EstimateNtmOptions::from(ctx.config()); }
   std::vector<StageKey> inputs(const StageContext& ctx, int round) const override {
     return with_data_input(ctx, {{"pseudo_label", round}});
   }

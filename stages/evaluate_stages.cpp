@@ -39,7 +39,7 @@ class EvaluateSourceStage : public Stage {
   std::string name() const override { return "evaluate_source"; }
   std::string summary() const override { return "evaluate the source model on the target test split"; }
   bool per_round() const override { return false; }
-  std::vector<std::string> option_keys() const override { return evaluate_keys(); }
+  std::vector<std::string> option_keys(int) const override { return evaluate_keys(); }
   std::vector<StageKey> inputs(const StageContext& ctx, int) const override {
     return with_data_input(ctx, {{"source", 0}});
   }
@@ -52,7 +52,7 @@ class EvaluateStage : public Stage {
  public:
   std::string name() const override { return "evaluate"; }
   std::string summary() const override { return "evaluate the model of round r+1 on the target test split"; }
-  std::vector<std::string> option_keys() const override {
+  std::vector<std::string> option_keys(int) const override {
     auto keys = evaluate_keys();
     for (const char* k : {"retrain.method", "retrain.affinity", "retrain.dar", "retrain.affinity_grid"})
       keys.push_back(k);  // they decide the DAR-refined inference

@@ -32,10 +32,14 @@ class PseudoLabelStage : public Stage {
  public:
   std::string name() const override { return "pseudo_label"; }
   std::string summary() const override { return "pseudo-label the target train split with the model of round r"; }
-  std::vector<std::string> option_keys() const override {
-    return {"pseudo_label.", "data.target", "data.train_split", "data.input_size", "data.image_dir",
-            "data.label_dir", "retrain.method", "retrain.affinity", "retrain.dar", "retrain.affinity_grid"};
+  std::vector<std::string> option_keys(int round) const override {
+    std::vector<std::string> keys = {"pseudo_label.", "data.target", "data.train_split", "data.input_size",
+                                     "data.image_dir", "data.label_dir"};
+    if (round > 0)  // a retrained model's inference depends on how it was trained (DAR refinement)
+      keys.insert(keys.end(), {"retrain.method", "retrain.affinity", "retrain.dar", "retrain.affinity_grid"});
+    return keys;
   }
+  void validate(const StageContext& ctx) const override { PseudoLabelOptions::from(ctx.config()); }
   std::vector<StageKey> inputs(const StageContext& ctx, int round) const override {
     return with_data_input(ctx, {model_of_round(round)});
   }

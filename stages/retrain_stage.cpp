@@ -48,10 +48,11 @@ class RetrainStage : public Stage {
  public:
   std::string name() const override { return "retrain"; }
   std::string summary() const override { return "retrain with JCAS loss correction -> model of round r+1"; }
-  std::vector<std::string> option_keys() const override {
+  std::vector<std::string> option_keys(int) const override {
     return {"retrain.", "model.", "seed", "data.target", "data.train_split", "data.val_split", "data.input_size",
             "data.image_dir", "data.label_dir"};
   }
+  void validate(const StageContext& ctx) const override { RetrainOptions::from(ctx.config()); }
   std::vector<StageKey> inputs(const StageContext& ctx, int round) const override {
     return with_data_input(ctx, {model_of_round(round), {"pseudo_label", round}, {"estimate_ntm", round},
                                  {"derive_affinity", round}});
@@ -86,17 +87,17 @@ class RetrainStage : public Stage {
     if (static_cast<int64_t>(train.size()) != labels.size(0))
       throw UserError(fmt::format("{}: {} pseudo labels for {} training images; re-run pseudo_label[{}]",
                                   pl.path().string(), labels.size(0), train.size(), round));
-    std::function<double(DeepLab&)> validate;
+    std::function<double(DeepLab&)> score_on_val;
     std::optional<SegmentationDataset> val;
     if (o.select == "val") {
       val.emplace(open_target(ctx, ctx.config().text("data.val_split"), true));
       auto mode = inference_mode(ctx.config(), {"retrain", round});
-      validate = [&, mode](DeepLab& m) { return evaluate_model(m, *val, mode, device, "validate").mean_jaccard; };
+      score_on_val = [&, mode](DeepLab& m) { return evaluate_model(m, *val, mode, device, "validate").mean_jaccard; };
     }
     o.trainer.label = fmt::format("retrain[{}]", round);
     o.trainer.checkpoint = ctx.checkpoint_path({"retrain", round});
     o.trainer.checkpoint_key = fingerprint;
-    auto result = train_model(model, loss, &warmup, train, labels, class_dist, o.trainer, device, validate);
+    auto result = train_model(model, loss, &warmup, train, labels, class_dist, o.trainer, device, score_on_val);
 
     model->to(torch::kCPU);
     loss->to(torch::kCPU);

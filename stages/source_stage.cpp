@@ -22,8 +22,6 @@ struct SourceStageOptions {
     o.trainer.epochs = c.integer("source.epochs");
     o.trainer.batch_size = c.integer("source.batch_size");
     o.trainer.lr = c.number("source.lr");
-    o.trainer.momentum = c.number("retrain.momentum");
-    o.trainer.weight_decay = c.number("retrain.weight_decay");
     o.trainer.seed = static_cast<uint64_t>(c.integer("seed"));
     if (o.trainer.epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (o.trainer.batch_size < 1) throw UserError("--source.batch_size must be >= 1");
@@ -31,12 +29,12 @@ struct SourceStageOptions {
   }
 };
 
-// Cross-entropy on both heads (aux weighted by lambda): the reference's source training.
-JcasLossOptions source_loss_options(const PipelineConfig& c) {
+// Cross-entropy on both heads, the auxiliary weighted by the reference's lambda = 0.1; SGD with
+// the reference's momentum and weight decay (TrainerOptions' defaults).
+JcasLossOptions source_loss_options() {
   JcasLossOptions o;
   o.method = "ce";
   o.affinity = o.dar = o.calc = false;
-  o.lambda = c.number("retrain.lambda");
   return o;
 }
 
@@ -45,9 +43,12 @@ class SourceStage : public Stage {
   std::string name() const override { return "source"; }
   std::string summary() const override { return "train the source model (or import its weights)"; }
   bool per_round() const override { return false; }
-  std::vector<std::string> option_keys() const override {
-    return {"source.", "model.", "seed", "data.source", "data.input_size", "data.image_dir", "data.label_dir",
-            "retrain.momentum", "retrain.weight_decay", "retrain.lambda"};
+  std::vector<std::string> option_keys(int) const override {
+    return {"source.", "model.", "seed", "data.source", "data.input_size", "data.image_dir", "data.label_dir"};
+  }
+  void validate(const StageContext& ctx) const override {
+    SourceStageOptions::from(ctx.config());
+    model_options(ctx.config(), 2);  // the class count comes from the data, which may not exist yet
   }
   std::vector<StageKey> inputs(const StageContext& ctx, int) const override { return with_data_input(ctx, {}); }
 
@@ -68,7 +69,7 @@ class SourceStage : public Stage {
         throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
       std::vector<torch::Tensor> labels;
       for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-      JcasLoss loss(k, source_loss_options(ctx.config()));
+      JcasLoss loss(k, source_loss_options());
       o.trainer.label = "source";
       o.trainer.checkpoint = ctx.checkpoint_path({"source", 0});
       o.trainer.checkpoint_key = fingerprint;

@@ -31,9 +31,9 @@ PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::uniqu
     p.stage = &stage;
     p.path = ctx.result_path(p.key);
     p.inputs = stage.inputs(ctx, round);
-    p.options_json = ctx.config().json(stage.option_keys());
+    p.options_json = ctx.config().json(stage.option_keys(round));
     std::string text = fmt::format("stage={}\nround={}\nformat={}\n", p.key.name, round, kCacheFormatVersion);
-    text += ctx.config().canonical(stage.option_keys());
+    text += ctx.config().canonical(stage.option_keys(round));
     p.inputs_json = "{";
     for (const auto& in : p.inputs) {
       const PlannedStage* dep = find(in);
@@ -45,6 +45,8 @@ PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::uniqu
     p.fingerprint = hash_text(text);
     planned_.push_back(std::move(p));
   };
+  for (const auto& s : stages)
+    if (s->enabled(ctx)) s->validate(ctx);
   for (const auto& s : stages)
     if (!s->per_round() && s->enabled(ctx)) add(*s, 0);
   for (int r = 0; r < rounds; ++r)

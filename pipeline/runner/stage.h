@@ -52,8 +52,10 @@ class Stage {
   virtual bool enabled(const StageContext&) const { return true; }
   // Whether the stage runs once per round (false: once, listed under round 0).
   virtual bool per_round() const { return true; }
-  // Option keys (or whole sections, "retrain.") whose values change the result.
-  virtual std::vector<std::string> option_keys() const = 0;
+  // Option keys (or whole sections, "retrain.") whose values change the result of `round`.
+  virtual std::vector<std::string> option_keys(int round) const = 0;
+  // Throws UserError for a nonsense option value; called for every stage before anything runs.
+  virtual void validate(const StageContext&) const {}
   virtual std::vector<StageKey> inputs(const StageContext& ctx, int round) const = 0;
   // Computes the result into `out` and returns its headline figures. The runner adds the record
   // (fingerprint, options, timings) and commits the file. `fingerprint` is the one the result will
