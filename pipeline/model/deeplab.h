@@ -43,7 +43,7 @@ struct ModelOptions {
 };
 
 // Throws UserError naming the option for an unknown preset or a non-positive size.
-void validate(const ModelOptions& o);
+void validate_model_options(const ModelOptions& o);
 
 class DeepLabImpl : public torch::nn::Module {
  public:

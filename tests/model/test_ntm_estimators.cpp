@@ -132,3 +132,17 @@ TEST(NtmEstimators, EstimationErrorIsMeanRowL1) {
   EXPECT_DOUBLE_EQ(ntm_estimation_error(a, a), 0.0);
   EXPECT_THROW(ntm_estimation_error(a, torch::eye(3)), std::invalid_argument);
 }
+
+TEST(NtmEstimators, ClassWithoutEvidenceGetsAnIdentityRow) {
+  auto s = make_synthetic(20000, 6);
+  // Nobody is labelled 3: its threshold is infinite, no pixel is confidently 3, its row is identity.
+  auto noisy = s.noisy.masked_fill(s.noisy == 3, 255);
+  auto est = estimate_class_ntm("confident", s.probs, noisy, {}, 4);
+  expect_row_stochastic(est, 4);
+  EXPECT_TRUE(torch::equal(est[3], torch::tensor({0.f, 0.f, 0.f, 1.f})));
+  EXPECT_TRUE(torch::allclose(est.select(1, 3).slice(0, 0, 3), torch::zeros({3})));
+  // Everything ignored: no evidence for any row.
+  auto all_ignored = torch::full_like(s.noisy, 255);
+  for (const std::string m : {"confident", "anchor"})
+    EXPECT_TRUE(torch::equal(estimate_class_ntm(m, s.probs, all_ignored, {}, 4), torch::eye(4))) << m;
+}
