@@ -26,12 +26,18 @@ TEST(DataCli, SynthThenNoise) {
   TempDir dir;
   std::string out;
   const std::string root = (dir.path() / "synth").string();
-  ASSERT_EQ(run_jcas("synth --out " + root +
-                         " --seed 2 --source-train 3 --source-val 1 --source-test 2 --target-train 2 --target-val 1"
-                         " --target-test 2 --size 32x40 --panel " + (dir.path() / "panel.png").string(),
+  // Some options from a config file ([synth], underscore keys), the rest on the command line,
+  // which also overrides the file (source_test).
+  const fs::path ini = dir.path() / "synth.ini";
+  jcas::testing::write_bytes(ini, "[synth]\nsource_train = 3\nsource_test = 7\nsize = 32x40\n");
+  ASSERT_EQ(run_jcas("synth --config " + ini.string() + " --out " + root +
+                         " --seed 2 --source-val 1 --source-test 2 --target-train 2 --target-val 1"
+                         " --target-test 2 --panel " + (dir.path() / "panel.png").string(),
                      dir, &out),
             0)
       << out;
+  EXPECT_EQ(jcas::testing::read_bytes(dir.path() / "synth" / "source" / "train.txt"), "train_0000\ntrain_0001\ntrain_0002\n");
+  EXPECT_EQ(jcas::testing::read_bytes(dir.path() / "synth" / "source" / "test.txt"), "test_0000\ntest_0001\n");
   EXPECT_TRUE(fs::is_regular_file(dir.path() / "synth" / "target" / "img" / "test_0001.png"));
   EXPECT_TRUE(fs::is_regular_file(dir.path() / "panel.png"));
   const std::string noise_args =

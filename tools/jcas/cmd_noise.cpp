@@ -7,6 +7,15 @@
 
 namespace jcas::commands {
 
+namespace {
+// The config-file spelling of a command-line option: `label-dir` -> `noise.label_dir`, the
+// underscore style of the pipeline's configs (configs/quickstart.ini).
+std::string file_key_of(std::string key) {
+  std::replace(key.begin(), key.end(), '-', '_');
+  return "noise." + key;
+}
+}  // namespace
+
 // Options come from the command line (`--rate 0.3`) or a config file's [noise] section
 // (`rate = 0.3`, the key noise.rate); a command-line value beats the file.
 int noise(const Args& args) {
@@ -24,7 +33,7 @@ int noise(const Args& args) {
   file.add_options()("noise.data", po::value<std::string>(), "")("noise.split", po::value<std::string>(), "")(
       "noise.kind", po::value<std::string>(), "")("noise.rate", po::value<double>(), "")(
       "noise.seed", po::value<uint64_t>(), "")("noise.unit", po::value<std::string>(), "")(
-      "noise.label-dir", po::value<std::string>(), "")("noise.out", po::value<std::string>(), "");
+      "noise.label_dir", po::value<std::string>(), "")("noise.out", po::value<std::string>(), "");
   po::options_description all;
   all.add(cli).add(file);
   auto parsed = parse_options("noise", "Write noisy copies of a split's clean labels (synthetic label noise).", all, args);
@@ -33,11 +42,12 @@ int noise(const Args& args) {
   auto get = [&](const std::string& key, auto fallback) {
     using T = decltype(fallback);
     if (vm.count(key)) return vm[key].as<T>();
-    if (vm.count("noise." + key)) return vm["noise." + key].as<T>();
+    const std::string file_key = file_key_of(key);
+    if (vm.count(file_key)) return vm[file_key].as<T>();
     return fallback;
   };
   auto need = [&](const std::string& key) {
-    if (!vm.count(key) && !vm.count("noise." + key)) throw_missing_option(key);
+    if (!vm.count(key) && !vm.count(file_key_of(key))) throw_missing_option(key);
   };
   for (const char* key : {"data", "kind", "rate", "out"}) need(key);
   NoiseDatasetOptions o;
