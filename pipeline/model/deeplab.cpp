@@ -9,7 +9,7 @@ namespace jcas {
 
 namespace nn = torch::nn;
 
-void validate_model_options(const ModelOptions& o) {
+void validate(const ModelOptions& o) {
   if (o.preset != "small" && o.preset != "resnet101")
     throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
   if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
@@ -30,7 +30,7 @@ void validate_model_options(const ModelOptions& o) {
 }
 
 DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
-  validate_model_options(options_);
+  validate(options_);
   const bool big = options_.preset == "resnet101";
   const int width = big ? 64 : options_.width;
   const std::vector<int> blocks = big ? std::vector<int>{3, 4, 23, 3} : options_.blocks;

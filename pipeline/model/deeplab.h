@@ -43,7 +43,7 @@ struct ModelOptions {
 };
 
 // Throws UserError naming the option for an unknown preset or a non-positive size.
-void validate_model_options(const ModelOptions& o);
+void validate(const ModelOptions& o);
 
 class DeepLabImpl : public torch::nn::Module {
  public:
