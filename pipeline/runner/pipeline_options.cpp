@@ -42,7 +42,7 @@ const std::vector<OptionSpec>& option_table() {
       {"synth.size", Kind::text, "128x160", "synthetic image size HxW"},
 
       {"model.preset", Kind::text, "small", "small (CPU) | resnet101"},
-      {"model.width", Kind::integer, "32", "base channels of the small preset"},
+      {"model.width", Kind::integer, "24", "base channels of the small preset"},
       {"model.feat1_dim", Kind::integer, "64", "auxiliary embedding width (reference: 128)"},
       {"model.feat2_dim", Kind::integer, "128", "main embedding width (reference: 256)"},
 

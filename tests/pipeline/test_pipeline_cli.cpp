@@ -10,31 +10,12 @@
 
 #include "adapters/h5_store.h"
 #include "cli_runner.h"
+#include "tiny_pipeline.h"
 
 namespace fs = std::filesystem;
-using jcas::testing::run_jcas;
+using namespace jcas::testing;
 
 namespace {
-
-std::vector<std::string> tiny_options(const fs::path& workdir) {
-  return {"--workdir", workdir.string(), "--rounds", "1", "--threads", "2",
-          "--synth.source_train", "12", "--synth.target_train", "8", "--synth.target_val", "2",
-          "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
-          "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
-          "--source.epochs", "2", "--retrain.epochs", "3", "--retrain.warmup_epochs", "1",
-          "--retrain.affinity_grid", "4x5", "--pseudo_label.prob_stride", "2"};
-}
-
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("jcas_pipeline_" + name);
-  fs::remove_all(d);
-  return d;
-}
 
 // "run  retrain[0]" lines of a run's log: the stages it executed.
 std::vector<std::string> stages_run(const std::string& log) {
@@ -47,23 +28,6 @@ std::vector<std::string> stages_run(const std::string& log) {
 
 double metric_of(const fs::path& h5, const std::string& key) {
   return jcas::H5Reader(h5).attr_double("/", "metric." + key);
-}
-
-// The whole tiny pipeline is run once and shared by the tests below (each builds on it in its own copy).
-const fs::path& completed_workdir() {
-  static fs::path dir = [] {
-    fs::path d = fresh_dir("complete");
-    auto r = run_jcas(concat({"run"}, tiny_options(d)));
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return d;
-  }();
-  return dir;
-}
-
-fs::path copy_of_completed(const std::string& name) {
-  fs::path d = fresh_dir(name);
-  fs::copy(completed_workdir(), d, fs::copy_options::recursive);
-  return d;
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+#include "tiny_pipeline.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+
+namespace jcas::testing {
+
+std::vector<std::string> tiny_options(const fs::path& workdir) {
+  return {"--workdir", workdir.string(), "--rounds", "1", "--threads", "1",
+          "--synth.source_train", "12", "--synth.target_train", "8", "--synth.target_val", "2",
+          "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
+          "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
+          "--source.epochs", "2", "--retrain.epochs", "3", "--retrain.warmup_epochs", "1",
+          "--retrain.affinity_grid", "4x5", "--pseudo_label.prob_stride", "2"};
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("jcas_pipeline_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+const fs::path& completed_workdir() {
+  static fs::path dir = [] {
+    fs::path d = fs::path(JCAS_TEST_TMP) / "tiny_pipeline";
+    fs::create_directories(d.parent_path());
+    int lock = open((d.string() + ".lock").c_str(), O_CREAT | O_RDWR, 0644);
+    flock(lock, LOCK_EX);
+    const std::string binary_id =
+        std::to_string(fs::last_write_time(JCAS_BINARY).time_since_epoch().count()) + " " +
+        std::to_string(fs::file_size(JCAS_BINARY));
+    fs::path marker = d / "completed-by";
+    std::string seen;
+    if (std::ifstream in{marker}) std::getline(in, seen);
+    if (seen != binary_id) {
+      fs::remove_all(d);
+      auto r = run_jcas(concat({"run"}, tiny_options(d)));
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      if (r.exit_code == 0) std::ofstream(marker) << binary_id << "\n";
+    }
+    flock(lock, LOCK_UN);
+    close(lock);
+    return d;
+  }();
+  return dir;
+}
+
+fs::path copy_of_completed(const std::string& name) {
+  fs::path d = fresh_dir(name);
+  fs::copy(completed_workdir(), d, fs::copy_options::recursive);
+  fs::remove(d / "completed-by");
+  return d;
+}
+
+}  // namespace jcas::testing

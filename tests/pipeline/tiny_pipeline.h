@@ -1,0 +1,20 @@
+#pragma once
+// A tiny pipeline (a few 32x40 images, 1 round, small model) shared by the end-to-end tests.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace jcas::testing {
+
+std::vector<std::string> tiny_options(const std::filesystem::path& workdir);
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
+// An empty directory unique to this test process.
+std::filesystem::path fresh_dir(const std::string& name);
+// A work directory where the tiny pipeline has completed. CTest runs tests as parallel processes:
+// the first one runs the pipeline under a file lock, the others reuse it; it is redone whenever
+// the jcas binary changed.
+const std::filesystem::path& completed_workdir();
+// A private copy of it to modify.
+std::filesystem::path copy_of_completed(const std::string& name);
+
+}  // namespace jcas::testing
