@@ -30,11 +30,19 @@ std::string summary_row(const std::string& md, int r) {
   return md.substr(at, md.find('\n', at) - at);
 }
 
+// The tiny pipeline's options for `compare`, where --rounds lists the rounds to show.
+std::vector<std::string> compare_options(const fs::path& d, std::vector<std::string> rounds = {"--rounds", "0"}) {
+  auto opts = tiny_options(d);
+  auto at = std::find(opts.begin(), opts.end(), "--rounds");
+  opts.erase(at, at + 2);
+  return concat(opts, rounds);
+}
+
 }  // namespace
 
 TEST(Compare, ReportNumbersEqualMetricsRecomputedFromTheCachedLabels) {
   fs::path d = copy_of_completed("compare");
-  auto r = run_jcas(concat({"compare", "--num-images", "2"}, tiny_options(d)));
+  auto r = run_jcas(concat({"compare", "--num-images", "2"}, compare_options(d)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::string md = read_text(d / "report" / "report.md");
   ASSERT_FALSE(md.empty());
@@ -78,16 +86,16 @@ TEST(Compare, ReportNumbersEqualMetricsRecomputedFromTheCachedLabels) {
 
 TEST(Compare, MissingRoundsAreReportedNotFatal) {
   fs::path d = copy_of_completed("compare_missing");
-  auto r = run_jcas(concat(concat({"compare"}, tiny_options(d)), {"--rounds", "0,1"}));
+  auto r = run_jcas(concat({"compare"}, compare_options(d, {"--rounds", "0,1"})));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("pseudo_label[1] is missing"), std::string::npos) << r.output;
   std::string md = read_text(d / "report" / "report.md");
   EXPECT_NE(md.find("## Round 1"), std::string::npos);
   // A stale round says so too.
-  r = run_jcas(concat(concat({"compare"}, tiny_options(d)), {"--retrain.lambda", "0.3"}));
+  r = run_jcas(concat(concat({"compare"}, compare_options(d)), {"--retrain.lambda", "0.3"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("retrain[0] is stale"), std::string::npos) << r.output;
-  r = run_jcas(concat(concat({"compare"}, tiny_options(d)), {"--rounds", "x"}));
+  r = run_jcas(concat({"compare"}, compare_options(d, {"--rounds", "x"})));
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
@@ -95,7 +103,7 @@ TEST(Compare, HtmlRendersInHeadlessChromium) {
   const char* chromium = "/usr/bin/chromium";
   if (!fs::exists(chromium)) GTEST_SKIP() << "Debian's chromium is not installed (tools/install-deps.sh installs it)";
   fs::path d = copy_of_completed("compare_browser");
-  ASSERT_EQ(run_jcas(concat({"compare"}, tiny_options(d))).exit_code, 0);
+  ASSERT_EQ(run_jcas(concat({"compare"}, compare_options(d))).exit_code, 0);
   fs::path shot = d / "report" / "screenshot.png", log = d / "report" / "chromium.log";
   std::string cmd = fmt::format(
       "{} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
