@@ -1,4 +1,5 @@
 #include "data/label_noise.h"
+#include "data/portable_rng.h"
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -19,27 +20,8 @@ namespace jcas {
 
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// Portable uniform draws (std's distributions differ between standard libraries).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : g_(seed) {}
-  double uni() { return static_cast<double>(g_() >> 11) * 0x1.0p-53; }
-  double uni(double a, double b) { return a + (b - a) * uni(); }
-  int below(int n) { return std::min(n - 1, static_cast<int>(uni() * n)); }  // [0, n)
-
- private:
-  std::mt19937_64 g_;
-};
-
 // A uniformly drawn class other than c among 0..k-1.
-int other_class(Rng& rng, int c, int k) {
+int other_class(PortableRng& rng, int c, int k) {
   int v = rng.below(k - 1);
   return v >= c ? v + 1 : v;
 }
@@ -59,7 +41,7 @@ void for_each_region(const cv::Mat& clean, int k, Fn fn) {
   }
 }
 
-cv::Mat ellipse_noise(const cv::Mat& clean, const NoiseOptions& o, Rng& rng, NoiseStats* stats) {
+cv::Mat ellipse_noise(const cv::Mat& clean, const NoiseOptions& o, PortableRng& rng, NoiseStats* stats) {
   struct Shape {
     int cls;
     cv::RotatedRect ellipse;
@@ -98,7 +80,7 @@ cv::Mat ellipse_noise(const cv::Mat& clean, const NoiseOptions& o, Rng& rng, Noi
   return out;
 }
 
-cv::Mat flip_noise(const cv::Mat& clean, const NoiseOptions& o, Rng& rng, NoiseStats* stats) {
+cv::Mat flip_noise(const cv::Mat& clean, const NoiseOptions& o, PortableRng& rng, NoiseStats* stats) {
   const int k = o.num_classes;
   const bool symmetric = o.kind == NoiseKind::symmetric;
   cv::Mat out = clean.clone();
@@ -187,7 +169,7 @@ cv::Mat apply_label_noise(const cv::Mat& clean, const NoiseOptions& o, uint64_t 
   if (o.num_classes < 2) throw UserError(fmt::format("label noise needs at least 2 classes, got {}", o.num_classes));
   if (o.kind == NoiseKind::asymmetric && o.num_classes < 3)
     throw UserError("asymmetric noise needs at least two foreground classes");
-  Rng rng(stream);
+  PortableRng rng(stream);
   cv::Mat out;
   switch (o.kind) {
     case NoiseKind::ellipse: out = ellipse_noise(clean, o, rng, stats); break;

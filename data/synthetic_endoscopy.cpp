@@ -1,4 +1,5 @@
 #include "data/synthetic_endoscopy.h"
+#include "data/portable_rng.h"
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/core/utility.hpp>
@@ -22,32 +23,6 @@ namespace jcas {
 namespace {
 
 constexpr float kPi = 3.14159265358979f;
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// Our own uniform/normal on top of mt19937_64: std's distributions are implementation-defined,
-// these give the same stream with every standard library.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : g_(seed) {}
-  double uni() { return static_cast<double>(g_() >> 11) * 0x1.0p-53; }
-  float uni(double a, double b) { return static_cast<float>(a + (b - a) * uni()); }
-  int integer(int lo, int hi) { return lo + static_cast<int>(uni() * (hi - lo + 1)); }  // [lo, hi]
-  bool chance(double p) { return uni() < p; }
-  float normal() {
-    double u1 = uni(), u2 = uni();
-    if (u1 < 1e-300) u1 = 1e-300;
-    return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * 3.141592653589793 * u2));
-  }
-
- private:
-  std::mt19937_64 g_;
-};
 
 // Everything that differs between the two domains. Colours are BGR in [0, 1].
 struct Style {
@@ -89,7 +64,7 @@ const Style& style_of(SynthDomain d) {
 }
 
 // Smooth noise in [0, 1]: octaves of bicubically upsampled random grids.
-cv::Mat fractal_noise(Rng& rng, int h, int w, float base_cell, int octaves) {
+cv::Mat fractal_noise(PortableRng& rng, int h, int w, float base_cell, int octaves) {
   cv::Mat sum = cv::Mat::zeros(h, w, CV_32F);
   float amp = 1.f, total = 0.f, cell = base_cell;
   for (int o = 0; o < octaves; ++o) {
@@ -145,7 +120,7 @@ std::vector<cv::Point> quad(cv::Point2f a, cv::Point2f b, float half_a, float ha
 }
 
 // A shaft entering from a random border towards the central area, a bent wrist, two jaws.
-Instrument make_instrument(Rng& rng, const Style& st, int h, int w, float s, float albedo_jitter) {
+Instrument make_instrument(PortableRng& rng, const Style& st, int h, int w, float s, float albedo_jitter) {
   Instrument ins;
   const float W = static_cast<float>(w), H = static_cast<float>(h);
   cv::Point2f entry, target, p1, dir;
@@ -203,7 +178,7 @@ Instrument make_instrument(Rng& rng, const Style& st, int h, int w, float s, flo
 }
 
 // Draws the instrument over image/label: later instruments occlude earlier ones.
-void draw_instrument(const Instrument& ins, const Style& st, Rng& rng, float s, cv::Mat& image, cv::Mat& label) {
+void draw_instrument(const Instrument& ins, const Style& st, PortableRng& rng, float s, cv::Mat& image, cv::Mat& label) {
   const int h = image.rows, w = image.cols;
   cv::Mat ids = cv::Mat::zeros(h, w, CV_8U);  // part index + 1
   for (size_t i = 0; i < ins.parts.size(); ++i) {
@@ -244,7 +219,7 @@ void draw_instrument(const Instrument& ins, const Style& st, Rng& rng, float s, 
   }
 }
 
-cv::Mat render_tissue(Rng& rng, const Style& st, int h, int w, float s) {
+cv::Mat render_tissue(PortableRng& rng, const Style& st, int h, int w, float s) {
   cv::Vec3f base = st.tissue;
   for (int c = 0; c < 3; ++c) base[c] *= 1.f + st.tissue_jitter * rng.normal();
   cv::Mat coarse = fractal_noise(rng, h, w, 48.f * s, 4);
@@ -301,7 +276,7 @@ cv::Mat render_tissue(Rng& rng, const Style& st, int h, int w, float s) {
 }
 
 // Illumination, colour cast, smoke, blur, sensor noise: the camera half of the style.
-void apply_camera(Rng& rng, const Style& st, float s, cv::Mat& img) {
+void apply_camera(PortableRng& rng, const Style& st, float s, cv::Mat& img) {
   const int h = img.rows, w = img.cols;
   const float gain = rng.uni(st.gain_lo, st.gain_hi);
   const float cx = w * (0.5f + st.light_offset * rng.uni(-1, 1)), cy = h * (0.5f + st.light_offset * rng.uni(-1, 1));
@@ -360,7 +335,7 @@ uint64_t synthetic_scene_seed(uint64_t seed, SynthDomain domain, const std::stri
 
 SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int height, int width) {
   if (height < 16 || width < 16) throw UserError(fmt::format("synthetic image size {}x{} too small (min 16x16)", height, width));
-  Rng rng(scene_seed);
+  PortableRng rng(scene_seed);
   const Style& st = style_of(domain);
   const float s = std::min(height, width) / 128.f;  // feature sizes are designed at 128 px
   cv::Mat img = render_tissue(rng, st, height, width, s);

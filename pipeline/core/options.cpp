@@ -30,7 +30,20 @@ std::set<std::string> sections_of(const po::options_description& desc) {
   return sections;
 }
 
-void read_config_file(const std::string& path, const po::options_description& desc, po::variables_map& vm) {
+// `section.some_key` -> `some-key` when that is one of the command's plain options.
+bool map_file_key(po::option& opt, const std::string& file_section, const po::options_description& desc) {
+  const std::string prefix = file_section + ".";
+  if (file_section.empty() || opt.string_key.rfind(prefix, 0) != 0) return false;
+  std::string name = opt.string_key.substr(prefix.size());
+  std::replace(name.begin(), name.end(), '_', '-');
+  if (!desc.find_nothrow(name, false)) return false;
+  opt.string_key = name;
+  opt.unregistered = false;
+  return true;
+}
+
+void read_config_file(const std::string& path, const po::options_description& desc, const std::string& file_section,
+                      po::variables_map& vm) {
   if (!std::filesystem::is_regular_file(path)) throw UserError(fmt::format("--config: no such file '{}'", path));
   std::ifstream in(path);
   if (!in) throw UserError(fmt::format("--config: cannot read '{}'", path));
@@ -39,9 +52,10 @@ void read_config_file(const std::string& path, const po::options_description& de
   // other commands that share the file (e.g. [retrain] in a pipeline config read by `synth`), and
   // so do the pipeline's top-level keys.
   static const std::set<std::string> pipeline_globals = {"workdir", "rounds", "seed", "device", "threads"};
-  const auto sections = sections_of(desc);
-  for (const auto& opt : parsed.options) {
-    if (!opt.unregistered) continue;
+  auto sections = sections_of(desc);
+  if (!file_section.empty()) sections.insert(file_section);
+  for (auto& opt : parsed.options) {
+    if (!opt.unregistered || map_file_key(opt, file_section, desc)) continue;
     auto dot = opt.string_key.find('.');
     std::string section = dot == std::string::npos ? "" : opt.string_key.substr(0, dot);
     bool foreign = section.empty() ? pipeline_globals.count(opt.string_key) > 0 : sections.count(section) == 0;
@@ -54,7 +68,7 @@ void read_config_file(const std::string& path, const po::options_description& de
 
 ParsedOptions parse_options(const std::string& command, const std::string& summary,
                             const po::options_description& desc, const std::vector<std::string>& args,
-                            const std::vector<std::string>& positional) {
+                            const std::vector<std::string>& positional, const std::string& file_section) {
   po::options_description common("Common options");
   common.add_options()("help,h", "show this help")("config", po::value<std::string>(),
                                                     "INI file with options ([section] key = value)");
@@ -72,7 +86,7 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
       out.help = true;
       return out;
     }
-    if (out.values.count("config")) read_config_file(out.values["config"].as<std::string>(), desc, out.values);
+    if (out.values.count("config")) read_config_file(out.values["config"].as<std::string>(), desc, file_section, out.values);
     po::notify(out.values);
   } catch (const po::error& e) {
     throw UserError(fmt::format("jcas {}: {} (see jcas {} --help)", command, e.what(), command));

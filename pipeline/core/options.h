@@ -20,9 +20,12 @@ struct ParsedOptions {
 // `--help` and `--config FILE`. Unknown options, bad values, a missing config file, or an unknown
 // key in a section this command reads become a UserError naming the option or file.
 // `positional` names options that may be given without their flag, in order.
+// `file_section`, for commands whose options have plain names (`--source-train`): a config file's
+// `[file_section] source_train = 80` sets `--source-train`, in the underscore style of the
+// pipeline's configs.
 ParsedOptions parse_options(const std::string& command, const std::string& summary,
                             const po::options_description& desc, const std::vector<std::string>& args,
-                            const std::vector<std::string>& positional = {});
+                            const std::vector<std::string>& positional = {}, const std::string& file_section = "");
 
 // Adds `--threads N` (default: all cores) and applies it to LibTorch's intra-op pool.
 void add_threads_option(po::options_description& desc);

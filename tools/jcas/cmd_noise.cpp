@@ -7,14 +7,6 @@
 
 namespace jcas::commands {
 
-namespace {
-// The config-file spelling of a command-line option: `label-dir` -> `noise.label_dir`, the
-// underscore style of the pipeline's configs (configs/quickstart.ini).
-std::string file_key_of(std::string key) {
-  std::replace(key.begin(), key.end(), '-', '_');
-  return "noise." + key;
-}
-}  // namespace
 
 // Options come from the command line (`--rate 0.3`) or a config file's [noise] section
 // (`rate = 0.3`, the key noise.rate); a command-line value beats the file.
@@ -29,25 +21,15 @@ int noise(const Args& args) {
       "unit", po::value<std::string>(), "region | pixel: what symmetric/asymmetric flips (default region)")(
       "label-dir", po::value<std::string>(), "clean label folder inside the dataset (default label)")(
       "out", po::value<std::string>(), "folder for the noisy labels (replaced when complete)");
-  po::options_description file("Config-file keys ([noise] section)");
-  file.add_options()("noise.data", po::value<std::string>(), "")("noise.split", po::value<std::string>(), "")(
-      "noise.kind", po::value<std::string>(), "")("noise.rate", po::value<double>(), "")(
-      "noise.seed", po::value<uint64_t>(), "")("noise.unit", po::value<std::string>(), "")(
-      "noise.label_dir", po::value<std::string>(), "")("noise.out", po::value<std::string>(), "");
-  po::options_description all;
-  all.add(cli).add(file);
-  auto parsed = parse_options("noise", "Write noisy copies of a split's clean labels (synthetic label noise).", all, args);
+  auto parsed = parse_options("noise", "Write noisy copies of a split's clean labels (synthetic label noise).", cli, args, {}, "noise");
   if (parsed.help) return 0;
   const auto& vm = parsed.values;
   auto get = [&](const std::string& key, auto fallback) {
     using T = decltype(fallback);
-    if (vm.count(key)) return vm[key].as<T>();
-    const std::string file_key = file_key_of(key);
-    if (vm.count(file_key)) return vm[file_key].as<T>();
-    return fallback;
+    return vm.count(key) ? vm[key].as<T>() : fallback;
   };
   auto need = [&](const std::string& key) {
-    if (!vm.count(key) && !vm.count(file_key_of(key))) throw_missing_option(key);
+    if (!vm.count(key)) throw_missing_option(key);
   };
   for (const char* key : {"data", "kind", "rate", "out"}) need(key);
   NoiseDatasetOptions o;

@@ -7,14 +7,6 @@
 
 namespace jcas::commands {
 
-namespace {
-// The config-file spelling of a command-line option: `source-train` -> `synth.source_train`, the
-// underscore style of the pipeline's configs (configs/quickstart.ini).
-std::string file_key_of(std::string key) {
-  std::replace(key.begin(), key.end(), '-', '_');
-  return "synth." + key;
-}
-}  // namespace
 
 // Options are read from the command line (`--seed 3`) and from a config file's [synth] section
 // (`seed = 3`, i.e. the key synth.seed); a command-line value beats the file.
@@ -31,23 +23,12 @@ int synth(const Args& args) {
       "target-test", po::value<int>(), fmt::format("target test images (default {})", d.target_test).c_str())(
       "size", po::value<std::string>(), fmt::format("image size HxW (default {}x{})", d.height, d.width).c_str())(
       "panel", po::value<std::string>(), "also write a PNG panel of examples with coloured labels");
-  po::options_description file("Config-file keys ([synth] section)");
-  file.add_options()("synth.out", po::value<std::string>(), "")("synth.seed", po::value<uint64_t>(), "")(
-      "synth.source_train", po::value<int>(), "")("synth.source_val", po::value<int>(), "")(
-      "synth.source_test", po::value<int>(), "")("synth.target_train", po::value<int>(), "")(
-      "synth.target_val", po::value<int>(), "")("synth.target_test", po::value<int>(), "")(
-      "synth.size", po::value<std::string>(), "")("synth.panel", po::value<std::string>(), "");
-  po::options_description all;
-  all.add(cli).add(file);
-  auto parsed = parse_options("synth", "Generate the embedded synthetic endoscopy data (source and target domains).", all, args);
+  auto parsed = parse_options("synth", "Generate the embedded synthetic endoscopy data (source and target domains).", cli, args, {}, "synth");
   if (parsed.help) return 0;
   const auto& vm = parsed.values;
   auto get = [&](const std::string& key, auto fallback) {
     using T = decltype(fallback);
-    if (vm.count(key)) return vm[key].as<T>();
-    const std::string file_key = file_key_of(key);
-    if (vm.count(file_key)) return vm[file_key].as<T>();
-    return fallback;
+    return vm.count(key) ? vm[key].as<T>() : fallback;
   };
   SynthOptions o;
   o.out = get("out", std::string());
