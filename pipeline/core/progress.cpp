@@ -60,8 +60,9 @@ void ProgressBar::draw(bool force) {
                  static_cast<long long>(done_), static_cast<long long>(total_), rate_text.c_str(),
                  format_duration(elapsed).c_str(), format_duration(eta).c_str(), postfix_.c_str());
   } else {
-    if (done_ == last_printed_) return;
-    if (!force && (decile == last_decile_ || decile < 1)) return;
+    // Logs only need a line every few seconds of a long loop, and none for a short one.
+    if (done_ == last_printed_ || elapsed < 3) return;
+    if (!force && (decile == last_decile_ || decile < 1 || now - last_draw_ < std::chrono::seconds(3))) return;
     last_printed_ = done_;
     std::fprintf(stderr, "%s %lld/%lld %s elapsed %s eta %s %s\n", label_.c_str(), static_cast<long long>(done_),
                  static_cast<long long>(total_), rate_text.c_str(), format_duration(elapsed).c_str(),
