@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -158,6 +159,7 @@ TEST(PipelineCli, InterruptedRetrainResumesToTheSameResult) {
     worst = std::max(worst, (a - b).abs().max().item<double>());
   }
   EXPECT_LT(worst, 1e-5) << "largest weight difference, resumed vs uninterrupted";
+  std::printf("resumed vs uninterrupted: largest weight difference %.3g\n", worst);
   EXPECT_NEAR(metric_of(d / "round-0" / "evaluate.h5", "test_mjac"),
               metric_of(reference / "round-0" / "evaluate.h5", "test_mjac"), 1e-6);
 }
