@@ -30,9 +30,7 @@ H5::PredType h5_type(torch::ScalarType t) {
 }
 
 // Maps a stored type to the torch dtype it is read as.
-std::pair<torch::ScalarType, std::string> torch_type(const H5::DataType& type, H5T_class_t cls, size_t size,
-                                                     bool is_signed) {
-  (void)type;
+std::pair<torch::ScalarType, std::string> torch_type(H5T_class_t cls, size_t size, bool is_signed) {
   if (cls == H5T_FLOAT) return size == 8 ? std::pair{torch::kFloat64, "float64"} : std::pair{torch::kFloat32, "float32"};
   if (cls == H5T_INTEGER) {
     if (size == 1) return {torch::kUInt8, is_signed ? "int8" : "uint8"};
@@ -41,8 +39,6 @@ std::pair<torch::ScalarType, std::string> torch_type(const H5::DataType& type, H
   }
   return {torch::kFloat32, "unsupported"};
 }
-
-H5::PredType native_for(torch::ScalarType t) { return h5_type(t); }
 
 std::vector<std::string> split_path(const std::string& name) {
   std::vector<std::string> parts;
@@ -168,14 +164,14 @@ void H5Writer::write(const std::string& name, const torch::Tensor& tensor, const
     H5::PredType type = h5_type(t.scalar_type());
     H5::DSetCreatPropList props;
     if (t.numel() >= 4096 && !dims.empty()) {
-      // Chunked + deflate for large arrays (labels and probabilities compress well).
+      // Chunked + deflate for large arrays (labels and probabilities compress well); leading axes
+      // are split off until a chunk holds at most 1M elements.
       std::vector<hsize_t> chunk = dims;
       hsize_t total = 1;
       for (auto d : chunk) total *= d;
       for (size_t i = 0; i < chunk.size() && total > (1u << 20); ++i) {
         total /= chunk[i];
         chunk[i] = 1;
-        total *= 1;
       }
       props.setChunk(chunk.size(), chunk.data());
       props.setDeflate(1);
@@ -250,19 +246,30 @@ bool H5Reader::is_group(const std::string& name) const {
   return impl_->file.childObjType(name) == H5O_TYPE_GROUP;
 }
 
+namespace {
+struct DatasetLayout {
+  std::vector<int64_t> shape;
+  torch::ScalarType dtype;
+  std::string dtype_name;
+};
+
+DatasetLayout layout_of(const H5::DataSet& ds) {
+  H5::DataSpace space = ds.getSpace();
+  int rank = space.getSimpleExtentNdims();
+  std::vector<hsize_t> dims(rank);
+  if (rank > 0) space.getSimpleExtentDims(dims.data());
+  H5::DataType type = ds.getDataType();
+  bool is_signed = type.getClass() == H5T_INTEGER && ds.getIntType().getSign() != H5T_SGN_NONE;
+  auto [dtype, dname] = torch_type(type.getClass(), type.getSize(), is_signed);
+  return {std::vector<int64_t>(dims.begin(), dims.end()), dtype, dname};
+}
+}  // namespace
+
 std::pair<std::vector<int64_t>, std::string> H5Reader::describe(const std::string& name) const {
   if (!has(name)) throw UserError(fmt::format("{}: missing dataset '{}'", path_.string(), name));
   try {
-    H5::DataSet ds = impl_->file.openDataSet(name);
-    H5::DataSpace space = ds.getSpace();
-    int rank = space.getSimpleExtentNdims();
-    std::vector<hsize_t> dims(rank);
-    if (rank > 0) space.getSimpleExtentDims(dims.data());
-    H5::DataType type = ds.getDataType();
-    bool is_signed = type.getClass() == H5T_INTEGER && ds.getIntType().getSign() != H5T_SGN_NONE;
-    auto [dtype, dname] = torch_type(type, type.getClass(), type.getSize(), is_signed);
-    (void)dtype;
-    return {std::vector<int64_t>(dims.begin(), dims.end()), dname};
+    auto layout = layout_of(impl_->file.openDataSet(name));
+    return {layout.shape, layout.dtype_name};
   } catch (const H5::Exception& e) {
     throw UserError(fmt::format("{}: cannot read '{}' ({})", path_.string(), name, e.getDetailMsg()));
   }
@@ -272,18 +279,11 @@ torch::Tensor H5Reader::read(const std::string& name) const {
   if (!has(name)) throw UserError(fmt::format("{}: missing dataset '{}'", path_.string(), name));
   try {
     H5::DataSet ds = impl_->file.openDataSet(name);
-    H5::DataSpace space = ds.getSpace();
-    int rank = space.getSimpleExtentNdims();
-    std::vector<hsize_t> dims(rank);
-    if (rank > 0) space.getSimpleExtentDims(dims.data());
-    H5::DataType type = ds.getDataType();
-    bool is_signed = type.getClass() == H5T_INTEGER && ds.getIntType().getSign() != H5T_SGN_NONE;
-    auto [dtype, dname] = torch_type(type, type.getClass(), type.getSize(), is_signed);
+    auto [shape, dtype, dname] = layout_of(ds);
     if (dname == "unsupported")
       throw UserError(fmt::format("{}: dataset '{}' has an unsupported type", path_.string(), name));
-    std::vector<int64_t> shape(dims.begin(), dims.end());
     torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    if (t.numel() > 0) ds.read(t.data_ptr(), native_for(dtype));
+    if (t.numel() > 0) ds.read(t.data_ptr(), h5_type(dtype));
     return t;
   } catch (const H5::Exception& e) {
     throw UserError(fmt::format("{}: cannot read '{}' ({})", path_.string(), name, e.getDetailMsg()));

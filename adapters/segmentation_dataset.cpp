@@ -114,23 +114,26 @@ std::string SegmentationDataset::label_path(size_t index) const {
   return sample_file((fs::path(options_.root) / options_.label_dir).string(), names_.at(index));
 }
 
-cv::Mat SegmentationDataset::read_label(size_t index) const {
-  const std::string path = label_path(index);
+cv::Mat read_label_file(const std::string& path, int num_classes, const std::string& what) {
+  if (!fs::exists(path)) throw UserError(fmt::format("{} file '{}' does not exist", what, path));
   cv::Mat label = cv::imread(path, cv::IMREAD_UNCHANGED);
-  if (label.empty()) throw UserError(fmt::format("cannot read label file '{}' (not an image?)", path));
+  if (label.empty()) throw UserError(fmt::format("cannot read {} file '{}' (not an image?)", what, path));
   if (label.channels() != 1 || label.depth() != CV_8U)
-    throw UserError(fmt::format("label file '{}' must be a single-channel 8-bit image, got {} channel(s) of depth {}",
-                                path, label.channels(), label.depth()));
+    throw UserError(fmt::format("{} file '{}' must be a single-channel 8-bit image, got {} channel(s) of depth {}",
+                                what, path, label.channels(), label.depth()));
   // Values >= K other than the ignore value would silently index past the classes in the losses.
-  const int k = info_.num_classes;
   for (int y = 0; y < label.rows; ++y) {
     const uint8_t* row = label.ptr<uint8_t>(y);
     for (int x = 0; x < label.cols; ++x)
-      if (row[x] >= k && row[x] != 255)
-        throw UserError(fmt::format("label file '{}' has value {} at (row {}, col {}); classes are 0..{} (255 = ignore)",
-                                    path, row[x], y, x, k - 1));
+      if (row[x] >= num_classes && row[x] != 255)
+        throw UserError(fmt::format("{} file '{}' has value {} at (row {}, col {}); classes are 0..{} (255 = ignore)",
+                                    what, path, row[x], y, x, num_classes - 1));
   }
   return label;
+}
+
+cv::Mat SegmentationDataset::read_label(size_t index) const {
+  return read_label_file(label_path(index), info_.num_classes);
 }
 
 Sample SegmentationDataset::get(size_t index, bool hflip) const {

@@ -69,6 +69,10 @@ class SegmentationDataset {
   std::vector<std::string> names_;
 };
 
+// Reads a single-channel 8-bit label PNG whose values are < num_classes or 255; any problem is a
+// UserError naming the file (`what` names its role in the message, e.g. "noisy label").
+cv::Mat read_label_file(const std::string& path, int num_classes, const std::string& what = "label");
+
 // BGR uint8 image (HxWx3) -> float32 3xHxW, (x-128)/128.
 torch::Tensor image_to_tensor(const cv::Mat& bgr);
 // The inverse: float 3xHxW normalised -> BGR uint8 (values clamped).

@@ -25,22 +25,10 @@ struct ImageLine {
 
 // A noisy label PNG, validated like the clean ones; every problem names the file.
 cv::Mat read_noisy_label(const std::string& path, const cv::Size& size, int k) {
-  if (!fs::exists(path)) throw UserError(fmt::format("noisy label file '{}' does not exist", path));
-  cv::Mat label = cv::imread(path, cv::IMREAD_UNCHANGED);
-  if (label.empty()) throw UserError(fmt::format("cannot read noisy label file '{}' (not an image?)", path));
-  if (label.channels() != 1 || label.depth() != CV_8U)
-    throw UserError(fmt::format("noisy label file '{}' must be a single-channel 8-bit image, got {} channel(s) of depth {}",
-                                path, label.channels(), label.depth()));
+  cv::Mat label = read_label_file(path, k, "noisy label");
   if (label.size() != size)
     throw UserError(fmt::format("noisy label file '{}' is {}x{} but the clean label is {}x{} (HxW)", path, label.rows,
                                 label.cols, size.height, size.width));
-  for (int y = 0; y < label.rows; ++y) {
-    const uint8_t* row = label.ptr<uint8_t>(y);
-    for (int x = 0; x < label.cols; ++x)
-      if (row[x] >= k && row[x] != 255)
-        throw UserError(fmt::format("noisy label file '{}' has value {} at (row {}, col {}); classes are 0..{} (255 = ignore)",
-                                    path, row[x], y, x, k - 1));
-  }
   return label;
 }
 
