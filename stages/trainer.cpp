@@ -33,14 +33,21 @@ SGD make_optimizer(DeepLab& model, JcasLoss& loss, const TrainerOptions& o) {
   return SGD(groups, SGDOptions(o.lr));
 }
 
-const double kBaseScale[3] = {1.0, 10.0, 0.0};  // lr multipliers; NTM group uses ntm_lr
-
+// Poly decay scales every group's base rate (backbone lr, heads 10 lr, NTMs ntm_lr) alike.
 void set_learning_rates(SGD& opt, const TrainerOptions& o, double factor) {
+  const double base[] = {o.lr, 10 * o.lr, o.ntm_lr};
   auto& groups = opt.param_groups();
-  for (size_t g = 0; g < groups.size(); ++g) {
-    double base = g < 2 ? o.lr * kBaseScale[g] : o.ntm_lr;
-    static_cast<SGDOptions&>(groups[g].options()).lr(base * factor);
-  }
+  for (size_t g = 0; g < groups.size(); ++g) static_cast<SGDOptions&>(groups[g].options()).lr(base[g] * factor);
+}
+
+// Copies parameters and buffers (BatchNorm statistics) onto `to`'s device.
+void copy_weights(const torch::nn::Module& from, torch::nn::Module& to) {
+  auto dst = to.named_parameters(true);
+  for (const auto& kv : from.named_parameters(true))
+    dst[kv.key()].set_data(kv.value().detach().clone().to(dst[kv.key()].device()));
+  auto dbuf = to.named_buffers(true);
+  for (const auto& kv : from.named_buffers(true))
+    dbuf[kv.key()].set_data(kv.value().detach().clone().to(dbuf[kv.key()].device()));
 }
 
 // Terms switched off by the ablation options may be undefined.
@@ -209,10 +216,7 @@ TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, c
       bool better = best_epoch == 0 || log_line.validation > result.epochs[best_epoch - 1].validation;
       if (better) {
         best_epoch = epoch + 1;
-        auto src = model->named_parameters(true), dst = best->named_parameters(true);
-        for (auto& kv : src) dst[kv.key()].set_data(kv.value().detach().clone());
-        auto sb = model->named_buffers(true), db = best->named_buffers(true);
-        for (auto& kv : sb) db[kv.key()].set_data(kv.value().detach().clone());
+        copy_weights(*model, *best);
       }
       log::info("{} epoch {}: validation mJac {:.4f}{}", o.label, epoch + 1, log_line.validation,
                 better ? " (best)" : "");
@@ -223,10 +227,7 @@ TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, c
   }
 
   if (validate && best_epoch > 0) {
-    auto src = best->named_parameters(true), dst = model->named_parameters(true);
-    for (auto& kv : src) dst[kv.key()].set_data(kv.value().detach().clone().to(device));
-    auto sb = best->named_buffers(true), db = model->named_buffers(true);
-    for (auto& kv : sb) db[kv.key()].set_data(kv.value().detach().clone().to(device));
+    copy_weights(*best, *model);
     result.selected_epoch = best_epoch;
   } else {
     result.selected_epoch = o.epochs;
