@@ -18,5 +18,6 @@ int stage(const Args& args);
 int status(const Args& args);
 int compare(const Args& args);
 int inspect(const Args& args);
+int ablation(const Args& args);
 
 }  // namespace jcas::commands

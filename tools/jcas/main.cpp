@@ -27,6 +27,8 @@ const std::vector<Command>& command_table() {
       {"stage", "run one pipeline stage (`jcas stage retrain --round 1`)", c::stage},
       {"status", "show which stages of which rounds are done, stale or missing", c::status},
       {"compare", "compare the pseudo labels of the rounds: report, panels, table", c::compare},
+      {"ablation", "the paper's ablation and baselines on noisy target labels, over seeds (Markdown table)",
+       c::ablation},
       {"inspect", "list a cache file's stage, fingerprint, options and datasets", c::inspect},
       {"version", "print the toolkit version", c::version},
       {"ntm", "noise transition matrix tools (`jcas ntm derive-affinity`)", c::ntm},

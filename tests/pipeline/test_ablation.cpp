@@ -1,0 +1,111 @@
+// `jcas ablation --quick` end to end on tiny data: every row of the table, the cache, bad options.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+using jcas::testing::run_jcas;
+
+namespace {
+
+std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"ablation", "--quick", "--workdir", workdir.string(), "--threads", "1",
+                                "--synth.source_train", "12", "--synth.target_train", "8", "--synth.target_val", "2",
+                                "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
+                                "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
+                                "--source.epochs", "2", "--retrain.affinity_grid", "4x5",
+                                "--pseudo_label.prob_stride", "2"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
+  return n;
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+const fs::path& workdir() {
+  static fs::path d = [] {
+    fs::path w = fs::temp_directory_path() / "jcas_ablation_quick";
+    fs::remove_all(w);
+    return w;
+  }();
+  return d;
+}
+
+}  // namespace
+
+TEST(AblationCli, QuickRunHasEveryRowAndSecondRunIsCached) {
+  const fs::path w = workdir();
+  auto first = run_jcas(tiny(w, {"--noise", "ellipse"}));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const fs::path report = w / "ablation" / "ellipse-quick.md";
+  ASSERT_TRUE(fs::exists(report));
+  const std::string md = read_text(report);
+  for (const char* row : {"| Upper bound (clean labels, CE) |", "| Baseline (CE) |", "| + Affinity |",
+                          "| + Affinity + DAR |", "| + Affinity + CALC |", "| JCAS (Affinity + DAR + CALC) |",
+                          "| VolMin |", "| SparseReg |"})
+    EXPECT_EQ(count(md, row), 1) << row << "\n" << md;
+  // Per-class columns of the synthetic data's classes, and the noise-rate table of every kind.
+  for (const char* col : {"Dice shaft", "Dice wrist", "Dice clasper", "Jac clasper"})
+    EXPECT_NE(md.find(col), std::string::npos) << col;
+  for (const char* kind : {"ellipse noise", "symmetric noise", "asymmetric noise", "pseudo labels of the source model"})
+    EXPECT_NE(md.find(kind), std::string::npos) << kind;
+  // The upper bound trains on the clean labels: no noise there; the table rows carry numbers.
+  EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| Baseline \(CE\) \|  \|  \|  \| \d+\.\d\d)"))) << md;
+  EXPECT_EQ(count(first.output, "/8] run  "), 8) << first.output;
+  EXPECT_TRUE(fs::exists(w / "ablation" / "clean" / "upper_bound-seed0.h5"));
+  EXPECT_TRUE(fs::exists(w / "ablation" / "ellipse" / "jcas-seed0.h5"));
+  EXPECT_FALSE(fs::exists(w / "ablation" / "ellipse" / "jcas-seed0.ckpt.h5"));  // removed once the run is stored
+
+  auto second = run_jcas(tiny(w, {"--noise", "ellipse"}));
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(count(second.output, "/8] run  "), 0) << second.output;
+  EXPECT_EQ(count(second.output, "(cached: test mDice"), 8) << second.output;
+  EXPECT_EQ(count(read_text(report), " (cached) |"), 8);
+  EXPECT_NE(second.output.find("skip pseudo_label[0] (cached)"), std::string::npos) << second.output;
+  // Same numbers from the cache as when they ran.
+  const std::string md2 = read_text(report);
+  auto table = [](const std::string& m) { return m.substr(0, m.find("### Runs")); };
+  EXPECT_EQ(table(md), table(md2));
+}
+
+TEST(AblationCli, ChangedNoiseReRunsOnlyTheAffectedRuns) {
+  const fs::path w = workdir();
+  if (!fs::exists(w / "ablation" / "clean" / "upper_bound-seed0.h5")) GTEST_SKIP() << "needs the quick run above";
+  auto r = run_jcas(tiny(w, {"--noise", "ellipse", "--variants", "upper_bound,ce", "--ablation.ellipse_rate", "0.1",
+                             "--out", (w / "changed.md").string()}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("skip clean/upper_bound seed 0 (cached"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ellipse/ce seed 0: options changed, re-running"), std::string::npos) << r.output;
+  const std::string md = read_text(w / "changed.md");
+  EXPECT_NE(md.find("ellipse noise, rate 0.1"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| VolMin |"), std::string::npos);  // only the rows asked for
+}
+
+TEST(AblationCli, BadOptionsAreUserErrors) {
+  const fs::path w = fs::temp_directory_path() / "jcas_ablation_bad";
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--noise", "gaussian"},
+                                       {"--variants", "ce,magic"},
+                                       {"--seeds", "0"},
+                                       {"--ablation.ellipse_rate", "1.5"},
+                                       {"--estimate_ntm.estimator", "oracle"}}) {
+    auto r = run_jcas(tiny(w, bad));
+    EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << bad[1] << "\n" << r.output;
+    EXPECT_NE(r.output.find("jcas ablation: error:"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(w / "ablation"));  // nothing trained before the options were checked
+}
