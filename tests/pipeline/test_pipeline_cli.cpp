@@ -163,3 +163,16 @@ TEST(PipelineCli, InterruptedRetrainResumesToTheSameResult) {
   EXPECT_NEAR(metric_of(d / "round-0" / "evaluate.h5", "test_mjac"),
               metric_of(reference / "round-0" / "evaluate.h5", "test_mjac"), 1e-6);
 }
+
+TEST(PipelineCli, ValidationSelectionKeepsTheBestEpoch) {
+  fs::path d = copy_of_completed("select_val");
+  auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--retrain.select", "val"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]"})) << r.output;
+  jcas::H5Reader retrain(d / "round-0" / "retrain.h5");
+  EXPECT_EQ(retrain.attr_string("/", "selection"), "best validation mJac");
+  auto epoch = retrain.attr_int("/", "selected_epoch");
+  EXPECT_GE(epoch, 1);
+  EXPECT_LE(epoch, 3);
+  EXPECT_NE(r.output.find("validation mJac"), std::string::npos) << r.output;
+}
