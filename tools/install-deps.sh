@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages jcas builds against (only those missing). Run as root.
 set -euo pipefail
 packages=(g++ make cmake ccache pkg-config libtorch-dev libopencv-dev libboost-program-options-dev
-          libhdf5-dev libfmt-dev libgtest-dev libbenchmark-dev libopenblas0-pthread)
+          libhdf5-dev libfmt-dev libgtest-dev libbenchmark-dev libopenblas0-pthread
+          hdf5-tools chromium)  # chromium: the report's headless-browser test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
