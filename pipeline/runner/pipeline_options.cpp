@@ -53,7 +53,7 @@ const std::vector<OptionSpec>& option_table() {
 
       {"pseudo_label.prob_stride", Kind::integer, "4", "probabilities are stored at 1/stride resolution"},
 
-      {"estimate_ntm.estimator", Kind::text, "confident", "T_C estimator: confident | anchor | oracle | identity"},
+      {"estimate_ntm.estimator", Kind::text, "anchor", "T_C estimator: anchor | confident | oracle | identity"},
 
       {"retrain.epochs", Kind::integer, "8", "retraining epochs per round (warm-up included)"},
       {"retrain.warmup_epochs", Kind::integer, "2", "first epochs with affinity + DAR but no correction"},
