@@ -176,3 +176,25 @@ TEST(PipelineCli, ValidationSelectionKeepsTheBestEpoch) {
   EXPECT_LE(epoch, 3);
   EXPECT_NE(r.output.find("validation mJac"), std::string::npos) << r.output;
 }
+
+TEST(PipelineCli, SourceWeightsImportedStageByStage) {
+  const fs::path& reference = completed_workdir();
+  fs::path d = fresh_dir("import");
+  auto opts = concat(tiny_options(d), {"--source.weights", (reference / "source.h5").string()});
+  for (const char* stage : {"data", "source", "evaluate_source"}) {
+    auto r = run_jcas(concat({"stage", stage}, opts));
+    ASSERT_EQ(r.exit_code, 0) << stage << ": " << r.output;
+  }
+  // The imported model is the trained one: same weights, same test score.
+  jcas::H5Reader imported(d / "source.h5"), trained(reference / "source.h5");
+  for (const auto& name : trained.list("model"))
+    ASSERT_TRUE(torch::equal(imported.read("model/" + name), trained.read("model/" + name))) << name;
+  EXPECT_DOUBLE_EQ(metric_of(d / "round-0" / "evaluate_source.h5", "test_mjac"),
+                   metric_of(reference / "round-0" / "evaluate_source.h5", "test_mjac"));
+  // A file that is not a jcas model is refused with one clear message.
+  auto bad = concat(tiny_options(fresh_dir("import_bad")), {"--source.weights", (reference / "data.h5").string()});
+  ASSERT_EQ(run_jcas(concat({"stage", "data"}, bad)).exit_code, 0);
+  auto r = run_jcas(concat({"stage", "source"}, bad));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("data.h5"), std::string::npos) << r.output;
+}
