@@ -70,7 +70,7 @@ TEST(PipelineCli, OptionChangeRerunsExactlyTheAffectedStages) {
   EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]"})) << r.output;
 
   // An estimator change re-runs the estimate and everything downstream of it, not the pseudo labels.
-  auto estimator = concat(changed, {"--estimate_ntm.estimator", "anchor"});
+  auto estimator = concat(changed, {"--estimate_ntm.estimator", "confident"});
   r = run_jcas(concat({"run"}, estimator));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output),
