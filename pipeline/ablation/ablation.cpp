@@ -139,12 +139,12 @@ void AblationOptions::validate() const {
   const auto& kinds = ablation_noise_names();
   if (std::find(kinds.begin(), kinds.end(), noise) == kinds.end())
     throw UserError(fmt::format("--noise: expected one of {}, got '{}'", fmt::join(kinds, ", "), noise));
-  for (auto [name, r] : {std::pair{"ellipse_rate", ellipse_rate}, std::pair{"symmetric_rate", symmetric_rate},
-                         std::pair{"asymmetric_rate", asymmetric_rate}})
-    if (!(r >= 0.0 && r <= 1.0)) throw UserError(fmt::format("--ablation.{} must be in [0, 1], got {}", name, r));
+  for (auto [name, r] : {std::pair{"ellipse-rate", ellipse_rate}, std::pair{"symmetric-rate", symmetric_rate},
+                         std::pair{"asymmetric-rate", asymmetric_rate}})
+    if (!(r >= 0.0 && r <= 1.0)) throw UserError(fmt::format("--{} must be in [0, 1], got {}", name, r));
   parse_noise_unit(unit);
   if (seeds < 1 || seeds > 100) throw UserError(fmt::format("--seeds must be in 1..100, got {}", seeds));
-  if (noise_seed < 0) throw UserError("--ablation.noise_seed must be >= 0");
+  if (noise_seed < 0) throw UserError("--noise-seed must be >= 0");
   if (variants.empty()) throw UserError("--variants: name at least one variant");
   for (const auto& v : variants) ablation_variant_title(v);
 }

@@ -84,7 +84,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
   EXPECT_EQ(table(md), table(md2));
 
   // A changed noise rate re-runs only the runs trained on the noisy labels.
-  auto r = run_jcas(tiny(w, {"--noise", "ellipse", "--variants", "upper_bound,ce", "--ablation.ellipse_rate", "0.1",
+  auto r = run_jcas(tiny(w, {"--noise", "ellipse", "--variants", "upper_bound,ce", "--ellipse-rate", "0.1",
                              "--out", (w / "changed.md").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("skip clean/upper_bound seed 0 (cached"), std::string::npos) << r.output;
@@ -99,7 +99,7 @@ TEST(AblationCli, BadOptionsAreUserErrors) {
   for (std::vector<std::string> bad : {std::vector<std::string>{"--noise", "gaussian"},
                                        {"--variants", "ce,magic"},
                                        {"--seeds", "0"},
-                                       {"--ablation.ellipse_rate", "1.5"},
+                                       {"--ellipse-rate", "1.5"},
                                        {"--estimate_ntm.estimator", "oracle"}}) {
     auto r = run_jcas(tiny(w, bad));
     EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << bad[1] << "\n" << r.output;

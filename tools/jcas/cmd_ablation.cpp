@@ -25,8 +25,8 @@ std::vector<std::string> split_list(const std::string& text) {
 }
 }  // namespace
 
-// The ablation's own options: on the command line (`--noise sfda`) or in the config's [ablation]
-// section (`noise = sfda`); the command line wins. Training settings are the pipeline's [retrain].
+// The ablation's own options: on the command line (`--ellipse-rate 0.3`) or in the config's
+// [ablation] section (`ellipse_rate = 0.3`); the command line wins. Training settings are the pipeline's [retrain].
 int ablation(const Args& args) {
   const AblationOptions d;
   po::options_description cli("ablation");
@@ -35,41 +35,33 @@ int ablation(const Args& args) {
       "variants", po::value<std::string>(),
       "comma list of rows (default all): upper_bound,ce,affinity,dar,calc,jcas,volmin,sparsereg")(
       "out", po::value<std::string>(), "Markdown report (default WORKDIR/ablation/<noise>.md)")(
-      "quick", po::bool_switch(), "at most 2 epochs (1 warm-up) and 1 seed: a smoke test of the command");
-  po::options_description file("Config-file keys ([ablation] section; also accepted on the command line)");
-  file.add_options()("ablation.noise", po::value<std::string>(), "as --noise")(
-      "ablation.seeds", po::value<int>(), "as --seeds")("ablation.variants", po::value<std::string>(), "as --variants")(
-      "ablation.out", po::value<std::string>(), "as --out")(
-      "ablation.ellipse_rate", po::value<double>(), "ellipse perturbation strength (default 0.3)")(
-      "ablation.symmetric_rate", po::value<double>(), "symmetric flip rate (default 0.5)")(
-      "ablation.asymmetric_rate", po::value<double>(), "asymmetric flip rate (default 0.5)")(
-      "ablation.unit", po::value<std::string>(), "region | pixel: what symmetric/asymmetric flip (default region)")(
-      "ablation.noise_seed", po::value<int64_t>(), "seed of the synthetic noise draw (default 1)");
-  po::options_description extra;
-  extra.add(cli).add(file);
+      "quick", po::bool_switch(), "at most 2 epochs (1 warm-up) and 1 seed: a smoke test of the command")(
+      "ellipse-rate", po::value<double>(), "ellipse perturbation strength (default 0.3)")(
+      "symmetric-rate", po::value<double>(), "symmetric flip rate (default 0.5)")(
+      "asymmetric-rate", po::value<double>(), "asymmetric flip rate (default 0.5)")(
+      "unit", po::value<std::string>(), "region | pixel: what symmetric/asymmetric flip (default region)")(
+      "noise-seed", po::value<int64_t>(), "seed of the synthetic noise draw (default 1)");
   auto session = PipelineSession::open(
       "ablation",
       "Train every ablation variant and baseline on the target train split (synthetic noise on the clean labels or "
       "the source model's pseudo labels), select on val, report test Dice/Jaccard over seeds as Markdown.",
-      extra, args);
+      cli, args, {}, "ablation");
   if (!session) return 0;
   const auto& vm = session->values;
   auto get = [&](const std::string& key, auto fallback) {
     using T = decltype(fallback);
-    if (vm.count(key)) return vm[key].template as<T>();
-    if (vm.count("ablation." + key)) return vm["ablation." + key].template as<T>();
-    return fallback;
+    return vm.count(key) ? vm[key].template as<T>() : fallback;
   };
   AblationOptions o;
   o.noise = get("noise", d.noise);
   o.seeds = get("seeds", d.seeds);
-  if (vm.count("variants") || vm.count("ablation.variants")) o.variants = split_list(get("variants", std::string()));
+  if (vm.count("variants")) o.variants = split_list(get("variants", std::string()));
   o.out = get("out", d.out);
-  o.ellipse_rate = get("ellipse_rate", d.ellipse_rate);
-  o.symmetric_rate = get("symmetric_rate", d.symmetric_rate);
-  o.asymmetric_rate = get("asymmetric_rate", d.asymmetric_rate);
+  o.ellipse_rate = get("ellipse-rate", d.ellipse_rate);
+  o.symmetric_rate = get("symmetric-rate", d.symmetric_rate);
+  o.asymmetric_rate = get("asymmetric-rate", d.asymmetric_rate);
   o.unit = get("unit", d.unit);
-  o.noise_seed = get("noise_seed", d.noise_seed);
+  o.noise_seed = get("noise-seed", d.noise_seed);
   o.quick = vm["quick"].as<bool>();
 
   auto t0 = std::chrono::steady_clock::now();

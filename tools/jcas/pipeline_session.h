@@ -12,10 +12,12 @@ namespace jcas {
 
 struct PipelineSession {
   // Declares the pipeline options plus `extra`, parses `args`; nullptr when --help was printed.
+  // `file_section`: the INI section of `extra`'s plain-named options (see parse_options).
   static std::unique_ptr<PipelineSession> open(const std::string& command, const std::string& summary,
                                                const po::options_description& extra,
                                                const std::vector<std::string>& args,
-                                               const std::vector<std::string>& positional = {});
+                                               const std::vector<std::string>& positional = {},
+                                               const std::string& file_section = "");
   po::variables_map values;
   std::unique_ptr<StageContext> context;
   std::vector<std::unique_ptr<Stage>> stages;
