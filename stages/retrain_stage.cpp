@@ -52,7 +52,11 @@ class RetrainStage : public Stage {
     return {"retrain.", "model.", "seed", "data.target", "data.train_split", "data.val_split", "data.input_size",
             "data.image_dir", "data.label_dir"};
   }
-  void validate(const StageContext& ctx) const override { RetrainOptions::from(ctx.config()); }
+  void validate(const StageContext& ctx) const override {
+    auto o = RetrainOptions::from(ctx.config());
+    if (o.loss.affinity_impl == "tiled" && ctx.device() != "cpu")
+      throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");
+  }
   std::vector<StageKey> inputs(const StageContext& ctx, int round) const override {
     return with_data_input(ctx, {model_of_round(round), {"pseudo_label", round}, {"estimate_ntm", round},
                                  {"derive_affinity", round}});
