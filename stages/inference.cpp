@@ -23,15 +23,19 @@ torch::Tensor predict_batch(DeepLab& model, const torch::Tensor& images, const I
 
 void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                      torch::Device device, const std::string& label,
-                     const std::function<void(size_t, const torch::Tensor&)>& visit) {
+                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
   model->eval();
   const size_t batch = 4;
   ProgressBar bar(label, static_cast<int64_t>(dataset.size()), "img");
   for (size_t start = 0; start < dataset.size(); start += batch) {
+    std::vector<Sample> samples;
     std::vector<torch::Tensor> xs;
-    for (size_t i = start; i < std::min(dataset.size(), start + batch); ++i) xs.push_back(dataset.get(i).image);
+    for (size_t i = start; i < std::min(dataset.size(), start + batch); ++i) {
+      samples.push_back(dataset.get(i));
+      xs.push_back(samples.back().image);
+    }
     auto probs = predict_batch(model, torch::stack(xs).to(device), mode).to(torch::kCPU);
-    for (size_t k = 0; k < xs.size(); ++k) visit(start + k, probs[static_cast<int64_t>(k)]);
+    for (size_t k = 0; k < xs.size(); ++k) visit(start + k, samples[k], probs[static_cast<int64_t>(k)]);
     bar.advance(static_cast<int64_t>(xs.size()));
     check_interrupted();
   }
@@ -41,8 +45,8 @@ void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const I
 SegmentationReport evaluate_model(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                                   torch::Device device, const std::string& label) {
   SegmentationScore score(dataset.num_classes());
-  predict_dataset(model, dataset, mode, device, label, [&](size_t i, const torch::Tensor& probs) {
-    score.add(dataset.get(i).label, probs.argmax(0).to(torch::kUInt8));
+  predict_dataset(model, dataset, mode, device, label, [&](size_t, const Sample& sample, const torch::Tensor& probs) {
+    score.add(sample.label, probs.argmax(0).to(torch::kUInt8));
   });
   return score.report();
 }

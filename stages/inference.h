@@ -22,10 +22,11 @@ InferenceMode inference_mode(const PipelineConfig& config, const StageKey& produ
 // B x K x H x W class probabilities for images B x 3 x H x W (no grad).
 torch::Tensor predict_batch(DeepLab& model, const torch::Tensor& images, const InferenceMode& mode);
 
-// Predicts every image of `dataset` in order and hands visit(index, probabilities K x H x W on CPU).
+// Predicts every image of `dataset` in order and hands visit(index, sample, probabilities K x H x W
+// on CPU); the sample carries its label when the dataset has labels, so nothing is read twice.
 void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                      torch::Device device, const std::string& label,
-                     const std::function<void(size_t, const torch::Tensor&)>& visit);
+                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit);
 
 // Dice/Jaccard of the model's predictions on a labelled dataset.
 SegmentationReport evaluate_model(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,

@@ -56,10 +56,12 @@ class PseudoLabelStage : public Stage {
 
     const auto n = static_cast<int64_t>(train.size());
     std::vector<torch::Tensor> labels(n), confidence(n), probs(n);
+    LabelNoiseStats stats(k);  // against ground truth, where the target has it
     predict_dataset(model, train, inference_mode(ctx.config(), producer), device,
-                    fmt::format("pseudo_label[{}]", round), [&](size_t i, const torch::Tensor& p) {
+                    fmt::format("pseudo_label[{}]", round), [&](size_t i, const Sample& sample, const torch::Tensor& p) {
                       auto [conf, arg] = p.max(0);
                       labels[i] = arg.to(torch::kUInt8);
+                      if (has_gt) stats.add(sample.label, labels[i]);
                       // Confidence quantised to uint8 (1/255 steps): plenty for histograms and thresholds.
                       confidence[i] = (conf * 255).round().to(torch::kUInt8);
                       probs[i] = F::avg_pool2d(p.unsqueeze(0), F::AvgPool2dFuncOptions(o.prob_stride)).squeeze(0);
@@ -76,8 +78,6 @@ class PseudoLabelStage : public Stage {
 
     std::map<std::string, double> metrics{{"mean_confidence", conf_t.to(torch::kFloat64).mean().item<double>() / 255}};
     if (has_gt) {
-      LabelNoiseStats stats(k);
-      for (int64_t i = 0; i < n; ++i) stats.add(train.get(static_cast<size_t>(i)).label, label_t[i]);
       metrics["class_noise_rate"] = stats.class_noise_rate();
       metrics["affinity_noise_rate"] = stats.affinity_noise_rate();
     }
