@@ -1,6 +1,7 @@
 #include "data/label_noise.h"
 #include "data/portable_rng.h"
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -9,10 +10,10 @@
 #include <fstream>
 #include <random>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/interrupt.h"
-#include "pipeline/core/progress.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -229,14 +230,14 @@ NoiseStats write_noisy_labels(const NoiseDatasetOptions& o) {
     if (bar) bar->advance();
   }
   if (bar) bar->finish();
+  const nlohmann::json record = {
+      {"kind", to_string(noise.kind)}, {"rate", noise.rate}, {"unit", to_string(noise.unit)}, {"seed", noise.seed},
+      {"split", o.split}, {"label_dir", o.label_dir}, {"images", ds.size()}, {"pixels", stats.pixels},
+      {"changed_pixels", stats.changed_pixels},
+      {"pixel_change_rate", stats.pixels ? double(stats.changed_pixels) / stats.pixels : 0.0},
+      {"regions", stats.regions}, {"flipped_regions", stats.flipped_regions}};
   std::ofstream json(tmp / "noise.json");
-  json << fmt::format(
-      "{{\"kind\": \"{}\", \"rate\": {}, \"unit\": \"{}\", \"seed\": {}, \"split\": \"{}\", \"label_dir\": \"{}\", "
-      "\"images\": {}, \"pixels\": {}, \"changed_pixels\": {}, \"pixel_change_rate\": {:.6f}, \"regions\": {}, "
-      "\"flipped_regions\": {}}}\n",
-      to_string(noise.kind), noise.rate, to_string(noise.unit), noise.seed, o.split, o.label_dir, ds.size(),
-      stats.pixels, stats.changed_pixels, stats.pixels ? double(stats.changed_pixels) / stats.pixels : 0.0,
-      stats.regions, stats.flipped_regions);
+  json << record.dump(2) << "\n";
   json.close();
   if (!json) throw UserError(fmt::format("noise: cannot write '{}'", (tmp / "noise.json").string()));
   fs::remove_all(out);

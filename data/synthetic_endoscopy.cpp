@@ -1,6 +1,7 @@
 #include "data/synthetic_endoscopy.h"
 #include "data/portable_rng.h"
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
@@ -10,11 +11,11 @@
 #include <fstream>
 #include <random>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/interrupt.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -322,7 +323,10 @@ void write_text(const fs::path& path, const std::string& text) {
   if (!out) throw UserError(fmt::format("cannot write '{}'", path.string()));
 }
 
-const char* kInfoJson = "{\"classes\": 4, \"label\": [\"background\", \"shaft\", \"wrist\", \"clasper\"]}\n";
+std::string info_json() {
+  const nlohmann::json info = {{"classes", 4}, {"label", {"background", "shaft", "wrist", "clasper"}}};
+  return info.dump() + "\n";
+}
 
 }  // namespace
 
@@ -410,7 +414,7 @@ void generate_synthetic_dataset(const SynthOptions& o) {
       }
       write_text(tmp / (std::string(split.name) + ".txt"), list);
     }
-    write_text(tmp / "info.json", kInfoJson);
+    write_text(tmp / "info.json", info_json());
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
   }

@@ -3,10 +3,10 @@
 
 #include <filesystem>
 
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 #include "data/synthetic_endoscopy.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
 #include "stages/pipeline_stages.h"
 
 namespace jcas {

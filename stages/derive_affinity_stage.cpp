@@ -1,8 +1,8 @@
 // T_{C->A} from this round's T_C and the pseudo labels' class distribution (closed form).
 #include <fmt/format.h>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/log.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/log.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "stages/pipeline_stages.h"
 

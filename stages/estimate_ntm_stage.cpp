@@ -4,9 +4,9 @@
 
 #include <sstream>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/pipeline_stages.h"

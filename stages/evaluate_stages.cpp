@@ -1,8 +1,8 @@
 // Test-split evaluation of the source model (once) and of each round's retrained model.
 #include <fmt/format.h>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/log.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/log.h"
 #include "stages/inference.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"

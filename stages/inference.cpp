@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "pipeline/core/interrupt.h"
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/progress.h"
 #include "stages/loss_options.h"
 
 namespace jcas {

@@ -3,7 +3,7 @@
 #include <functional>
 #include <string>
 
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "pipeline/method/jcas_loss.h"
 #include "pipeline/metrics/segmentation_metrics.h"
 #include "pipeline/model/deeplab.h"

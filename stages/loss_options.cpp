@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 
 namespace jcas {
 

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/inference.h"
 #include "stages/pipeline_stages.h"

@@ -2,9 +2,9 @@
 // loss, the NTMs initialised from this round's estimates; the result is the model of round r+1.
 #include <fmt/format.h>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
 #include "pipeline/model/model_io.h"
 #include "stages/inference.h"
 #include "stages/loss_options.h"

@@ -1,9 +1,9 @@
 // The source model: trained with cross-entropy on the labelled source domain, or imported.
 #include <fmt/format.h>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
 #include "pipeline/model/model_io.h"
 #include "stages/inference.h"
 #include "stages/pipeline_stages.h"

@@ -1,7 +1,7 @@
 #include "stages/stage_inputs.h"
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/model/model_io.h"
 
 namespace jcas {

@@ -2,7 +2,7 @@
 // What stages read: the configured datasets and the model a stage result holds.
 #include <string>
 
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/runner/stage.h"
 

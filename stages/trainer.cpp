@@ -7,10 +7,10 @@
 #include <numeric>
 #include <random>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/interrupt.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 #include "pipeline/model/model_io.h"
 
 namespace jcas {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "pipeline/method/jcas_loss.h"
 #include "pipeline/model/deeplab.h"
 

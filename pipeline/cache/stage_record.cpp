@@ -3,11 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <regex>
 
-#include "adapters/h5_store.h"
+#include "adapters/foundation/error.h"
+#include "adapters/io/h5_store.h"
 #include "jcas_version.h"
-#include "pipeline/core/error.h"
 
 namespace jcas {
 
@@ -20,13 +19,10 @@ std::string hash_text(const std::string& text) {
   return fmt::format("{:016x}", h);
 }
 
-std::string metrics_to_json(const std::map<std::string, double>& metrics) {
-  std::string out = "{";
-  for (const auto& [k, v] : metrics) {
-    if (out.size() > 1) out += ", ";
-    out += std::isfinite(v) ? fmt::format("\"{}\": {}", k, v) : fmt::format("\"{}\": null", k);
-  }
-  return out + "}";
+nlohmann::json metrics_json(const Metrics& metrics) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  return j;
 }
 
 void write_record(H5Writer& out, const StageRecord& r) {
@@ -35,10 +31,10 @@ void write_record(H5Writer& out, const StageRecord& r) {
   out.attr("/", "jcas_fingerprint", r.fingerprint);
   out.attr("/", "jcas_format_version", int64_t{kCacheFormatVersion});
   out.attr("/", "jcas_version", std::string(JCAS_VERSION));
-  out.attr("/", "options", r.options_json);
-  out.attr("/", "inputs", r.inputs_json);
+  out.attr("/", "options", r.options.dump());
+  out.attr("/", "inputs", r.inputs.dump());
   out.attr("/", "seconds", r.seconds);
-  out.attr("/", "metrics", metrics_to_json(r.metrics));
+  out.attr("/", "metrics", metrics_json(r.metrics).dump());
   for (const auto& [k, v] : r.metrics) out.attr("/", "metric." + k, v);
 }
 
@@ -55,8 +51,12 @@ StageRecord read_record(const std::filesystem::path& path) {
     throw UserError(fmt::format("{}: cache format version {} (this jcas writes {})", path.string(), r.format_version,
                                 kCacheFormatVersion));
   r.version = in.attr_string("/", "jcas_version");
-  r.options_json = in.attr_string("/", "options");
-  r.inputs_json = in.attr_string("/", "inputs");
+  try {
+    r.options = nlohmann::json::parse(in.attr_string("/", "options"));
+    r.inputs = nlohmann::json::parse(in.attr_string("/", "inputs"));
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(fmt::format("{}: unreadable options/inputs record ({})", path.string(), e.what()));
+  }
   r.seconds = in.attr_double("/", "seconds");
   for (const auto& name : in.attr_names("/"))
     if (name.rfind("metric.", 0) == 0) r.metrics[name.substr(7)] = in.attr_double("/", name);

@@ -1,7 +1,9 @@
 #pragma once
-// The record every stage result carries as attributes of its HDF5 file: which stage and round
+// The record every cached result carries as attributes of its HDF5 file: which stage and round
 // produced it, the fingerprint that decides whether it is still valid, the options it was run
 // with, its inputs' fingerprints, timings and the toolkit version.
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <map>
 #include <string>
@@ -10,7 +12,10 @@ namespace jcas {
 
 class H5Writer;
 
-constexpr int kCacheFormatVersion = 1;
+constexpr int kCacheFormatVersion = 2;
+
+// Headline figures of a result (noise rates, test mJac, ...).
+using Metrics = std::map<std::string, double>;
 
 // 64-bit FNV-1a of `text` as 16 hex digits: stable across platforms and runs.
 std::string hash_text(const std::string& text);
@@ -19,10 +24,10 @@ struct StageRecord {
   std::string stage;
   int round = 0;
   std::string fingerprint;
-  std::string options_json;  // the options that affect the result
-  std::string inputs_json;   // {"stage[round]": fingerprint}
+  nlohmann::json options = nlohmann::json::object();  // the options that affect the result
+  nlohmann::json inputs = nlohmann::json::object();   // {"stage[round]": fingerprint}
   double seconds = 0;
-  std::map<std::string, double> metrics;  // headline figures (noise rates, test mJac, ...)
+  Metrics metrics;
   std::string version;
   int64_t format_version = kCacheFormatVersion;
 };
@@ -33,6 +38,7 @@ void write_record(H5Writer& out, const StageRecord& record);
 // missing, truncated, foreign (not written by jcas) or of another format version.
 StageRecord read_record(const std::filesystem::path& path);
 
-std::string metrics_to_json(const std::map<std::string, double>& metrics);
+// Metrics as a JSON object (non-finite values as null).
+nlohmann::json metrics_json(const Metrics& metrics);
 
 }  // namespace jcas

@@ -12,10 +12,10 @@ namespace jcas {
 
 namespace F = torch::nn::functional;
 
-AffinityIgnore parse_affinity_ignore(const std::string& name) {
-  if (name == "exclude") return AffinityIgnore::exclude;
-  if (name == "as_class") return AffinityIgnore::as_class;
-  throw std::invalid_argument("affinity_ignore must be 'exclude' or 'as_class', got '" + name + "'");
+const std::vector<std::pair<AffinityIgnore, const char*>>& EnumNames<AffinityIgnore>::table() {
+  static const std::vector<std::pair<AffinityIgnore, const char*>> t = {{AffinityIgnore::exclude, "exclude"},
+                                                                        {AffinityIgnore::as_class, "as_class"}};
+  return t;
 }
 
 torch::Tensor normalized_embeddings(const torch::Tensor& feat, int64_t grid_h, int64_t grid_w) {

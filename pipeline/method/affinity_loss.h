@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace jcas {
 
@@ -13,8 +15,12 @@ enum class AffinityIgnore {
   exclude,   // left out of the loss (default)
   as_class,  // the reference: 255 is one more class (similar to other ignore pixels only)
 };
-// "exclude" | "as_class"; std::invalid_argument otherwise.
-AffinityIgnore parse_affinity_ignore(const std::string& name);
+template <class E>
+struct EnumNames;
+template <>
+struct EnumNames<AffinityIgnore> {
+  static const std::vector<std::pair<AffinityIgnore, const char*>>& table();
+};
 
 // Embeddings B×d×h×w -> F̂ B×N×d (N = grid_h·grid_w, row-major over the grid): resized bilinear
 // (align_corners = true) to the grid, ReLU'd and divided by (‖x‖₂ + 1e-9), exactly as the reference.

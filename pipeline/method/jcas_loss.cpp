@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "adapters/foundation/error.h"
+
 #include "pipeline/method/affinity_loss.h"
 #include "pipeline/method/class_loss.h"
 #include "pipeline/method/class_to_affinity.h"
@@ -11,20 +13,54 @@ namespace jcas {
 
 namespace F = torch::nn::functional;
 
-void JcasLossOptions::validate() const {
-  if (method != "jcas" && method != "ce" && method != "volmin" && method != "sparsereg")
-    throw std::invalid_argument("method must be jcas, ce, volmin or sparsereg, got '" + method + "'");
-  if (affinity_impl != "dense" && affinity_impl != "tiled")
-    throw std::invalid_argument("affinity_impl must be dense or tiled, got '" + affinity_impl + "'");
-  parse_affinity_ignore(affinity_ignore);
-  if (affinity_h < 1 || affinity_w < 1) throw std::invalid_argument("affinity grid must be at least 1x1");
-  if (sparse_tau <= 0) throw std::invalid_argument("sparse_tau must be > 0");
+const std::vector<std::pair<LossKind, const char*>>& EnumNames<LossKind>::table() {
+  static const std::vector<std::pair<LossKind, const char*>> t = {
+      {LossKind::jcas, "jcas"}, {LossKind::ce, "ce"}, {LossKind::volmin, "volmin"}, {LossKind::sparsereg, "sparsereg"}};
+  return t;
+}
+
+const std::vector<std::pair<AffinityImpl, const char*>>& EnumNames<AffinityImpl>::table() {
+  static const std::vector<std::pair<AffinityImpl, const char*>> t = {{AffinityImpl::dense, "dense"},
+                                                                      {AffinityImpl::tiled, "tiled"}};
+  return t;
+}
+
+void JcasLossOptions::bind(OptionBinder& b) {
+  b.bind("lambda", &lambda, "lambda of the reference weighting");
+  b.bind("volume_weight", &volume_weight, "volume minimisation weight");
+  b.bind("consistency_weight", &consistency_weight, "class-affinity consistency weight");
+  const std::string grid_key = b.prefix() + "affinity_grid";
+  b.bind("affinity_grid", "affinity grid HxW (reference: 64x64 at 256x320)",
+         [this] { return to_string(ImageSize{affinity_h, affinity_w}); },
+         [this, grid_key](const std::string& t) {
+           ImageSize s = parse_image_size(t, grid_key);
+           affinity_h = s.height;
+           affinity_w = s.width;
+         });
+  b.bind("affinity_impl", &affinity_impl, "affinity loss implementation");
+  b.bind("affinity_ignore", &affinity_ignore, "pairs touching an ignore pixel");
+}
+
+void JcasLossOptions::check() const {
+  if (affinity_h < 1 || affinity_w < 1) throw UserError("affinity grid must be at least 1x1");
+  if (sparse_tau <= 0) throw UserError("sparse_tau must be > 0");
+  if (!(volume_weight >= 0) || !(consistency_weight >= 0) || !(lambda >= 0))
+    throw UserError("loss weights (lambda, volume_weight, consistency_weight) must be >= 0");
+}
+
+InferenceMode InferenceMode::of(const JcasLossOptions& o) {
+  InferenceMode m;
+  m.dar = o.method == LossKind::jcas && o.affinity && o.dar;
+  m.grid_h = o.affinity_h;
+  m.grid_w = o.affinity_w;
+  m.impl = o.affinity_impl;
+  return m;
 }
 
 JcasLossImpl::JcasLossImpl(int num_classes, JcasLossOptions options)
     : num_classes_(num_classes), options_(std::move(options)) {
   if (num_classes < 2) throw std::invalid_argument("JcasLoss: num_classes must be >= 2");
-  options_.validate();
+  options_.check();
   class_ntm = register_module("class_ntm", LearnableNTM(num_classes));
   affinity_ntm = register_module("affinity_ntm", LearnableNTM(2));
 }
@@ -65,13 +101,13 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
   auto zero = zero_like_scalar(pred2);
   t.aff1 = t.aff2 = t.volume = t.consistency = zero;
 
-  if (o.method == "ce") {
+  if (o.method == LossKind::ce) {
     t.seg1 = plain_ce(pred1, labels);
     t.seg2 = plain_ce(pred2, labels);
-  } else if (o.method == "sparsereg") {
+  } else if (o.method == LossKind::sparsereg) {
     t.seg1 = sparse_reg(pred1, labels, o);
     t.seg2 = sparse_reg(pred2, labels, o);
-  } else if (o.method == "volmin") {
+  } else if (o.method == LossKind::volmin) {
     auto tc = class_ntm->matrix();
     const auto H = labels.size(1), W = labels.size(2);
     t.seg1 = corrected_nll(resize_bilinear(pred1, H, W), labels, tc);
@@ -85,8 +121,8 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
     }
     const auto H = labels.size(1), W = labels.size(2);
     if (o.affinity) {
-      const auto ignore = parse_affinity_ignore(o.affinity_ignore);
-      const bool tiled = o.affinity_impl == "tiled";
+      const auto ignore = o.affinity_ignore;
+      const bool tiled = o.affinity_impl == AffinityImpl::tiled;
       auto glab = grid_labels(labels, o.affinity_h, o.affinity_w);
       auto head = [&](const torch::Tensor& feat, const torch::Tensor& pred, torch::Tensor& aff, torch::Tensor& seg) {
         auto fhat = normalized_embeddings(feat, o.affinity_h, o.affinity_w);
@@ -131,11 +167,11 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
 }
 
 torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Tensor& pred2, int out_h, int out_w,
-                                    const JcasLossOptions& o) {
-  if (o.method != "jcas" || !o.affinity || !o.dar) return torch::softmax(resize_bilinear(pred2, out_h, out_w), 1);
-  auto fhat = normalized_embeddings(feat2, o.affinity_h, o.affinity_w);
-  auto p = resize_bilinear(pred2, o.affinity_h, o.affinity_w);
-  auto pdar = o.affinity_impl == "tiled" ? dar_lowrank(fhat, p) : dar_dense(affinity_matrix(fhat), p);
+                                    const InferenceMode& m) {
+  if (!m.dar) return torch::softmax(resize_bilinear(pred2, out_h, out_w), 1);
+  auto fhat = normalized_embeddings(feat2, m.grid_h, m.grid_w);
+  auto p = resize_bilinear(pred2, m.grid_h, m.grid_w);
+  auto pdar = m.impl == AffinityImpl::tiled ? dar_lowrank(fhat, p) : dar_dense(affinity_matrix(fhat), p);
   return (resize_bilinear(torch::softmax(pdar, 1), out_h, out_w) + resize_bilinear(torch::softmax(p, 1), out_h, out_w)) / 2;
 }
 

@@ -4,13 +4,29 @@
 
 #include <string>
 
+#include "adapters/foundation/option_binder.h"
+#include "pipeline/method/affinity_loss.h"
 #include "pipeline/method/ntm.h"
 
 namespace jcas {
 
+// Which loss computes the total: JCAS (with its switches below) or a reference baseline.
+enum class LossKind { jcas, ce, volmin, sparsereg };
+// dense: autograd over B×N×N affinities; tiled: block by block, never N×N (CPU only), low-rank DAR.
+enum class AffinityImpl { dense, tiled };
+template <>
+struct EnumNames<LossKind> {
+  static const std::vector<std::pair<LossKind, const char*>>& table();
+};
+template <>
+struct EnumNames<AffinityImpl> {
+  static const std::vector<std::pair<AffinityImpl, const char*>>& table();
+};
+
 struct JcasLossOptions {
-  std::string method = "jcas";  // jcas | ce | volmin | sparsereg
-  // Ablation switches of method "jcas". CALC = T_C/T_A correction + volume + consistency.
+  // Set by the adaptation method (pipeline/method/adaptation_methods.h), not bound to options.
+  LossKind method = LossKind::jcas;
+  // Ablation switches of method jcas. CALC = T_C/T_A correction + volume + consistency.
   //   affinity off: no affinity terms, no DAR, no T_A (volume = log|det T_C| only, no consistency);
   //                 the class term is the baseline's: P resized straight to the label size.
   //   dar off:      the class term is the plain term only, P resized straight to the label size
@@ -19,14 +35,25 @@ struct JcasLossOptions {
   //                 term, both from the grid logits.
   bool affinity = true, dar = true, calc = true;
   double lambda = 0.1, volume_weight = 0.5, consistency_weight = 0.01;
-  int affinity_h = 32, affinity_w = 32;  // affinity grid (reference: 64×64 at 256×320 input)
-  std::string affinity_impl = "dense";   // dense | tiled (tiled also uses the low-rank DAR)
-  std::string affinity_ignore = "exclude";  // exclude | as_class
+  int affinity_h = 16, affinity_w = 20;  // affinity grid (reference: 64×64 at 256×320 input)
+  AffinityImpl affinity_impl = AffinityImpl::dense;
+  AffinityIgnore affinity_ignore = AffinityIgnore::exclude;
   double sparse_tau = 0.5, sparse_p = 0.01;  // sparsereg: logit normalisation temperature, p-norm power
   double sparse_weight = 1.0;                // sparsereg: weight of the p-norm regulariser (reference: 1)
 
-  // Throws std::invalid_argument naming the first bad field.
-  void validate() const;
+  // The weights, grid and implementation (keys relative to the binder's section).
+  void bind(OptionBinder& b);
+  // Throws UserError naming the first bad field.
+  void check() const;
+};
+
+// How a trained model is read out: the reference evaluates models trained with DAR by the average
+// of softmax(P_dar) and softmax(P); every other model by softmax(P).
+struct InferenceMode {
+  bool dar = false;
+  int grid_h = 16, grid_w = 20;  // the affinity grid DAR runs on
+  AffinityImpl impl = AffinityImpl::dense;
+  static InferenceMode of(const JcasLossOptions& trained_with);
 };
 
 // Every term, unweighted (undefined terms are 0-dim zeros). total is what to back-propagate.
@@ -59,11 +86,11 @@ class JcasLossImpl : public torch::nn::Module {
 };
 TORCH_MODULE(JcasLoss);
 
-// Inference as the reference evaluates (method jcas with affinity and DAR): the average of
+// Inference as the reference evaluates (mode.dar): the average of
 // softmax(P_dar) and softmax(P), both from the main head's logits resized to the affinity grid with
 // the main head's affinity, each resized (bilinear, align_corners) to out_h×out_w. Otherwise
 // softmax of pred2 resized to the output size. Returns B×K×out_h×out_w probabilities.
 torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Tensor& pred2, int out_h, int out_w,
-                                    const JcasLossOptions& o);
+                                    const InferenceMode& mode);
 
 }  // namespace jcas

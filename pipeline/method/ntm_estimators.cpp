@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/metrics/label_noise_stats.h"
 
 namespace jcas {
@@ -71,41 +71,62 @@ torch::Tensor identity_prior(int k) {
 
 }  // namespace
 
-const std::vector<std::string>& ntm_estimator_names() {
-  static const std::vector<std::string> names = {"confident", "anchor", "oracle", "identity"};
+const std::vector<NtmEstimator>& ntm_estimators() {
+  static const std::vector<NtmEstimator> registry = {
+      {"confident", "confident joint of probabilities and noisy labels (Northcutt et al.)", false,
+       [](const NtmEstimatorInput& in) {
+         if (!in.noisy.defined()) throw std::invalid_argument("estimate_class_ntm: confident needs noisy labels");
+         return confident_joint(in.probs, in.noisy, in.num_classes);
+       }},
+      {"anchor", "anchor points: mean probabilities of each class's most confident pixels (Patrini et al.)", false,
+       [](const NtmEstimatorInput& in) {
+         return anchor_points(in.probs, in.noisy, in.num_classes, in.anchor_quantile);
+       }},
+      {"oracle", "confusion of the noisy labels against ground truth (evaluation only)", true,
+       [](const NtmEstimatorInput& in) {
+         if (!in.noisy.defined()) throw std::invalid_argument("estimate_class_ntm: oracle needs noisy labels");
+         LabelNoiseStats stats(in.num_classes);
+         stats.add(in.clean, in.noisy);
+         return stats.class_ntm();
+       }},
+      {"identity", "no prior: the reference's W = -2 initialisation", false,
+       [](const NtmEstimatorInput& in) { return identity_prior(in.num_classes); }},
+  };
+  return registry;
+}
+
+const NtmEstimator& ntm_estimator(const std::string& name) {
+  for (const auto& e : ntm_estimators())
+    if (e.name == name) return e;
+  throw UserError(fmt::format("unknown NTM estimator '{}' (expected {})", name, fmt::join(ntm_estimator_names(), ", ")));
+}
+
+std::vector<std::string> ntm_estimator_names() {
+  std::vector<std::string> names;
+  for (const auto& e : ntm_estimators()) names.push_back(e.name);
   return names;
 }
 
 torch::Tensor estimate_class_ntm(const std::string& method, const torch::Tensor& probs, const torch::Tensor& noisy,
                                  const torch::Tensor& clean, int num_classes, double anchor_quantile) {
-  const auto& names = ntm_estimator_names();
-  if (std::find(names.begin(), names.end(), method) == names.end())
-    throw UserError(fmt::format("unknown NTM estimator '{}' (expected {})", method, fmt::join(names, ", ")));
+  const NtmEstimator& estimator = ntm_estimator(method);
   const int k = num_classes;
   if (k < 2) throw std::invalid_argument("estimate_class_ntm: num_classes must be >= 2");
-  if (method == "identity") return identity_prior(k).to(torch::kFloat32);
-
-  if (!probs.defined() || probs.dim() != 2 || probs.size(1) != k)
-    throw std::invalid_argument(fmt::format("estimate_class_ntm: probs must be P x {}", k));
-  auto p = probs.to(torch::kFloat64);
-  const int64_t n = p.size(0);
-  auto y = noisy.defined() ? labels_of(noisy, n, k, "noisy") : torch::Tensor();
-
-  torch::Tensor t;
-  if (method == "oracle") {
-    if (!clean.defined() || clean.numel() == 0)
-      throw UserError("NTM estimator 'oracle' needs ground-truth labels, and none were given");
-    if (!y.defined()) throw std::invalid_argument("estimate_class_ntm: oracle needs noisy labels");
-    LabelNoiseStats stats(k);
-    stats.add(labels_of(clean, n, k, "clean"), y);
-    t = stats.class_ntm();
-  } else if (method == "confident") {
-    if (!y.defined()) throw std::invalid_argument("estimate_class_ntm: confident needs noisy labels");
-    t = confident_joint(p, y, k);
-  } else {
-    t = anchor_points(p, y, k, anchor_quantile);
+  NtmEstimatorInput in;
+  in.num_classes = k;
+  in.anchor_quantile = anchor_quantile;
+  if (method != "identity") {  // the prior reads no data
+    if (!probs.defined() || probs.dim() != 2 || probs.size(1) != k)
+      throw std::invalid_argument(fmt::format("estimate_class_ntm: probs must be P x {}", k));
+    in.probs = probs.to(torch::kFloat64);
+    if (noisy.defined()) in.noisy = labels_of(noisy, in.probs.size(0), k, "noisy");
   }
-  return t.to(torch::kFloat32);
+  if (estimator.needs_clean_labels) {
+    if (!clean.defined() || clean.numel() == 0)
+      throw UserError(fmt::format("NTM estimator '{}' needs ground-truth labels, and none were given", method));
+    in.clean = labels_of(clean, in.probs.size(0), k, "clean");
+  }
+  return estimator.estimate(in).to(torch::kFloat32);
 }
 
 double ntm_estimation_error(const torch::Tensor& estimate, const torch::Tensor& truth) {

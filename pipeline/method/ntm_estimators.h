@@ -20,13 +20,30 @@
 // A row without evidence (no pixel counted for it) is an identity row.
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace jcas {
 
+struct NtmEstimatorInput {
+  torch::Tensor probs;         // P x K float64 (undefined for estimators that read no data)
+  torch::Tensor noisy, clean;  // P int64 labels, 255 = ignore (clean only for those that need it)
+  int num_classes = 4;
+  double anchor_quantile = 0.97;
+};
+
+// The registry of estimators: a new one is one entry in ntm_estimators.cpp.
+struct NtmEstimator {
+  std::string name, description;
+  bool needs_clean_labels = false;  // ground truth: for evaluation, never for adaptation
+  std::function<torch::Tensor(const NtmEstimatorInput&)> estimate;  // K x K, rows sum to 1
+};
+const std::vector<NtmEstimator>& ntm_estimators();
+// UserError listing the names for an unknown one.
+const NtmEstimator& ntm_estimator(const std::string& name);
 // The estimator names, in the order reports list them.
-const std::vector<std::string>& ntm_estimator_names();
+std::vector<std::string> ntm_estimator_names();
 
 // probs: P x K float (rows are probability vectors); noisy: P integer labels (255 = ignore);
 // clean: P integer labels, only for "oracle". Returns a K x K float32 row-stochastic matrix.

@@ -2,14 +2,22 @@
 
 #include <fmt/format.h>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/model/residual_blocks.h"
 
 namespace jcas {
 
 namespace nn = torch::nn;
 
-void validate(const ModelOptions& o) {
+void ModelOptions::bind(OptionBinder& b) {
+  b.bind("preset", &preset, "small (CPU) | resnet101");
+  b.bind("width", &width, "base channels of the small preset");
+  b.bind("feat1_dim", &feat1_dim, "auxiliary embedding width (reference: 128)");
+  b.bind("feat2_dim", &feat2_dim, "main embedding width (reference: 256)");
+}
+
+void ModelOptions::check() const {
+  const ModelOptions& o = *this;
   if (o.preset != "small" && o.preset != "resnet101")
     throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
   if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
@@ -30,7 +38,7 @@ void validate(const ModelOptions& o) {
 }
 
 DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
-  validate(options_);
+  options_.check();
   const bool big = options_.preset == "resnet101";
   const int width = big ? 64 : options_.width;
   const std::vector<int> blocks = big ? std::vector<int>{3, 4, 23, 3} : options_.blocks;
@@ -57,7 +65,7 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
   main_head_ = register_module("main_head", head(c4, options_.feat2_dim));
 }
 
-ModelOutput DeepLabImpl::forward(torch::Tensor x) {
+ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "DeepLab expects B x 3 x H x W, got ", x.sizes());
   auto y = stage2_->forward(stage1_->forward(stem_->forward(x)));
   auto mid = stage3_->forward(y);

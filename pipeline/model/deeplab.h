@@ -20,14 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "adapters/foundation/option_binder.h"
 #include "pipeline/model/aspp_head.h"
+#include "pipeline/model/segmentation_model.h"
 
 namespace jcas {
-
-struct ModelOutput {
-  torch::Tensor feat1, feat2;  // embeddings of the aux head (feat1_dim) and main head (feat2_dim), B x d x H/8 x W/8
-  torch::Tensor pred1, pred2;  // logits of the aux and main head, B x K x H/8 x W/8
-};
 
 struct ModelOptions {
   int num_classes = 4;
@@ -37,23 +34,27 @@ struct ModelOptions {
   // Stage widths of "small" = width x these. The last stage keeps the resolution of the third
   // (dilated, not strided), so doubling its width as ResNet does would quadruple its cost.
   std::vector<int> width_multipliers = {1, 2, 4, 4};
-  int feat1_dim = 128, feat2_dim = 256;    // embedding widths (reference: 128 and 256)
+  int feat1_dim = 64, feat2_dim = 128;     // embedding widths (reference: 128 and 256)
   std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
   int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
+
+  // preset, width, feat1_dim, feat2_dim (keys relative to the binder's section); the class count
+  // comes from the data.
+  void bind(OptionBinder& b);
+  // Throws UserError naming the option for an unknown preset or a non-positive size.
+  void check() const;
 };
 
-// Throws UserError naming the option for an unknown preset or a non-positive size.
-void validate(const ModelOptions& o);
-
-class DeepLabImpl : public torch::nn::Module {
+class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
  public:
   explicit DeepLabImpl(ModelOptions o);
-  ModelOutput forward(torch::Tensor x);
+  ModelOutput forward(const torch::Tensor& x) override;
   const ModelOptions& options() const { return options_; }
 
-  // Parameter groups for the optimiser: the reference trains the heads with 10x the backbone lr.
-  std::vector<torch::Tensor> backbone_parameters() const;
-  std::vector<torch::Tensor> head_parameters() const;
+  int num_classes() const override { return options_.num_classes; }
+  std::vector<torch::Tensor> backbone_parameters() const override;
+  std::vector<torch::Tensor> head_parameters() const override;
+  torch::nn::Module& module() override { return *this; }
 
  private:
   ModelOptions options_;

@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 
 namespace jcas {
 namespace {

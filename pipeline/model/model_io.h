@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 
 namespace jcas {
 

@@ -2,85 +2,56 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-
-#include "adapters/h5_store.h"
-#include "pipeline/cache/stage_record.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/interrupt.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 
 namespace jcas {
 
-const char* state_name(StageState s) {
-  switch (s) {
-    case StageState::done: return "done";
-    case StageState::stale: return "stale";
-    case StageState::missing: return "missing";
-  }
-  return "?";
-}
-
 PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::unique_ptr<Stage>>& stages) : ctx_(ctx) {
-  const int rounds = ctx.config().integer("rounds");
-  if (rounds < 1 || rounds > 100) throw UserError(fmt::format("--rounds must be in 1..100, got {}", rounds));
-  auto add = [&](const Stage& stage, int round) {
-    PlannedStage p;
-    p.key = {stage.name(), round};
-    p.stage = &stage;
-    p.path = ctx.result_path(p.key);
-    p.inputs = stage.inputs(ctx, round);
-    p.options_json = ctx.config().json(stage.option_keys(round));
-    std::string text = fmt::format("stage={}\nround={}\nformat={}\n", p.key.name, round, kCacheFormatVersion);
-    text += ctx.config().canonical(stage.option_keys(round));
-    p.inputs_json = "{";
-    for (const auto& in : p.inputs) {
+  const int rounds = ctx.run().rounds;
+  std::vector<std::unique_ptr<BoundOptionsBase>> bound;
+  for (const auto& s : stages) {
+    bound.push_back(s->bind_options(ctx.values()));
+    if (s->enabled(ctx, *bound.back())) s->validate(ctx, *bound.back());
+  }
+  auto add = [&](size_t index, int round) {
+    const Stage& stage = *stages[index];
+    auto p = std::make_unique<PlannedStage>();
+    p->key = {stage.name(), round};
+    p->stage = &stage;
+    p->options = stage.bind_options(ctx.values());
+    p->inputs = stage.inputs(ctx, *p->options, round);
+    for (const auto& in : p->inputs) {
       const PlannedStage* dep = find(in);
-      if (!dep) throw std::logic_error(fmt::format("{} needs {} which is not planned before it", p.key.label(), in.label()));
-      text += fmt::format("input {}={}\n", in.label(), dep->fingerprint);
-      p.inputs_json += fmt::format("{}\"{}\": \"{}\"", p.inputs_json.size() > 1 ? ", " : "", in.label(), dep->fingerprint);
+      if (!dep)
+        throw std::logic_error(fmt::format("{} needs {} which is not planned before it", p->key.label(), in.label()));
+      p->job.inputs[in.label()] = dep->fingerprint();
     }
-    p.inputs_json += "}";
-    p.fingerprint = hash_text(text);
+    p->job.stage = stage.name();
+    p->job.round = round;
+    p->job.label = p->key.label();
+    p->job.path = ctx.result_path(p->key);
+    p->job.options = p->options->json();
+    p->job.fingerprint = job_fingerprint(stage.name(), round, p->options->canonical(), p->job.inputs);
+    const PlannedStage* self = p.get();
+    p->job.compute = [this, self](H5Writer& out) {
+      return self->stage->run(ctx_, *self->options, self->key.round, self->fingerprint(), out);
+    };
     planned_.push_back(std::move(p));
   };
-  for (const auto& s : stages)
-    if (s->enabled(ctx)) s->validate(ctx);
-  for (const auto& s : stages)
-    if (!s->per_round() && s->enabled(ctx)) add(*s, 0);
+  for (size_t i = 0; i < stages.size(); ++i)
+    if (!stages[i]->per_round() && stages[i]->enabled(ctx, *bound[i])) add(i, 0);
   for (int r = 0; r < rounds; ++r)
-    for (const auto& s : stages)
-      if (s->per_round() && s->enabled(ctx)) add(*s, r);
+    for (size_t i = 0; i < stages.size(); ++i)
+      if (stages[i]->per_round() && stages[i]->enabled(ctx, *bound[i])) add(i, r);
 }
 
 const PlannedStage* PipelinePlan::find(const StageKey& key) const {
   for (const auto& p : planned_)
-    if (p.key == key) return &p;
+    if (p->key == key) return p.get();
   return nullptr;
-}
-
-StageStatus PipelinePlan::status(const PlannedStage& planned) const {
-  StageStatus s;
-  if (!std::filesystem::exists(planned.path)) return s;
-  try {
-    StageRecord r = read_record(planned.path);
-    s.seconds = r.seconds;
-    s.metrics = r.metrics;
-    if (r.stage != planned.key.name || r.round != planned.key.round) {
-      s.state = StageState::stale;
-      s.reason = fmt::format("file holds {}[{}]", r.stage, r.round);
-    } else if (r.fingerprint != planned.fingerprint) {
-      s.state = StageState::stale;
-      s.reason = "options or inputs changed";
-    } else {
-      s.state = StageState::done;
-    }
-  } catch (const UserError& e) {
-    s.state = StageState::stale;
-    s.reason = e.what();
-  }
-  return s;
 }
 
 namespace {
@@ -92,23 +63,23 @@ bool forced(const PlannedStage& p, const std::set<std::string>& force) {
 int PipelineRunner::run_all(const std::set<std::string>& force) {
   for (const auto& f : force) {
     bool known = false;
-    for (const auto& p : plan_.stages()) known = known || f == p.key.name || f == p.key.label();
+    for (const auto& p : plan_.stages()) known = known || f == p->key.name || f == p->key.label();
     if (!known) throw UserError(fmt::format("--force: no stage '{}' in this pipeline", f));
   }
   // Dependants need no re-run after a forced stage: their fingerprints name the inputs'
   // fingerprints, which a re-run with the same options reproduces.
   int ran = 0;
   for (const auto& p : plan_.stages()) {
-    StageStatus s = plan_.status(p);
-    if (s.state == StageState::done && !forced(p, force)) {
-      log::info("skip {:<22} cached ({})", p.key.label(), format_duration(s.seconds));
+    CacheStatus s = plan_.status(*p);
+    if (s.state == CacheState::done && !forced(*p, force)) {
+      log::info("skip {:<22} cached ({})", p->key.label(), format_duration(s.record->seconds));
       continue;
     }
-    std::string why = s.state == StageState::missing ? "missing"
-                      : s.state == StageState::stale ? "stale: " + s.reason
+    std::string why = s.state == CacheState::missing ? "missing"
+                      : s.state == CacheState::stale ? "stale: " + s.reason
                                                      : "forced";
-    log::info("run  {:<22} ({})", p.key.label(), why);
-    execute(p);
+    log::info("run  {:<22} ({})", p->key.label(), why);
+    execute(*p);
     ++ran;
   }
   return ran;
@@ -118,9 +89,8 @@ void PipelineRunner::run_one(const StageKey& key) {
   const PlannedStage* p = plan_.find(key);
   if (!p) throw UserError(fmt::format("no stage {} in this pipeline (check --round and --rounds)", key.label()));
   for (const auto& in : p->inputs) {
-    const PlannedStage* dep = plan_.find(in);
-    StageStatus s = plan_.status(*dep);
-    if (s.state != StageState::done)
+    CacheStatus s = plan_.status(*plan_.find(in));
+    if (s.state != CacheState::done)
       throw UserError(fmt::format("{} needs {}, which is {}: run `jcas stage {} --round {}` first (or `jcas run`)",
                                   key.label(), in.label(), state_name(s.state), in.name, in.round));
   }
@@ -128,22 +98,20 @@ void PipelineRunner::run_one(const StageKey& key) {
   execute(*p);
 }
 
+void PipelineRunner::ensure(const StageKey& key) {
+  const PlannedStage* p = plan_.find(key);
+  if (!p) return;
+  if (plan_.status(*p).state == CacheState::done) {
+    log::info("skip {} (cached)", key.label());
+    return;
+  }
+  run_one(key);
+}
+
 void PipelineRunner::execute(const PlannedStage& p) {
-  auto t0 = std::chrono::steady_clock::now();
-  H5Writer out(p.path);
-  auto metrics = p.stage->run(plan_.context(), p.key.round, p.fingerprint, out);
-  StageRecord record;
-  record.stage = p.key.name;
-  record.round = p.key.round;
-  record.fingerprint = p.fingerprint;
-  record.options_json = p.options_json;
-  record.inputs_json = p.inputs_json;
-  record.metrics = metrics;
-  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  write_record(out, record);
-  out.commit();
+  StageRecord record = run_job(p.job, plan_.context().execution().is_writer());
   std::string figures;
-  for (const auto& [k, v] : metrics) figures += fmt::format(" {}={:.4f}", k, v);
+  for (const auto& [k, v] : record.metrics) figures += fmt::format(" {}={:.4f}", k, v);
   log::info("done {:<22} {}{}", p.key.label(), format_duration(record.seconds), figures);
   check_interrupted();
 }

@@ -1,13 +1,14 @@
 #pragma once
-// The stages of a pipeline over R rounds, each with the fingerprint its result must carry, and
-// the runner that brings results up to date (run what is missing or stale, skip what is cached).
+// The stages of a pipeline over R rounds, each a cached job with the fingerprint its result must
+// carry, and the runner that brings results up to date (run what is missing or stale, skip what is
+// cached).
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "pipeline/cache/cached_job.h"
 #include "pipeline/runner/stage.h"
 
 namespace jcas {
@@ -15,33 +16,25 @@ namespace jcas {
 struct PlannedStage {
   StageKey key;
   const Stage* stage = nullptr;
-  std::filesystem::path path;
+  std::unique_ptr<BoundOptionsBase> options;  // bound once; the fingerprint hashes these
   std::vector<StageKey> inputs;
-  std::string fingerprint;  // expected: hash of name, round, options, inputs' fingerprints, format
-  std::string options_json, inputs_json;
-};
-
-enum class StageState { done, stale, missing };
-const char* state_name(StageState s);
-
-struct StageStatus {
-  StageState state = StageState::missing;
-  std::string reason;  // why stale: options/inputs changed, unreadable file, ...
-  double seconds = 0;
-  std::map<std::string, double> metrics;
+  CachedJob job;  // path, fingerprint, recorded options and inputs; compute runs the stage
+  const std::string& fingerprint() const { return job.fingerprint; }
+  const std::filesystem::path& path() const { return job.path; }
 };
 
 class PipelinePlan {
  public:
+  // Binds and validates every stage's options before anything runs (UserError naming a bad one).
   PipelinePlan(const StageContext& ctx, const std::vector<std::unique_ptr<Stage>>& stages);
-  const std::vector<PlannedStage>& stages() const { return planned_; }
+  const std::vector<std::unique_ptr<PlannedStage>>& stages() const { return planned_; }
   const PlannedStage* find(const StageKey& key) const;
-  StageStatus status(const PlannedStage& planned) const;
+  CacheStatus status(const PlannedStage& planned) const { return cache_status(planned.job); }
   const StageContext& context() const { return ctx_; }
 
  private:
   const StageContext& ctx_;
-  std::vector<PlannedStage> planned_;
+  std::vector<std::unique_ptr<PlannedStage>> planned_;
 };
 
 class PipelineRunner {
@@ -52,6 +45,8 @@ class PipelineRunner {
   int run_all(const std::set<std::string>& force = {});
   // Runs one stage; its inputs must be up to date, otherwise a UserError names the stage to run first.
   void run_one(const StageKey& key);
+  // Runs `key` unless it is cached (for clients that need a few stages, e.g. the ablation).
+  void ensure(const StageKey& key);
 
  private:
   void execute(const PlannedStage& planned);

@@ -1,17 +1,23 @@
 #pragma once
-// A pipeline stage: a small class that names its inputs and the options that affect it, and
-// computes one HDF5 result. The runner decides when it runs; the stage only computes.
+// A pipeline stage: a small class with its options struct, that names its inputs and computes one
+// HDF5 result. The runner decides when it runs; the stage only computes.
+//
+// A stage derives from StageWith<Options>, where Options has bind() and check()
+// (adapters/foundation/option_binder.h). The runner binds the options once per plan; the
+// fingerprint of the result hashes exactly those bindings, and the stage reads its options only
+// from the bound struct, so what changes a result and what the fingerprint covers cannot drift.
 #include <filesystem>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "pipeline/runner/pipeline_options.h"
+#include "adapters/foundation/option_binder.h"
+#include "pipeline/cache/stage_record.h"
+#include "pipeline/runner/execution_context.h"
 
 namespace jcas {
 
 class H5Writer;
-class H5Reader;
 
 struct StageKey {
   std::string name;
@@ -20,48 +26,76 @@ struct StageKey {
   bool operator==(const StageKey& o) const { return name == o.name && round == o.round; }
 };
 
-// Where things live in the work directory; shared by the runner and every stage.
+// Where things live in the work directory and how this process runs; shared by the runner and
+// every stage.
 class StageContext {
  public:
-  StageContext(PipelineConfig config, std::filesystem::path workdir);
-  const PipelineConfig& config() const { return config_; }
+  StageContext(OptionValues values, RunOptions run, ExecutionContext execution);
+  // Every resolved option: for the applications (report, ablation). Stages read their own
+  // options from the struct they bound, never from here.
+  const OptionValues& values() const { return values_; }
+  const RunOptions& run() const { return run_; }
+  const ExecutionContext& execution() const { return execution_; }
   const std::filesystem::path& workdir() const { return workdir_; }
   std::filesystem::path result_path(const StageKey& key) const;
   std::filesystem::path checkpoint_path(const StageKey& key) const;
   std::filesystem::path round_dir(int round) const;
-  // Dataset folders: the configured ones, or the synthetic data under the work directory.
-  std::filesystem::path source_root() const;
-  std::filesystem::path target_root() const;
-  bool uses_synthetic_data() const;
-  std::string device() const;  // "cpu" | "cuda" (validated)
 
  private:
-  PipelineConfig config_;
+  OptionValues values_;
+  RunOptions run_;
+  ExecutionContext execution_;
   std::filesystem::path workdir_;
 };
-
-// `inputs` plus the data stage when the pipeline generates its data.
-std::vector<StageKey> with_data_input(const StageContext& ctx, std::vector<StageKey> inputs);
 
 class Stage {
  public:
   virtual ~Stage() = default;
   virtual std::string name() const = 0;
   virtual std::string summary() const = 0;
-  // Whether the stage is part of this pipeline (the data stage only for synthetic data).
-  virtual bool enabled(const StageContext&) const { return true; }
   // Whether the stage runs once per round (false: once, listed under round 0).
   virtual bool per_round() const { return true; }
-  // Option keys (or whole sections, "retrain.") whose values change the result of `round`.
-  virtual std::vector<std::string> option_keys(int round) const = 0;
-  // Throws UserError for a nonsense option value; called for every stage before anything runs.
-  virtual void validate(const StageContext&) const {}
-  virtual std::vector<StageKey> inputs(const StageContext& ctx, int round) const = 0;
+
+  // The stage's options filled from `values` and checked (UserError naming a bad value).
+  virtual std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const = 0;
+  // Whether the stage is part of this pipeline (the data stage only for synthetic data).
+  virtual bool enabled(const StageContext&, const BoundOptionsBase&) const { return true; }
+  // Checks that need the context (e.g. a CPU-only implementation with --device cuda); called for
+  // every stage before anything runs.
+  virtual void validate(const StageContext&, const BoundOptionsBase&) const {}
+  virtual std::vector<StageKey> inputs(const StageContext&, const BoundOptionsBase&, int round) const = 0;
   // Computes the result into `out` and returns its headline figures. The runner adds the record
-  // (fingerprint, options, timings) and commits the file. `fingerprint` is the one the result will
-  // carry; long stages key their checkpoints with it.
-  virtual std::map<std::string, double> run(const StageContext& ctx, int round, const std::string& fingerprint,
-                                            H5Writer& out) const = 0;
+  // and commits the file. `fingerprint` is the one the result will carry; long stages key their
+  // checkpoints with it.
+  virtual Metrics run(const StageContext& ctx, const BoundOptionsBase& options, int round,
+                      const std::string& fingerprint, H5Writer& out) const = 0;
+};
+
+template <class Options>
+class StageWith : public Stage {
+ public:
+  std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const final {
+    return std::make_unique<BoundOptions<Options>>(values);
+  }
+  bool enabled(const StageContext& ctx, const BoundOptionsBase& o) const final { return is_enabled(ctx, typed(o)); }
+  void validate(const StageContext& ctx, const BoundOptionsBase& o) const final { check_context(ctx, typed(o)); }
+  std::vector<StageKey> inputs(const StageContext& ctx, const BoundOptionsBase& o, int round) const final {
+    return input_keys(ctx, typed(o), round);
+  }
+  Metrics run(const StageContext& ctx, const BoundOptionsBase& o, int round, const std::string& fingerprint,
+              H5Writer& out) const final {
+    return compute(ctx, typed(o), round, fingerprint, out);
+  }
+
+ protected:
+  virtual bool is_enabled(const StageContext&, const Options&) const { return true; }
+  virtual void check_context(const StageContext&, const Options&) const {}
+  virtual std::vector<StageKey> input_keys(const StageContext&, const Options&, int round) const = 0;
+  virtual Metrics compute(const StageContext&, const Options&, int round, const std::string& fingerprint,
+                          H5Writer& out) const = 0;
+
+ private:
+  static const Options& typed(const BoundOptionsBase& o) { return static_cast<const BoundOptions<Options>&>(o).get(); }
 };
 
 }  // namespace jcas

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/progress.h"
 
 namespace jcas {
 namespace {
@@ -21,30 +21,31 @@ std::string status_table(const PipelinePlan& plan) {
   for (const auto& [key, title] : kColumns) out += fmt::format(" {:>11}", title);
   out += "\n";
   for (const auto& p : plan.stages()) {
-    StageStatus s = plan.status(p);
-    out += fmt::format("{:<6} {:<16} {:<8} {:>8}", p.key.round, p.key.name, state_name(s.state),
-                       s.state == StageState::missing ? "-" : format_duration(s.seconds));
+    CacheStatus s = plan.status(*p);
+    const Metrics metrics = s.record ? s.record->metrics : Metrics{};
+    out += fmt::format("{:<6} {:<16} {:<8} {:>8}", p->key.round, p->key.name, state_name(s.state),
+                       s.record ? format_duration(s.record->seconds) : "-");
     for (const auto& [key, title] : kColumns) {
-      auto it = s.metrics.find(key);
-      out += it == s.metrics.end() ? fmt::format(" {:>11}", "") : fmt::format(" {:>11.4f}", it->second);
+      auto it = metrics.find(key);
+      out += it == metrics.end() ? fmt::format(" {:>11}", "") : fmt::format(" {:>11.4f}", it->second);
     }
-    if (s.state == StageState::stale) out += "  (" + s.reason + ")";
+    if (s.state == CacheState::stale) out += "  (" + s.reason + ")";
     out += "\n";
   }
   return out;
 }
 
 std::string status_json(const PipelinePlan& plan) {
-  std::string out = "{\"stages\": [";
-  bool first = true;
+  nlohmann::json stages = nlohmann::json::array();
   for (const auto& p : plan.stages()) {
-    StageStatus s = plan.status(p);
-    out += fmt::format("{}{{\"round\": {}, \"stage\": \"{}\", \"state\": \"{}\", \"seconds\": {}, \"metrics\": {}}}",
-                       first ? "" : ", ", p.key.round, p.key.name, state_name(s.state), s.seconds,
-                       metrics_to_json(s.metrics));
-    first = false;
+    CacheStatus s = plan.status(*p);
+    stages.push_back({{"round", p->key.round},
+                      {"stage", p->key.name},
+                      {"state", state_name(s.state)},
+                      {"seconds", s.record ? s.record->seconds : 0.0},
+                      {"metrics", metrics_json(s.record ? s.record->metrics : Metrics{})}});
   }
-  return out + "]}";
+  return nlohmann::json{{"stages", stages}}.dump();
 }
 
 }  // namespace jcas

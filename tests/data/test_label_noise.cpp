@@ -3,10 +3,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "data/label_noise.h"
 #include "data/synthetic_endoscopy.h"
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "tests/data/data_test_util.h"
 
 using namespace jcas;

@@ -2,8 +2,8 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "adapters/foundation/error.h"
 #include "tests/data/data_test_util.h"
 
 using namespace jcas;

@@ -4,9 +4,9 @@
 
 #include <set>
 
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "data/synthetic_endoscopy.h"
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "tests/data/data_test_util.h"
 
 using namespace jcas;

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/jcas_loss.h"
 

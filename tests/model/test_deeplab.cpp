@@ -7,7 +7,7 @@
 #include <set>
 #include <tuple>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/model/deeplab.h"
 
 using namespace jcas;
@@ -38,8 +38,8 @@ TEST(DeepLab, SmallOutputStride8AndChannels) {
   DeepLab m(ModelOptions{});
   m->eval();
   auto out = m->forward(torch::randn({2, 3, 128, 160}));
-  expect_shape(out.feat1, {2, 128, 16, 20}, "feat1");
-  expect_shape(out.feat2, {2, 256, 16, 20}, "feat2");
+  expect_shape(out.feat1, {2, 64, 16, 20}, "feat1");  // the pipeline's defaults
+  expect_shape(out.feat2, {2, 128, 16, 20}, "feat2");
   expect_shape(out.pred1, {2, 4, 16, 20}, "pred1");
   expect_shape(out.pred2, {2, 4, 16, 20}, "pred2");
   // Embeddings come after ReLU; logits are unconstrained.
@@ -112,6 +112,8 @@ TEST(DeepLab, ParameterGroupsPartitionTheModel) {
 TEST(DeepLab, Resnet101PresetShapes) {
   ModelOptions o;
   o.preset = "resnet101";
+  o.feat1_dim = 128;  // the reference's embedding widths
+  o.feat2_dim = 256;
   DeepLab m(o);
   m->eval();
   torch::NoGradGuard g;

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/model/model_io.h"
 

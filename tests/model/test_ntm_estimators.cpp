@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
 

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "adapters/h5_store.h"
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "cli_runner.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "pipeline/metrics/segmentation_metrics.h"

@@ -9,7 +9,7 @@
 #include <regex>
 #include <thread>
 
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 #include "cli_runner.h"
 #include "tiny_pipeline.h"
 

@@ -3,7 +3,7 @@
 #include <fstream>
 
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/options.h"
 #include "pipeline/runner/pipeline_options.h"
 #include "pipeline/runner/pipeline_plan.h"
 #include "stages/pipeline_stages.h"

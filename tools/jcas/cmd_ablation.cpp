@@ -2,10 +2,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "pipeline/ablation/ablation.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "tools/ablation/ablation.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 

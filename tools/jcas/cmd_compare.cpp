@@ -2,10 +2,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
-#include "pipeline/report/comparison_report.h"
-#include "pipeline/report/label_panels.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
+#include "tools/report/comparison_report.h"
+#include "tools/report/label_panels.h"
 #include "stages/stage_inputs.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"

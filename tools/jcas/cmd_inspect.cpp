@@ -1,9 +1,9 @@
 #include <cstdio>
 
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/options.h"
-#include "pipeline/core/progress.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
+#include "adapters/foundation/progress.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "tools/jcas/commands.h"
 

@@ -1,8 +1,8 @@
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "data/label_noise.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/options.h"
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/core/error.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "tools/jcas/commands.h"
 

@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <set>
 
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 #include "pipeline/runner/status_report.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"

@@ -1,4 +1,4 @@
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 

@@ -1,8 +1,8 @@
 #include <chrono>
 
 #include "data/synthetic_endoscopy.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/options.h"
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {

@@ -1,7 +1,7 @@
 #include <cstdio>
 
 #include "jcas_version.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/options.h"
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/core/error.h"
-#include "pipeline/core/interrupt.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
 #include "jcas_version.h"
 #include "tools/jcas/commands.h"
 

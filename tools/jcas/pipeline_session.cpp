@@ -1,6 +1,6 @@
 #include "tools/jcas/pipeline_session.h"
 
-#include "pipeline/core/log.h"
+#include "adapters/foundation/log.h"
 #include "stages/pipeline_stages.h"
 
 namespace jcas {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/core/options.h"
+#include "adapters/foundation/options.h"
 #include "pipeline/runner/pipeline_plan.h"
 
 namespace jcas {

@@ -1,4 +1,4 @@
-#include "pipeline/core/log.h"
+#include "adapters/foundation/log.h"
 
 #include <chrono>
 #include <cstdio>

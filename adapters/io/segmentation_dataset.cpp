@@ -1,4 +1,4 @@
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/segmentation_dataset.h"
 
 #include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
@@ -7,10 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <cstring>
-#include <regex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 
 namespace fs = std::filesystem;
 
@@ -38,22 +38,26 @@ DatasetInfo read_dataset_info(const std::string& root) {
   const fs::path path = fs::path(root) / "info.json";
   if (!fs::is_regular_file(path))
     throw UserError(fmt::format("missing '{}' (expected {{\"classes\": K, \"label\": [names]}})", path.string()));
-  const std::string text = read_text(path);
-  // A two-key file does not justify a JSON dependency; the grammar accepted here is that subset.
-  static const std::regex classes_re(R"re("classes"\s*:\s*(-?\d+))re");
-  static const std::regex label_re(R"re("label"\s*:\s*\[([^\]]*)\])re");
-  static const std::regex string_re(R"re("((?:[^"\\]|\\.)*)")re");
-  std::smatch m;
-  if (!std::regex_search(text, m, classes_re))
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UserError(fmt::format("'{}': not valid JSON ({})", path.string(), e.what()));
+  }
+  if (!j.is_object() || !j.contains("classes") || !j["classes"].is_number_integer())
     throw UserError(fmt::format("'{}': no integer \"classes\" entry", path.string()));
   DatasetInfo info;
-  info.num_classes = std::stoi(m[1]);
-  if (info.num_classes < 2 || info.num_classes > 255)
-    throw UserError(fmt::format("'{}': \"classes\" must be in 2..255, got {}", path.string(), info.num_classes));
-  if (std::regex_search(text, m, label_re)) {
-    const std::string list = m[1];
-    for (auto it = std::sregex_iterator(list.begin(), list.end(), string_re); it != std::sregex_iterator(); ++it)
-      info.class_names.push_back((*it)[1]);
+  const int64_t classes = j["classes"].get<int64_t>();
+  if (classes < 2 || classes > 255)
+    throw UserError(fmt::format("'{}': \"classes\" must be in 2..255, got {}", path.string(), classes));
+  info.num_classes = static_cast<int>(classes);
+  if (j.contains("label")) {
+    const auto& names = j["label"];
+    if (!names.is_array()) throw UserError(fmt::format("'{}': \"label\" must be a list of names", path.string()));
+    for (const auto& n : names) {
+      if (!n.is_string()) throw UserError(fmt::format("'{}': \"label\" must be a list of names", path.string()));
+      info.class_names.push_back(n.get<std::string>());
+    }
     if (static_cast<int>(info.class_names.size()) != info.num_classes)
       throw UserError(fmt::format("'{}': \"label\" names {} classes but \"classes\" is {}", path.string(),
                                   info.class_names.size(), info.num_classes));

@@ -1,9 +1,9 @@
-#include "pipeline/core/interrupt.h"
+#include "adapters/foundation/interrupt.h"
 
 #include <atomic>
 #include <csignal>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 
 namespace jcas {
 namespace {

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <exception>
 
-#include "pipeline/core/error.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
 #include "pipeline/method/jcas_loss.h"
 
 namespace {

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "pipeline/core/error.h"
-#include "pipeline/core/options.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
 
 using namespace jcas;
 

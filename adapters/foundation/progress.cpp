@@ -1,11 +1,11 @@
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/progress.h"
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <fmt/format.h>
 
-#include "pipeline/core/log.h"
+#include "adapters/foundation/log.h"
 
 namespace jcas {
 

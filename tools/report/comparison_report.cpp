@@ -1,4 +1,4 @@
-#include "pipeline/report/comparison_report.h"
+#include "tools/report/comparison_report.h"
 
 #include <fmt/format.h>
 

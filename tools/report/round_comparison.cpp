@@ -1,11 +1,11 @@
-#include "pipeline/report/round_comparison.h"
+#include "tools/report/round_comparison.h"
 
 #include <fmt/format.h>
 
 #include <sstream>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/stage_inputs.h"
 

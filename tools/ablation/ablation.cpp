@@ -1,4 +1,4 @@
-#include "pipeline/ablation/ablation.h"
+#include "tools/ablation/ablation.h"
 
 #include <fmt/format.h>
 
@@ -8,13 +8,13 @@
 #include <optional>
 #include <opencv2/imgproc.hpp>
 
-#include "adapters/h5_store.h"
-#include "adapters/segmentation_dataset.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "data/label_noise.h"
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/core/error.h"
-#include "pipeline/core/log.h"
-#include "pipeline/core/progress.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/progress.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"

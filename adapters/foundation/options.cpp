@@ -1,4 +1,4 @@
-#include "pipeline/core/options.h"
+#include "adapters/foundation/options.h"
 
 #include <torch/torch.h>
 #include <opencv2/core.hpp>
@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <set>
 #include <thread>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/option_binder.h"
 
 namespace jcas {
 
@@ -100,7 +100,10 @@ void add_threads_option(po::options_description& desc) {
 }
 
 void apply_threads_option(const po::variables_map& vm) {
-  int threads = vm.count("threads") ? vm["threads"].as<int>() : 0;
+  set_thread_count(vm.count("threads") ? vm["threads"].as<int>() : 0);
+}
+
+void set_thread_count(int threads) {
   if (threads < 0) throw UserError(fmt::format("--threads must be >= 0, got {}", threads));
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
@@ -108,14 +111,8 @@ void apply_threads_option(const po::variables_map& vm) {
 }
 
 std::pair<int, int> parse_size(const std::string& text, const std::string& option) {
-  static const std::regex re(R"(^\s*(\d+)\s*[xX]\s*(\d+)\s*$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re))
-    throw UserError(fmt::format("--{}: expected HxW (e.g. 128x160), got '{}'", option, text));
-  int h = std::stoi(m[1]), w = std::stoi(m[2]);
-  if (h <= 0 || w <= 0 || h > 8192 || w > 8192)
-    throw UserError(fmt::format("--{}: size {}x{} out of range", option, h, w));
-  return {h, w};
+  ImageSize s = parse_image_size(text, option);
+  return {s.height, s.width};
 }
 
 }  // namespace jcas

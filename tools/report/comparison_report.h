@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/report/round_comparison.h"
+#include "tools/report/round_comparison.h"
 
 namespace jcas {
 

@@ -1,12 +1,12 @@
-#include "pipeline/report/label_panels.h"
+#include "tools/report/label_panels.h"
 
 #include <fmt/format.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "adapters/foundation/error.h"
 
 namespace jcas {
 namespace {

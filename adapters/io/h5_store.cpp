@@ -1,11 +1,11 @@
-#include "adapters/h5_store.h"
+#include "adapters/io/h5_store.h"
 
 #include <H5Cpp.h>
 #include <fmt/format.h>
 
 #include <system_error>
 
-#include "pipeline/core/error.h"
+#include "adapters/foundation/error.h"
 
 namespace jcas {
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "adapters/segmentation_dataset.h"
-#include "pipeline/report/round_comparison.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "tools/report/round_comparison.h"
 
 namespace jcas {
 

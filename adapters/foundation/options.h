@@ -30,6 +30,8 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
 // Adds `--threads N` (default: all cores) and applies it to LibTorch's intra-op pool.
 void add_threads_option(po::options_description& desc);
 void apply_threads_option(const po::variables_map& vm);
+// LibTorch's and OpenCV's thread count; 0 = all cores.
+void set_thread_count(int threads);
 
 [[noreturn]] void throw_missing_option(const std::string& key);
 

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "adapters/h5_store.h"
-#include "pipeline/core/error.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/foundation/error.h"
 
 using namespace jcas;
 namespace fs = std::filesystem;

@@ -1,0 +1,41 @@
+#pragma once
+// How this process takes part in a run: its device, and its place among the processes of a
+// data-parallel run (rank, world size, c10d process group). Stages and the trainer read it: the
+// sampler takes a rank's share of each epoch, the gradient step averages over the group, and
+// only the writer (rank 0) commits results and checkpoints. One process is the world of size 1.
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <vector>
+
+#include "pipeline/runner/run_options.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace jcas {
+
+class ExecutionContext {
+ public:
+  ExecutionContext() = default;
+  // The device of `run` (validated: cuda needs a usable CUDA device) and the process's place
+  // from torchrun's environment (RANK, WORLD_SIZE). UserError when the environment names a
+  // world of several processes: this build runs one process per run.
+  static ExecutionContext from(const RunOptions& run);
+
+  c10::Device device() const { return device_; }
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  bool is_writer() const { return rank_ == 0; }
+  // The indices of an epoch's sample order that this rank trains on: every world_size-th one.
+  std::vector<size_t> shard(const std::vector<size_t>& order) const;
+  // Averages the gradients of `parameters` over the process group (nothing for one process).
+  void average_gradients(const std::vector<at::Tensor>& parameters) const;
+
+ private:
+  c10::Device device_ = c10::Device(c10::DeviceType::CPU);
+  int rank_ = 0, world_size_ = 1;
+};
+
+}  // namespace jcas

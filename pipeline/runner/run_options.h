@@ -1,0 +1,32 @@
+#pragma once
+// The options of a pipeline run as a whole (not of one stage): where its cache lives, how many
+// rounds, which device and how many threads. None of them changes a result, so no fingerprint
+// holds them.
+#include <cstdint>
+#include <string>
+
+#include "adapters/foundation/option_binder.h"
+
+namespace jcas {
+
+enum class DeviceKind { cpu, cuda };
+template <>
+struct EnumNames<DeviceKind> {
+  static const std::vector<std::pair<DeviceKind, const char*>>& table();
+};
+
+struct RunOptions {
+  std::string workdir = "work";
+  int rounds = 2;
+  DeviceKind device = DeviceKind::cpu;
+  int threads = 0;
+
+  void bind(OptionBinder& b);
+  void check() const;
+};
+
+// `seed`: the pipeline's seed, bound by every stage whose result it decides (data synthesis,
+// initialisation, sample order), so it is declared here once.
+void bind_seed(OptionBinder& b, int64_t* seed);
+
+}  // namespace jcas

@@ -1,0 +1,74 @@
+// The folders are the layers (README, "Architecture"): a source file may include its own layer
+// and the layers below it, never one above. This test reads every include of the project.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Lowest first; a folder's rank is that of the longest prefix that matches.
+const std::vector<std::pair<std::string, int>> kLayers = {
+    {"adapters/foundation/", 0}, {"adapters/io/", 1},      {"data/", 2},
+    {"pipeline/method/", 3},     {"pipeline/model/", 3},   {"pipeline/metrics/", 3},
+    {"pipeline/cache/", 4},      {"pipeline/runner/", 4},  {"stages/", 5},
+    {"tools/report/", 6},        {"tools/ablation/", 6},   {"tools/bench/", 6},
+    {"tools/jcas/", 7},
+};
+
+int layer_of(const std::string& path) {
+  int rank = -1;
+  size_t best = 0;
+  for (const auto& [prefix, r] : kLayers)
+    if (path.rfind(prefix, 0) == 0 && prefix.size() > best) {
+      best = prefix.size();
+      rank = r;
+    }
+  return rank;
+}
+
+std::vector<std::string> project_sources() {
+  std::vector<std::string> files;
+  const fs::path root = JCAS_SOURCE_DIR;
+  for (const char* top : {"adapters", "data", "pipeline", "stages", "tools"})
+    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+      auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".h" || ext == ".cpp"))
+        files.push_back(fs::relative(e.path(), root).generic_string());
+    }
+  return files;
+}
+
+}  // namespace
+
+TEST(Layering, EveryFolderHasALayer) {
+  auto files = project_sources();
+  ASSERT_GT(files.size(), 50u);
+  for (const auto& f : files) EXPECT_GE(layer_of(f), 0) << f << " lies in no layer of the table";
+}
+
+TEST(Layering, NoIncludeRunsUp) {
+  const std::regex include(R"(^\s*#\s*include\s*"([^"]+)\")");
+  int checked = 0;
+  for (const auto& f : project_sources()) {
+    std::ifstream in(fs::path(JCAS_SOURCE_DIR) / f);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (!std::regex_search(line, m, include)) continue;
+      const std::string target = m[1];
+      if (target.find('/') == std::string::npos) continue;  // generated (jcas_version.h) or local
+      const int to = layer_of(target);
+      ASSERT_GE(to, 0) << f << " includes " << target << ", which lies in no layer";
+      EXPECT_LE(to, layer_of(f)) << f << " (layer " << layer_of(f) << ") includes " << target << " (layer " << to
+                                 << ")";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
