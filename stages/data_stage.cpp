@@ -3,10 +3,12 @@
 
 #include <filesystem>
 
-#include "adapters/io/h5_store.h"
-#include "data/synthetic_endoscopy.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
+#include "adapters/io/h5_store.h"
+#include "data/synthetic_endoscopy.h"
+#include "pipeline/runner/run_options.h"
+#include "stages/dataset_options.h"
 #include "stages/pipeline_stages.h"
 
 namespace jcas {
@@ -15,48 +17,59 @@ namespace {
 namespace fs = std::filesystem;
 
 struct DataStageOptions {
-  SynthOptions synth;
-  static DataStageOptions from(const PipelineConfig& c) {
-    DataStageOptions o;
-    o.synth.seed = static_cast<uint64_t>(c.integer("seed"));
-    o.synth.source_train = c.integer("synth.source_train");
-    o.synth.target_train = c.integer("synth.target_train");
-    o.synth.target_val = c.integer("synth.target_val");
-    o.synth.target_test = c.integer("synth.target_test");
-    std::tie(o.synth.height, o.synth.width) = c.size("synth.size");
-    return o;
+  int source_train = 160, target_train = 120, target_val = 30, target_test = 60;
+  ImageSize size{128, 160};
+  int64_t seed = 0;
+
+  void bind(OptionBinder& b) {
+    OptionBinder s = b.section("synth");
+    s.bind("source_train", &source_train, "synthetic source training images");
+    s.bind("target_train", &target_train, "synthetic target training images");
+    s.bind("target_val", &target_val, "synthetic target validation images");
+    s.bind("target_test", &target_test, "synthetic target test images");
+    s.bind("size", &size, "synthetic image size HxW");
+    bind_seed(b, &seed);
+  }
+  void check() const {
+    if (source_train < 1 || target_train < 1 || target_val < 0 || target_test < 1)
+      throw UserError("--synth.*: image counts must be >= 1 (target_val >= 0)");
   }
 };
 
-class DataStage : public Stage {
+class DataStage : public StageWith<DataStageOptions> {
  public:
   std::string name() const override { return "data"; }
   std::string summary() const override { return "generate the synthetic endoscopy datasets"; }
   bool per_round() const override { return false; }
-  bool enabled(const StageContext& ctx) const override { return ctx.uses_synthetic_data(); }
-  std::vector<std::string> option_keys(int) const override { return {"synth.", "seed"}; }
-  std::vector<StageKey> inputs(const StageContext&, int) const override { return {}; }
-  void validate(const StageContext& ctx) const override {
-    auto o = DataStageOptions::from(ctx.config());
-    if (o.synth.source_train < 1 || o.synth.target_train < 1 || o.synth.target_val < 0 || o.synth.target_test < 1)
-      throw UserError("--synth.*: image counts must be >= 1 (target_val >= 0)");
-  }
 
-  std::map<std::string, double> run(const StageContext& ctx, int, const std::string&, H5Writer& out) const override {
-    auto o = DataStageOptions::from(ctx.config());
+ protected:
+  bool is_enabled(const StageContext& ctx, const DataStageOptions&) const override {
+    return ctx.values().get<DataOptions>("data").synthetic();
+  }
+  std::vector<StageKey> input_keys(const StageContext&, const DataStageOptions&, int) const override { return {}; }
+
+  Metrics compute(const StageContext& ctx, const DataStageOptions& o, int, const std::string&,
+                  H5Writer& out) const override {
+    SynthOptions synth;
+    synth.seed = static_cast<uint64_t>(o.seed);
+    synth.source_train = o.source_train;
+    synth.target_train = o.target_train;
+    synth.target_val = o.target_val;
+    synth.target_test = o.target_test;
+    synth.height = o.size.height;
+    synth.width = o.size.width;
     // Generated beside the final folder and renamed, so a stop never leaves a partial dataset.
     fs::path final_dir = ctx.workdir() / "data", tmp_dir = ctx.workdir() / "data.tmp";
     fs::remove_all(tmp_dir);
-    o.synth.out = tmp_dir.string();
-    generate_synthetic_dataset(o.synth);
+    synth.out = tmp_dir.string();
+    generate_synthetic_dataset(synth);
     fs::remove_all(final_dir);
     fs::rename(tmp_dir, final_dir);
     log::info("synthetic data in {}", final_dir.string());
-    out.write("counts", torch::tensor({o.synth.source_train, o.synth.target_train, o.synth.target_val,
-                                       o.synth.target_test}, torch::kInt64),
+    out.write("counts", torch::tensor({o.source_train, o.target_train, o.target_val, o.target_test}, torch::kInt64),
               "source_train,target_train,target_val,target_test");
     out.attr("/", "root", final_dir.string());
-    return {{"target_train_images", o.synth.target_train}};
+    return {{"target_train_images", o.target_train}};
   }
 };
 

@@ -4,27 +4,20 @@
 
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/progress.h"
-#include "stages/loss_options.h"
 
 namespace jcas {
 
-InferenceMode inference_mode(const PipelineConfig& config, const StageKey& producer) {
-  InferenceMode mode = loss_options(config);
-  if (producer.name != "retrain") mode.method = "ce";
-  return mode;
-}
-
-torch::Tensor predict_batch(DeepLab& model, const torch::Tensor& images, const InferenceMode& mode) {
+torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
   torch::NoGradGuard no_grad;
-  ModelOutput out = model->forward(images);
+  ModelOutput out = model.forward(images);
   return predict_probabilities(out.feat2, out.pred2, static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                                mode);
 }
 
-void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                      torch::Device device, const std::string& label,
                      const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
-  model->eval();
+  model.module().eval();
   const size_t batch = 4;
   ProgressBar bar(label, static_cast<int64_t>(dataset.size()), "img");
   for (size_t start = 0; start < dataset.size(); start += batch) {
@@ -42,7 +35,7 @@ void predict_dataset(DeepLab& model, const SegmentationDataset& dataset, const I
   bar.finish();
 }
 
-SegmentationReport evaluate_model(DeepLab& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+SegmentationReport evaluate_model(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                                   torch::Device device, const std::string& label) {
   SegmentationScore score(dataset.num_classes());
   predict_dataset(model, dataset, mode, device, label, [&](size_t, const Sample& sample, const torch::Tensor& probs) {

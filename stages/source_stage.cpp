@@ -1,10 +1,13 @@
 // The source model: trained with cross-entropy on the labelled source domain, or imported.
 #include <fmt/format.h>
 
-#include "adapters/io/h5_store.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
+#include "adapters/io/h5_store.h"
+#include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/model_io.h"
+#include "pipeline/runner/run_options.h"
+#include "stages/dataset_options.h"
 #include "stages/inference.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
@@ -14,79 +17,83 @@ namespace jcas {
 namespace {
 
 struct SourceStageOptions {
+  DataOptions data;
+  ModelOptions model;
   std::string weights;
-  TrainerOptions trainer;
-  static SourceStageOptions from(const PipelineConfig& c) {
-    SourceStageOptions o;
-    o.weights = c.text("source.weights");
-    o.trainer.epochs = c.integer("source.epochs");
-    o.trainer.batch_size = c.integer("source.batch_size");
-    o.trainer.lr = c.number("source.lr");
-    o.trainer.seed = static_cast<uint64_t>(c.integer("seed"));
-    if (o.trainer.epochs < 1) throw UserError("--source.epochs must be >= 1");
-    if (o.trainer.batch_size < 1) throw UserError("--source.batch_size must be >= 1");
-    return o;
+  int epochs = 12, batch_size = 4;
+  double lr = 0.01;
+  int64_t seed = 0;
+
+  void bind(OptionBinder& b) {
+    OptionBinder d = b.section("data"), m = b.section("model"), s = b.section("source");
+    data.bind(d);
+    model.bind(m);
+    s.bind("weights", &weights, "import source weights from an HDF5 file written by jcas instead of training");
+    s.bind("epochs", &epochs, "source training epochs");
+    s.bind("batch_size", &batch_size, "source batch size");
+    s.bind("lr", &lr, "source learning rate (heads 10x)");
+    bind_seed(b, &seed);
+  }
+  void check() const {
+    model.check();
+    if (epochs < 1) throw UserError("--source.epochs must be >= 1");
+    if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
+    if (!(lr > 0)) throw UserError("--source.lr must be > 0");
   }
 };
 
-// Cross-entropy on both heads, the auxiliary weighted by the reference's lambda = 0.1; SGD with
-// the reference's momentum and weight decay (TrainerOptions' defaults).
-JcasLossOptions source_loss_options() {
-  JcasLossOptions o;
-  o.method = "ce";
-  o.affinity = o.dar = o.calc = false;
-  return o;
-}
-
-class SourceStage : public Stage {
+class SourceStage : public StageWith<SourceStageOptions> {
  public:
   std::string name() const override { return "source"; }
   std::string summary() const override { return "train the source model (or import its weights)"; }
   bool per_round() const override { return false; }
-  std::vector<std::string> option_keys(int) const override {
-    return {"source.", "model.", "seed", "data.source", "data.input_size", "data.image_dir", "data.label_dir"};
-  }
-  void validate(const StageContext& ctx) const override {
-    SourceStageOptions::from(ctx.config());
-    model_options(ctx.config(), 2);  // the class count comes from the data, which may not exist yet
-  }
-  std::vector<StageKey> inputs(const StageContext& ctx, int) const override { return with_data_input(ctx, {}); }
 
-  std::map<std::string, double> run(const StageContext& ctx, int, const std::string& fingerprint,
-                                    H5Writer& out) const override {
-    auto o = SourceStageOptions::from(ctx.config());
-    const int k = target_num_classes(ctx);
-    auto device = torch_device(ctx);
-    DeepLab model = build_model(ctx.config(), k, o.trainer.seed);
-    std::map<std::string, double> metrics;
+ protected:
+  std::vector<StageKey> input_keys(const StageContext& ctx, const SourceStageOptions&, int) const override {
+    return with_data_input(ctx, {});
+  }
+
+  Metrics compute(const StageContext& ctx, const SourceStageOptions& o, int, const std::string& fingerprint,
+                  H5Writer& out) const override {
+    const int k = target_num_classes(ctx, o.data);
+    const auto& execution = ctx.execution();
+    DeepLab model = build_model(o.model, k, static_cast<uint64_t>(o.seed));
+    // Cross-entropy on both heads, the auxiliary weighted by the reference's lambda = 0.1; SGD with
+    // the reference's momentum and weight decay (TrainerOptions' defaults).
+    const AdaptationMethod& ce = adaptation_method("ce");
+    Metrics metrics;
     if (!o.weights.empty()) {
       H5Reader in(o.weights);
       read_module(in, "model", *model);
       log::info("source: imported weights from {}", o.weights);
     } else {
-      auto train = open_source(ctx, "train");
+      auto train = open_source(ctx, o.data, "train");
       if (train.num_classes() != k)
         throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
       std::vector<torch::Tensor> labels;
       for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-      JcasLoss loss(k, source_loss_options());
-      o.trainer.label = "source";
-      o.trainer.checkpoint = ctx.checkpoint_path({"source", 0});
-      o.trainer.checkpoint_key = fingerprint;
-      auto result = train_model(model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k),
-                                o.trainer, device);
+      JcasLoss loss(k, ce.loss_options({}));
+      TrainerOptions t;
+      t.epochs = o.epochs;
+      t.batch_size = o.batch_size;
+      t.lr = o.lr;
+      t.seed = static_cast<uint64_t>(o.seed);
+      t.label = "source";
+      t.checkpoint = ctx.checkpoint_path({"source", 0});
+      t.checkpoint_key = fingerprint;
+      auto result = train_model(*model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
+                                execution);
       metrics["final_loss"] = result.epochs.back().loss;
-      std::filesystem::remove(o.trainer.checkpoint);
+      std::filesystem::remove(t.checkpoint);
     }
-    model->to(device);
+    model->to(execution.device());
+    const InferenceMode inference = ce.inference({});
     // The source model on held-out source images: how well it learned its own domain.
-    if (std::filesystem::exists(ctx.source_root() / "test.txt")) {
-      auto test = open_source(ctx, "test");
-      auto report = evaluate_model(model, test, inference_mode(ctx.config(), {"source", 0}), device, "source test");
-      metrics["source_test_mjac"] = report.mean_jaccard;
+    if (std::filesystem::exists(o.data.source_root(ctx.workdir()) / "test.txt")) {
+      auto test = open_source(ctx, o.data, "test");
+      metrics["source_test_mjac"] = evaluate_model(*model, test, inference, execution.device(), "source test").mean_jaccard;
     }
-    model->to(torch::kCPU);
-    write_module(out, "model", *model);
+    StoredModel::write(out, model, inference);
     return metrics;
   }
 };

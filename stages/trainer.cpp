@@ -21,13 +21,13 @@ using torch::optim::SGDOptions;
 using torch::optim::SGDParamState;
 
 // Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, no weight decay).
-SGD make_optimizer(DeepLab& model, JcasLoss& loss, const TrainerOptions& o) {
+SGD make_optimizer(SegmentationModel& model, JcasLoss& loss, const TrainerOptions& o) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto opts = [&](double lr, double wd) {
     return std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd));
   };
-  groups.emplace_back(model->backbone_parameters(), opts(o.lr, o.weight_decay));
-  groups.emplace_back(model->head_parameters(), opts(10 * o.lr, o.weight_decay));
+  groups.emplace_back(model.backbone_parameters(), opts(o.lr, o.weight_decay));
+  groups.emplace_back(model.head_parameters(), opts(10 * o.lr, o.weight_decay));
   auto ntm = loss->parameters();
   if (!ntm.empty()) groups.emplace_back(ntm, opts(o.ntm_lr, 0.0));
   return SGD(groups, SGDOptions(o.lr));
@@ -38,16 +38,6 @@ void set_learning_rates(SGD& opt, const TrainerOptions& o, double factor) {
   const double base[] = {o.lr, 10 * o.lr, o.ntm_lr};
   auto& groups = opt.param_groups();
   for (size_t g = 0; g < groups.size(); ++g) static_cast<SGDOptions&>(groups[g].options()).lr(base[g] * factor);
-}
-
-// Copies parameters and buffers (BatchNorm statistics) onto `to`'s device.
-void copy_weights(const torch::nn::Module& from, torch::nn::Module& to) {
-  auto dst = to.named_parameters(true);
-  for (const auto& kv : from.named_parameters(true))
-    dst[kv.key()].set_data(kv.value().detach().clone().to(dst[kv.key()].device()));
-  auto dbuf = to.named_buffers(true);
-  for (const auto& kv : from.named_buffers(true))
-    dbuf[kv.key()].set_data(kv.value().detach().clone().to(dbuf[kv.key()].device()));
 }
 
 // Terms switched off by the ablation options may be undefined.
@@ -99,14 +89,15 @@ std::vector<EpochLog> logs_from(const torch::Tensor& t) {
 
 struct Checkpoint {
   const TrainerOptions& o;
+  bool writer;  // only one process of a run writes
 
-  void save(DeepLab& model, JcasLoss& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
-            DeepLab* best) const {
-    if (o.checkpoint.empty()) return;
+  void save(SegmentationModel& model, JcasLoss& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
+            const ModuleState* best) const {
+    if (o.checkpoint.empty() || !writer) return;
     H5Writer out(o.checkpoint);
-    write_module(out, "model", *model);
+    write_module(out, "model", model.module());
     write_module(out, "loss", *loss);
-    if (best) write_module(out, "best", **best);
+    if (best) write_state(out, "best", *best);
     write_momentum(out, opt);
     out.write("epochs", logs_tensor(logs), "epoch,[loss,seg,aff,seconds,validation]");
     out.attr("/", "key", o.checkpoint_key);
@@ -115,8 +106,8 @@ struct Checkpoint {
   }
 
   // Returns the epochs restored (0 when there is no usable checkpoint).
-  int load(DeepLab& model, JcasLoss& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch, DeepLab* best,
-           torch::Device device) const {
+  int load(SegmentationModel& model, JcasLoss& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch,
+           ModuleState* best, torch::Device device) const {
     if (o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint)) return 0;
     try {
       H5Reader in(o.checkpoint);
@@ -124,10 +115,10 @@ struct Checkpoint {
         log::info("{}: checkpoint {} belongs to other options; starting over", o.label, o.checkpoint.string());
         return 0;
       }
-      read_module(in, "model", *model);
+      read_module(in, "model", model.module());
       read_module(in, "loss", *loss);
-      if (best && in.has("best")) read_module(in, "best", **best);
-      model->to(device);
+      if (best && in.is_group("best")) read_state(in, "best", *best);
+      model.module().to(device);
       loss->to(device);
       read_momentum(in, opt, device);
       logs = logs_from(in.read("epochs"));
@@ -142,47 +133,53 @@ struct Checkpoint {
 
 }  // namespace
 
-TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, const SegmentationDataset& images,
-                        const torch::Tensor& labels, const torch::Tensor& class_dist, const TrainerOptions& o,
-                        torch::Device device, const std::function<double(DeepLab&)>& validate) {
+TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
+                        const SegmentationDataset& images, const torch::Tensor& labels,
+                        const torch::Tensor& class_dist, const TrainerOptions& o, const ExecutionContext& execution,
+                        const std::function<double(SegmentationModel&)>& validate) {
   const int64_t n = static_cast<int64_t>(images.size());
   TORCH_CHECK(labels.size(0) == n, "train_model: ", labels.size(0), " label maps for ", n, " images");
-  model->to(device);
+  const torch::Device device = execution.device();
+  model.module().to(device);
   loss->to(device);
   if (warmup_loss) (*warmup_loss)->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
   SGD opt = make_optimizer(model, loss, o);
 
-  // With a validation callback, the best epoch's weights are kept in a second model.
-  DeepLab best{nullptr};
-  if (validate) best = DeepLab(model->options());
+  // With a validation callback, the best epoch's weights are kept as a copy of the model's state.
+  const ModuleState live = module_state(model.module());
+  ModuleState best;
+  if (validate) best = clone_state(live);
   TrainResult result;
   int best_epoch = 0;
-  Checkpoint ckpt{o};
+  Checkpoint ckpt{o, execution.is_writer()};
   result.resumed_from = ckpt.load(model, loss, opt, result.epochs, best_epoch, validate ? &best : nullptr, device);
   if (result.resumed_from > 0) log::info("{}: resumed from checkpoint after epoch {}", o.label, result.resumed_from);
 
-  const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  // Every process takes every world_size-th sample of an epoch's order.
+  const int64_t per_process = (n - execution.rank() + execution.world_size() - 1) / execution.world_size();
+  const int64_t batches_per_epoch = (per_process + o.batch_size - 1) / o.batch_size;
   const int64_t total_iters = batches_per_epoch * o.epochs;
   for (int epoch = result.resumed_from; epoch < o.epochs; ++epoch) {
     // The sample order and flips of an epoch depend only on (seed, epoch): a resumed run sees the
     // same batches as an uninterrupted one.
     std::mt19937_64 rng(o.seed * 1000003ull + static_cast<uint64_t>(epoch));
-    std::vector<size_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<size_t> all(n);
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), rng);
+    const std::vector<size_t> order = execution.shard(all);  // this process's share
     std::bernoulli_distribution coin(0.5);
 
     const bool warm = warmup_loss && epoch < o.warmup_epochs;
     JcasLoss& active = warm ? *warmup_loss : loss;
-    model->train();
+    model.module().train();
     auto t0 = std::chrono::steady_clock::now();
     EpochLog log_line;
     ProgressBar bar(fmt::format("{} epoch {}/{}{}", o.label, epoch + 1, o.epochs, warm ? " (warm-up)" : ""),
                     batches_per_epoch, "batch");
     for (int64_t b = 0; b < batches_per_epoch; ++b) {
       std::vector<size_t> idx(order.begin() + b * o.batch_size,
-                              order.begin() + std::min<int64_t>(n, (b + 1) * o.batch_size));
+                              order.begin() + std::min<int64_t>(per_process, (b + 1) * o.batch_size));
       std::vector<torch::Tensor> xs, ys;
       for (size_t i : idx) {
         bool flip = coin(rng);
@@ -195,9 +192,10 @@ TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, c
       double factor = std::pow(1.0 - static_cast<double>(epoch * batches_per_epoch + b) / total_iters, o.poly_power);
       set_learning_rates(opt, o, factor);
       opt.zero_grad();
-      ModelOutput out = model->forward(x);
+      ModelOutput out = model.forward(x);
       LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
       terms.total.backward();
+      execution.average_gradients(model.module().parameters());
       opt.step();
 
       log_line.loss += terms.total.item<double>() / batches_per_epoch;
@@ -211,12 +209,12 @@ TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, c
     log_line.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (validate) {
       torch::NoGradGuard no_grad;
-      model->eval();
+      model.module().eval();
       log_line.validation = validate(model);
       bool better = best_epoch == 0 || log_line.validation > result.epochs[best_epoch - 1].validation;
       if (better) {
         best_epoch = epoch + 1;
-        copy_weights(*model, *best);
+        copy_state(live, best);
       }
       log::info("{} epoch {}: validation mJac {:.4f}{}", o.label, epoch + 1, log_line.validation,
                 better ? " (best)" : "");
@@ -227,12 +225,12 @@ TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, c
   }
 
   if (validate && best_epoch > 0) {
-    copy_weights(*best, *model);
+    copy_state(best, live);
     result.selected_epoch = best_epoch;
   } else {
     result.selected_epoch = o.epochs;
   }
-  model->eval();
+  model.module().eval();
   return result;
 }
 

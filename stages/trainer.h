@@ -9,7 +9,8 @@
 
 #include "adapters/io/segmentation_dataset.h"
 #include "pipeline/method/jcas_loss.h"
-#include "pipeline/model/deeplab.h"
+#include "pipeline/model/segmentation_model.h"
+#include "pipeline/runner/execution_context.h"
 
 namespace jcas {
 
@@ -38,8 +39,12 @@ struct TrainResult {
 // Trains `model` on `images` with `labels` (N x H x W uint8, in dataset order; 255 = ignore).
 // `validate`, if given, scores the model after each epoch and the best epoch is kept; otherwise
 // the last epoch is. `class_dist` is the class distribution handed to the loss (consistency term).
-TrainResult train_model(DeepLab& model, JcasLoss& loss, JcasLoss* warmup_loss, const SegmentationDataset& images,
-                        const torch::Tensor& labels, const torch::Tensor& class_dist, const TrainerOptions& options,
-                        torch::Device device, const std::function<double(DeepLab&)>& validate = nullptr);
+// `execution` decides the device, this process's share of each epoch and whether it writes
+// checkpoints.
+TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
+                        const SegmentationDataset& images, const torch::Tensor& labels,
+                        const torch::Tensor& class_dist, const TrainerOptions& options,
+                        const ExecutionContext& execution,
+                        const std::function<double(SegmentationModel&)>& validate = nullptr);
 
 }  // namespace jcas

@@ -113,9 +113,13 @@ void OptionValues::apply(const std::vector<OptionBinding>& bindings) const {
   }
 }
 
-std::string BoundOptionsBase::canonical() const {
+std::string BoundOptionsBase::canonical() const { return canonical_text(bindings()); }
+
+nlohmann::json BoundOptionsBase::json() const { return bindings_json(bindings()); }
+
+std::string canonical_text(const std::vector<OptionBinding>& bindings) {
   std::vector<std::string> lines;
-  for (const auto& b : bindings()) lines.push_back(b.key + "=" + b.get() + "\n");
+  for (const auto& b : bindings) lines.push_back(b.key + "=" + b.get() + "\n");
   std::sort(lines.begin(), lines.end());
   lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
   std::string out;
@@ -123,9 +127,9 @@ std::string BoundOptionsBase::canonical() const {
   return out;
 }
 
-nlohmann::json BoundOptionsBase::json() const {
+nlohmann::json bindings_json(const std::vector<OptionBinding>& bindings) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& b : bindings()) j[b.key] = b.get();
+  for (const auto& b : bindings) j[b.key] = b.get();
   return j;
 }
 
@@ -160,7 +164,7 @@ OptionValues resolve_options(const std::vector<OptionBinding>& bindings, const p
   return values;
 }
 
-std::string bindings_ini(const std::vector<OptionBinding>& bindings) {
+std::string bindings_ini(const std::vector<OptionBinding>& bindings, const OptionValues& values) {
   std::map<std::string, std::vector<const OptionBinding*>> sections;
   auto unique = unique_bindings(bindings);
   for (const auto& b : unique) {
@@ -179,7 +183,8 @@ std::string bindings_ini(const std::vector<OptionBinding>& bindings) {
     if (!s.empty()) out += "\n[" + s + "]\n";
     for (const auto* b : sections[s]) {
       std::string name = s.empty() ? b->key : b->key.substr(s.size() + 1);
-      out += "# " + b->help + "\n" + name + " = " + b->default_text + "\n";
+      auto it = values.all().find(b->key);
+      out += "# " + b->help + "\n" + name + " = " + (it == values.all().end() ? b->default_text : it->second) + "\n";
     }
   }
   return out;

@@ -105,11 +105,13 @@ class OptionValues {
   // `bindings` filled from these values (a key without a value keeps its default).
   void apply(const std::vector<OptionBinding>& bindings) const;
 
-  // A struct with bind() and check(), filled from these values and checked.
+  // A struct with bind() and check(), bound under `section` ("" = top level), filled from these
+  // values and checked.
   template <class T>
-  T get() const {
+  T get(const std::string& section = "") const {
     T options;
-    OptionBinder b;
+    OptionBinder root;
+    OptionBinder b = section.empty() ? root : root.section(section);
     options.bind(b);
     apply(b.bindings());
     options.check();
@@ -150,6 +152,11 @@ class BoundOptions : public BoundOptionsBase {
   T options_;
 };
 
+// "key=value" lines of `bindings`, sorted by key: the text a fingerprint hashes.
+std::string canonical_text(const std::vector<OptionBinding>& bindings);
+// {"key": "value", ...} of `bindings`.
+nlohmann::json bindings_json(const std::vector<OptionBinding>& bindings);
+
 // Declares every binding as `--key` (text, with its default) to Boost.Program_options. Bindings of
 // the same key from several structs must agree on default and help (std::logic_error otherwise:
 // that would be one option defined twice).
@@ -160,7 +167,7 @@ OptionValues resolve_options(const std::vector<OptionBinding>& bindings, const b
 // Unique bindings by key (first wins), in the order given.
 std::vector<OptionBinding> unique_bindings(const std::vector<OptionBinding>& bindings);
 // An INI file of the bindings: top-level keys first, then one [section] per dotted prefix, each
-// key preceded by its help as a comment and set to its default.
-std::string bindings_ini(const std::vector<OptionBinding>& bindings);
+// key preceded by its help as a comment and set to its value in `values` (default where absent).
+std::string bindings_ini(const std::vector<OptionBinding>& bindings, const OptionValues& values = {});
 
 }  // namespace jcas

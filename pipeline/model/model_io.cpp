@@ -15,27 +15,45 @@ std::string join(const std::string& group, const std::string& name) {
   return group.back() == '/' ? group + name : group + "/" + name;
 }
 
-// Parameters and buffers under one list of (name, tensor): both are state that defines the model.
-std::vector<std::pair<std::string, torch::Tensor>> state(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, torch::Tensor>> all;
+}  // namespace
+
+ModuleState module_state(const torch::nn::Module& module) {
+  ModuleState all;
   for (const auto& p : module.named_parameters(true)) all.emplace_back(p.key(), p.value());
   for (const auto& b : module.named_buffers(true)) all.emplace_back(b.key(), b.value());
   return all;
 }
 
-}  // namespace
+ModuleState clone_state(const ModuleState& state) {
+  ModuleState out;
+  for (const auto& [name, t] : state) out.emplace_back(name, t.detach().clone());
+  return out;
+}
+
+void copy_state(const ModuleState& from, const ModuleState& to) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < to.size(); ++i) to[i].second.copy_(from.at(i).second);
+}
 
 void write_module(H5Writer& writer, const std::string& group, const torch::nn::Module& module) {
-  for (const auto& [name, tensor] : state(module)) writer.write(join(group, name), tensor);
+  write_state(writer, group, module_state(module));
+}
+
+void write_state(H5Writer& writer, const std::string& group, const ModuleState& state) {
+  for (const auto& [name, tensor] : state) writer.write(join(group, name), tensor);
 }
 
 void read_module(const H5Reader& reader, const std::string& group, torch::nn::Module& module) {
+  read_state(reader, group, module_state(module));
+}
+
+void read_state(const H5Reader& reader, const std::string& group, const ModuleState& into) {
   const auto file = reader.path().string();
   if (group != "/" && !group.empty() && !reader.is_group(group))
     throw UserError(fmt::format("{}: no model weights group '{}'", file, group));
   std::set<std::string> expected;
   torch::NoGradGuard no_grad;
-  for (auto& [name, tensor] : state(module)) {
+  for (const auto& [name, tensor] : into) {
     expected.insert(name);
     const auto path = join(group, name);
     if (!reader.has(path))

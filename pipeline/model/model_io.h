@@ -4,10 +4,22 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/io/h5_store.h"
 
 namespace jcas {
+
+// Parameters and buffers by dotted name, in the module's order: the state that defines a model.
+using ModuleState = std::vector<std::pair<std::string, torch::Tensor>>;
+ModuleState module_state(const torch::nn::Module& module);  // the live tensors, not copies
+ModuleState clone_state(const ModuleState& state);          // detached copies
+// Copies `from` into the tensors of `to` (same names and order, e.g. two states of one model).
+void copy_state(const ModuleState& from, const ModuleState& to);
+void write_state(H5Writer& writer, const std::string& group, const ModuleState& state);
+// Reads `group` into the tensors of `into`, with the checks of read_module.
+void read_state(const H5Reader& reader, const std::string& group, const ModuleState& into);
 
 // Writes every named parameter and buffer of `module` (recursively) under `group`.
 void write_module(H5Writer& writer, const std::string& group, const torch::nn::Module& module);

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/option_binder.h"
 #include "adapters/foundation/options.h"
 
 using namespace jcas;
@@ -61,4 +62,106 @@ TEST(Options, ParseSize) {
   EXPECT_EQ(parse_size("128x160", "size"), std::make_pair(128, 160));
   EXPECT_THROW(parse_size("128", "size"), UserError);
   EXPECT_THROW(parse_size("0x5", "size"), UserError);
+}
+
+namespace {
+enum class Flavour { plain, spicy };
+}  // namespace
+template <>
+struct jcas::EnumNames<Flavour> {
+  static const std::vector<std::pair<Flavour, const char*>>& table() {
+    static const std::vector<std::pair<Flavour, const char*>> t = {{Flavour::plain, "plain"}, {Flavour::spicy, "spicy"}};
+    return t;
+  }
+};
+
+namespace {
+struct Recipe {
+  int servings = 2;
+  double salt = 0.5;
+  bool oven = true;
+  std::string name = "soup";
+  ImageSize size{4, 6};
+  Flavour flavour = Flavour::plain;
+  void bind(OptionBinder& b) {
+    OptionBinder s = b.section("recipe");
+    s.bind("servings", &servings, "servings");
+    s.bind("salt", &salt, "grams of salt");
+    s.bind("oven", &oven, "bake it");
+    s.bind("name", &name, "name");
+    s.bind("size", &size, "tray HxW");
+    s.bind("flavour", &flavour, "flavour");
+  }
+  void check() const {
+    if (servings < 1) throw UserError("--recipe.servings must be >= 1");
+  }
+};
+}  // namespace
+
+TEST(OptionBinder, DefaultsAreTheInitialisersAndTextIsCanonical) {
+  BoundOptions<Recipe> defaults{OptionValues{}};
+  EXPECT_EQ(defaults.canonical(),
+            "recipe.flavour=plain\nrecipe.name=soup\nrecipe.oven=true\nrecipe.salt=0.5\nrecipe.servings=2\n"
+            "recipe.size=4x6\n");
+  EXPECT_EQ(defaults.json()["recipe.size"], "4x6");
+  OptionValues v;
+  v.set("recipe.salt", "0.50");
+  v.set("recipe.oven", "no");
+  v.set("recipe.flavour", "spicy");
+  v.set("recipe.size", "8X10");
+  auto r = v.get<Recipe>();
+  EXPECT_DOUBLE_EQ(r.salt, 0.5);
+  EXPECT_FALSE(r.oven);
+  EXPECT_EQ(r.flavour, Flavour::spicy);
+  EXPECT_EQ(r.size, (ImageSize{8, 10}));
+  BoundOptions<Recipe> bound{v};
+  EXPECT_NE(bound.canonical().find("recipe.salt=0.5\n"), std::string::npos);  // 0.50 == 0.5
+  EXPECT_NE(bound.canonical().find("recipe.flavour=spicy\n"), std::string::npos);
+}
+
+TEST(OptionBinder, BadTextAndFailedChecksNameTheKey) {
+  for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{{"recipe.servings", "2.5"},
+                                                                           {"recipe.salt", "lots"},
+                                                                           {"recipe.oven", "maybe"},
+                                                                           {"recipe.size", "4"},
+                                                                           {"recipe.flavour", "sweet"},
+                                                                           {"recipe.servings", "0"}}) {
+    OptionValues v;
+    v.set(key, text);
+    try {
+      v.get<Recipe>();
+      ADD_FAILURE() << key << "=" << text << " accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(OptionBinder, OneKeyBoundTwiceMustAgree) {
+  Recipe a, b;
+  b.salt = 1.0;  // same key, other default: one option defined twice
+  OptionBinder ba, bb;
+  a.bind(ba);
+  b.bind(bb);
+  auto all = ba.bindings();
+  EXPECT_EQ(unique_bindings(all).size(), 6u);
+  all.insert(all.end(), ba.bindings().begin(), ba.bindings().end());
+  EXPECT_EQ(unique_bindings(all).size(), 6u);  // the same binding twice is one option
+  all.insert(all.end(), bb.bindings().begin(), bb.bindings().end());
+  EXPECT_THROW(unique_bindings(all), std::logic_error);
+}
+
+TEST(OptionBinder, DeclaredParsedAndWrittenAsIni) {
+  BoundOptions<Recipe> defaults{OptionValues{}};
+  po::options_description desc;
+  declare_options(defaults.bindings(), desc);
+  auto ini_path = write_ini("[recipe]\nservings = 4\n");
+  auto parsed = parse_options("cook", "", desc, {"--config", ini_path, "--recipe.flavour", "spicy"});
+  auto values = resolve_options(defaults.bindings(), parsed.values);
+  EXPECT_EQ(values.all().at("recipe.servings"), "4");
+  EXPECT_EQ(values.all().at("recipe.flavour"), "spicy");
+  EXPECT_EQ(values.all().at("recipe.salt"), "0.5");
+  const std::string ini = bindings_ini(defaults.bindings(), values);
+  EXPECT_NE(ini.find("[recipe]\n# servings\nservings = 4\n"), std::string::npos) << ini;
+  EXPECT_NE(ini.find("# flavour (plain | spicy)\nflavour = spicy\n"), std::string::npos) << ini;
 }

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "adapters/foundation/error.h"
 #include "pipeline/method/affinity_loss.h"
 #include "pipeline/method/class_loss.h"
 #include "pipeline/method/class_to_affinity.h"
@@ -226,7 +227,7 @@ TEST(JcasLoss, TiledEqualsDenseFullLoss) {
   auto o = small_options();
   auto dense = run(o, in).total;
   auto gd = torch::autograd::grad({dense}, {in.feat1, in.feat2, in.pred1, in.pred2});
-  o.affinity_impl = "tiled";
+  o.affinity_impl = jcas::AffinityImpl::tiled;
   auto tiled = run(o, in).total;
   auto gt = torch::autograd::grad({tiled}, {in.feat1, in.feat2, in.pred1, in.pred2});
   EXPECT_NEAR(tiled.item<double>(), dense.item<double>(), 1e-5 * std::abs(dense.item<double>()));
@@ -247,7 +248,7 @@ TEST(JcasLoss, AffinityOffHasNoAffinityTerms) {
   EXPECT_FALSE(loss->affinity_ntm->weight().grad().defined());
   // With CALC on and no affinity: VolMin.
   auto v = small_options();
-  v.method = "volmin";
+  v.method = jcas::LossKind::volmin;
   EXPECT_NEAR(run(v, in).total.item<double>(), t.total.item<double>(), 1e-6);
 }
 
@@ -257,7 +258,7 @@ TEST(JcasLoss, AllSwitchesOffIsCrossEntropy) {
   o.affinity = o.dar = o.calc = false;
   auto t = run(o, in);
   auto ce = small_options();
-  ce.method = "ce";
+  ce.method = jcas::LossKind::ce;
   auto c = run(ce, in);
   EXPECT_NEAR(t.total.item<double>(), c.total.item<double>(), 1e-6);
   // Independent check of the CE baseline: log-softmax NLL over the non-ignored pixels.
@@ -307,7 +308,7 @@ TEST(JcasLoss, CalcOffHasNoCorrection) {
 TEST(JcasLoss, SparseRegMatchesFormula) {
   auto in = make_inputs();
   auto o = small_options();
-  o.method = "sparsereg";
+  o.method = jcas::LossKind::sparsereg;
   auto t = run(o, in);
   auto x = jcas::resize_bilinear(in.pred2, 20, 24);
   x = x / x.pow(2).sum(1, true).sqrt() / 0.5;
@@ -318,21 +319,32 @@ TEST(JcasLoss, SparseRegMatchesFormula) {
 }
 
 TEST(JcasLoss, RejectsBadOptions) {
+  // Option text is checked where it is bound: each bad value is one error naming its key.
+  for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{
+           {"retrain.affinity_impl", "sparse"}, {"retrain.affinity_ignore", "drop"}, {"retrain.affinity_grid", "0x5"},
+           {"retrain.lambda", "much"}}) {
+    jcas::OptionValues values;
+    values.set(key, text);
+    try {
+      values.get<jcas::JcasLossOptions>("retrain");
+      ADD_FAILURE() << key << "=" << text << " accepted";
+    } catch (const jcas::UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
   auto o = small_options();
-  o.method = "nope";
-  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
+  o.affinity_h = 0;
+  EXPECT_THROW(jcas::JcasLoss(4, o), jcas::UserError);
   o = small_options();
-  o.affinity_impl = "sparse";
-  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
-  o = small_options();
-  o.affinity_ignore = "drop";
-  EXPECT_THROW(jcas::JcasLoss(4, o), std::invalid_argument);
+  o.volume_weight = -1;
+  EXPECT_THROW(jcas::JcasLoss(4, o), jcas::UserError);
 }
 
 TEST(Predict, AveragesDarAndPlainSoftmax) {
   torch::NoGradGuard g;
   auto in = make_inputs(false);
-  auto o = small_options();
+  auto o = jcas::InferenceMode::of(small_options());
+  ASSERT_TRUE(o.dar);
   auto p = jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o);
   ASSERT_EQ(p.sizes(), (std::vector<int64_t>{2, 4, 20, 24}));
   EXPECT_LT((p.sum(1) - 1).abs().max().item<double>(), 1e-5);
@@ -340,9 +352,11 @@ TEST(Predict, AveragesDarAndPlainSoftmax) {
   auto dar = jcas::dar_dense(jcas::affinity_matrix(jcas::normalized_embeddings(in.feat2, 4, 5)), grid);
   auto expected = (jcas::resize_bilinear(torch::softmax(dar, 1), 20, 24) + jcas::resize_bilinear(torch::softmax(grid, 1), 20, 24)) / 2;
   EXPECT_LT(rel(p, expected), 1e-6);
-  o.affinity_impl = "tiled";
+  o.impl = jcas::AffinityImpl::tiled;
   EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o), expected), 1e-5);
-  o.method = "ce";
+  auto ce = small_options();
+  ce.method = jcas::LossKind::ce;
+  o = jcas::InferenceMode::of(ce);
   EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o),
                 torch::softmax(jcas::resize_bilinear(in.pred2, 20, 24), 1)), 1e-7);
 }

@@ -42,8 +42,8 @@ Run run_case(const jcas::H5Reader& h5, const std::string& c, const std::string& 
   o.lambda = h5.attr_double("/" + c, "lambda_seg");
   o.volume_weight = h5.attr_double("/" + c, "volume_weight");
   o.consistency_weight = h5.attr_double("/" + c, "consistency_weight");
-  o.affinity_ignore = "as_class";  // the reference treats 255 as one more class
-  o.affinity_impl = impl;
+  o.affinity_ignore = jcas::AffinityIgnore::as_class;  // the reference treats 255 as one more class
+  o.affinity_impl = jcas::parse_enum<jcas::AffinityImpl>(impl, "impl");
   const std::string in = "/" + c + "/inputs/";
   Run r;
   auto class_w = h5.read(in + "class_ntm_weight");

@@ -1,64 +1,144 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 
-#include "pipeline/cache/stage_record.h"
+#include "adapters/foundation/error.h"
 #include "adapters/foundation/options.h"
-#include "pipeline/runner/pipeline_options.h"
+#include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/pipeline_plan.h"
 #include "stages/pipeline_stages.h"
 
 using namespace jcas;
 
-TEST(PipelineConfig, QuickstartIniEqualsTheBuiltInDefaults) {
-  po::options_description desc;
-  declare_pipeline_options(desc);
-  auto parsed = parse_options("run", "", desc, {"--config", std::string(JCAS_SOURCE_DIR) + "/configs/quickstart.ini"});
-  auto from_file = PipelineConfig::from(parsed.values);
-  auto defaults = PipelineConfig::with_defaults();
-  EXPECT_EQ(from_file.values(), defaults.values());
-  // And the file sets every option (a default changed without the file would fail above only if set there).
-  std::ifstream in(std::string(JCAS_SOURCE_DIR) + "/configs/quickstart.ini");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const auto& [key, value] : defaults.values()) {
-    auto dot = key.rfind('.');
-    std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
-    EXPECT_NE(text.find("\n" + leaf + " = "), std::string::npos) << key << " missing from quickstart.ini";
+namespace {
+
+// key -> value of an INI file (sections become "section." prefixes; comments and blanks skipped).
+std::map<std::string, std::string> read_ini(const std::string& path) {
+  std::ifstream in(path);
+  std::map<std::string, std::string> out;
+  std::string line, section;
+  const std::regex kv(R"(^\s*([A-Za-z0-9_\-]+)\s*=\s*(.*?)\s*$)"), sec(R"(^\s*\[(.+)\]\s*$)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (std::regex_match(line, m, sec)) section = std::string(m[1]) + ".";
+    else if (std::regex_match(line, m, kv)) out[section + std::string(m[1])] = m[2];
   }
+  return out;
 }
 
-TEST(PipelineConfig, EndovisConfigParses) {
+std::map<std::string, std::string> fingerprints(const std::vector<std::unique_ptr<Stage>>& stages,
+                                                const OptionValues& values) {
+  RunOptions run = values.get<RunOptions>();
+  StageContext ctx(values, run, ExecutionContext{});
+  PipelinePlan plan(ctx, stages);
+  std::map<std::string, std::string> fp;
+  for (const auto& p : plan.stages()) fp[p->key.label()] = p->fingerprint();
+  return fp;
+}
+
+}  // namespace
+
+TEST(OptionSchema, QuickstartIniIsExactlyTheBuiltInDefaults) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  auto file = read_ini(std::string(JCAS_SOURCE_DIR) + "/configs/quickstart.ini");
+  std::map<std::string, std::string> defaults;
+  for (const auto& b : schema.bindings()) defaults[b.key] = b.default_text;
+  // Every option, with its default, and nothing else: a default changed in code without the file
+  // (or an option added or removed) fails here. Regenerate with `jcas options`.
+  EXPECT_EQ(file, defaults);
+}
+
+TEST(OptionSchema, EndovisConfigParses) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
   po::options_description desc;
-  declare_pipeline_options(desc);
+  declare_options(schema.bindings(), desc);
   auto parsed = parse_options("run", "", desc, {"--config", std::string(JCAS_SOURCE_DIR) + "/configs/endovis18.ini"});
-  auto c = PipelineConfig::from(parsed.values);
-  EXPECT_EQ(c.text("data.label_dir"), "part/part_lbl");
-  EXPECT_EQ(c.size("data.input_size"), std::make_pair(256, 320));
+  auto values = resolve_options(schema.bindings(), parsed.values);
+  EXPECT_EQ(values.all().at("data.label_dir"), "part/part_lbl");
+  EXPECT_EQ(values.all().at("data.input_size"), "256x320");
+  EXPECT_EQ(values.all().at("retrain.method"), "jcas");
+}
+
+TEST(OptionSchema, BadValuesNameTheirKey) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{
+           {"retrain.method", "magic"}, {"retrain.select", "best"}, {"estimate_ntm.estimator", "psychic"},
+           {"retrain.epochs", "many"}, {"data.input_size", "big"}, {"device", "tpu"}}) {
+    try {
+      auto values = schema.defaults({{key, text}});
+      fingerprints(stages, values);
+      ADD_FAILURE() << key << "=" << text << " accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(schema.defaults({{"retrain.no_such_option", "1"}}), UserError);
 }
 
 TEST(PipelinePlan, FingerprintsFollowOptionsAndInputs) {
   auto stages = pipeline_stages();
-  auto fingerprints = [&](const std::map<std::string, std::string>& overrides) {
-    StageContext ctx(PipelineConfig::with_defaults(overrides), "/tmp/jcas_plan_test");
-    PipelinePlan plan(ctx, stages);
-    std::map<std::string, std::string> fp;
-    for (const auto& p : plan.stages()) fp[p.key.label()] = p.fingerprint;
-    return fp;
+  OptionSchema schema(stages);
+  auto fp = [&](const std::map<std::string, std::string>& overrides) {
+    return fingerprints(stages, schema.defaults(overrides));
   };
-  auto base = fingerprints({});
+  auto base = fp({});
   EXPECT_EQ(base.size(), 3u + 2 * 5u);  // data, source, evaluate_source + 2 rounds x 5 stages
-  auto changed = fingerprints({{"retrain.lambda", "0.2"}});
-  std::vector<std::string> differ;
-  for (const auto& [k, v] : base)
-    if (changed.at(k) != v) differ.push_back(k);
+  auto differing = [&](const std::map<std::string, std::string>& overrides) {
+    auto changed = fp(overrides);
+    std::vector<std::string> differ;
+    for (const auto& [k, v] : base)
+      if (changed.at(k) != v) differ.push_back(k);
+    return differ;
+  };
   // retrain[0] changes, and everything that consumes the model of round 1.
-  EXPECT_EQ(differ, (std::vector<std::string>{"derive_affinity[1]", "estimate_ntm[1]", "evaluate[0]", "evaluate[1]",
-                                              "pseudo_label[1]", "retrain[0]", "retrain[1]"}));
+  EXPECT_EQ(differing({{"retrain.lambda", "0.2"}}),
+            (std::vector<std::string>{"derive_affinity[1]", "estimate_ntm[1]", "evaluate[0]", "evaluate[1]",
+                                      "pseudo_label[1]", "retrain[0]", "retrain[1]"}));
+  // The test split is read by the evaluations only.
+  EXPECT_EQ(differing({{"data.test_split", "holdout"}}),
+            (std::vector<std::string>{"evaluate[0]", "evaluate[1]", "evaluate_source[0]"}));
   // Thread count and device do not change results' identity.
-  EXPECT_EQ(fingerprints({{"threads", "1"}}), base);
+  EXPECT_EQ(fp({{"threads", "1"}}), base);
   // Numbers are canonical: 0.10 == 0.1.
-  EXPECT_EQ(fingerprints({{"retrain.lambda", "0.10"}}), base);
+  EXPECT_EQ(fp({{"retrain.lambda", "0.10"}}), base);
   // The seed changes everything.
-  auto seeded = fingerprints({{"seed", "7"}});
+  auto seeded = fp({{"seed", "7"}});
   for (const auto& [k, v] : base) EXPECT_NE(seeded.at(k), v) << k;
+}
+
+// No option is a knob that does nothing: changing any option that is not about the run as a whole
+// changes the fingerprint of at least one stage.
+TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  auto base = fingerprints(stages, schema.defaults());
+  const std::map<std::string, std::string> alternatives = {
+      {"retrain.method", "ce"},           {"retrain.affinity_impl", "tiled"}, {"retrain.affinity_ignore", "as_class"},
+      {"retrain.ntm_init", "identity"},   {"retrain.select", "val"},         {"estimate_ntm.estimator", "confident"},
+      {"model.preset", "resnet101"},      {"source.weights", "w.h5"},        {"data.image_dir", "images"},
+      {"data.label_dir", "masks"},        {"data.train_split", "t2"},        {"data.val_split", "v2"},
+      {"data.test_split", "t3"},          {"data.source", "/x/source"},      {"data.target", "/x/target"}};
+  const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads"};
+  int checked = 0;
+  for (const auto& b : schema.bindings()) {
+    if (run_keys.count(b.key)) continue;
+    std::string alt;
+    if (alternatives.count(b.key)) {
+      alt = alternatives.at(b.key);
+    } else if (std::regex_match(b.default_text, std::regex(R"(\d+x\d+)"))) {
+      alt = "8x8";
+    } else if (std::regex_match(b.default_text, std::regex(R"(-?\d+)"))) {
+      alt = std::to_string(std::stoll(b.default_text) + 1);
+    } else {
+      alt = fmt::format("{}", std::stod(b.default_text) * 2 + 0.001);  // fails loudly for an unknown text key
+    }
+    EXPECT_NE(fingerprints(stages, schema.defaults({{b.key, alt}})), base) << b.key << " = " << alt;
+    ++checked;
+  }
+  EXPECT_GT(checked, 30);
 }

@@ -8,50 +8,35 @@
 #include <optional>
 #include <opencv2/imgproc.hpp>
 
-#include "adapters/io/h5_store.h"
-#include "adapters/io/segmentation_dataset.h"
-#include "data/label_noise.h"
-#include "pipeline/cache/stage_record.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/progress.h"
+#include "adapters/io/h5_store.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "data/label_noise.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/inference.h"
-#include "stages/loss_options.h"
 #include "stages/stage_inputs.h"
-#include "stages/trainer.h"
 
 namespace jcas {
 namespace {
 
-constexpr int kAblationFormat = 1;
-
-// The options that change a run's result besides its variant, seed and labels. The loss switches
-// of [retrain] are left out: every variant sets its own.
-const std::vector<std::string> kTrainKeys = {
-    "retrain.epochs", "retrain.warmup_epochs", "retrain.batch_size", "retrain.lr", "retrain.ntm_lr",
-    "retrain.momentum", "retrain.weight_decay", "retrain.lambda", "retrain.volume_weight",
-    "retrain.consistency_weight", "retrain.affinity_grid", "retrain.affinity_impl", "retrain.affinity_ignore",
-    "model.", "data.target", "data.image_dir", "data.label_dir", "data.input_size", "data.train_split",
-    "data.val_split", "data.test_split"};
-const std::vector<std::string> kNtmKeys = {"retrain.ntm_init", "estimate_ntm.estimator"};
-
-// Labels sampled at the centre of each stride x stride block, matching the pooled probabilities of
-// pseudo_label (as estimate_ntm samples them).
-torch::Tensor at_prob_resolution(const torch::Tensor& labels, int64_t stride, int64_t h, int64_t w) {
-  using torch::indexing::None;
-  using torch::indexing::Slice;
-  return labels.index({Slice(), Slice(stride / 2, None, stride), Slice(stride / 2, None, stride)})
-      .index({Slice(), Slice(0, h), Slice(0, w)});
-}
-
-torch::Tensor class_distribution(const torch::Tensor& labels, int k) {
-  auto flat = labels.reshape({-1}).to(torch::kLong);
-  flat = flat.index({flat != 255});
-  auto counts = torch::bincount(flat, {}, k).to(torch::kFloat64);
-  return (counts / std::max(1.0, counts.sum().item<double>())).to(torch::kFloat32);
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == ',') {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else {
+      item += text[i];
+    }
+  }
+  return out;
 }
 
 struct Spread {
@@ -91,51 +76,47 @@ std::string dist_text(const std::vector<double>& d) {
 
 }  // namespace
 
-const std::vector<std::string>& ablation_variant_names() {
-  static const std::vector<std::string> names = {"upper_bound", "ce",   "affinity", "dar",
-                                                 "calc",        "jcas", "volmin",   "sparsereg"};
+std::vector<std::string> ablation_variant_names() {
+  std::vector<std::string> names = {"upper_bound"};
+  for (const auto& m : adaptation_methods()) names.push_back(m.name);
   return names;
+}
+
+const AdaptationMethod& ablation_variant_method(const std::string& v) {
+  if (v == "upper_bound") return adaptation_method("ce");
+  try {
+    return adaptation_method(v);
+  } catch (const UserError&) {
+    throw UserError(fmt::format("unknown ablation variant '{}': expected one of {}", v,
+                                fmt::join(ablation_variant_names(), ", ")));
+  }
 }
 
 std::string ablation_variant_title(const std::string& v) {
   if (v == "upper_bound") return "Upper bound (clean labels, CE)";
-  if (v == "ce") return "Baseline (CE)";
-  if (v == "affinity") return "+ Affinity";
-  if (v == "dar") return "+ Affinity + DAR";
-  if (v == "calc") return "+ Affinity + CALC";
-  if (v == "jcas") return "JCAS (Affinity + DAR + CALC)";
-  if (v == "volmin") return "VolMin";
-  if (v == "sparsereg") return "SparseReg";
-  throw UserError(fmt::format("unknown ablation variant '{}': expected one of {}", v,
-                              fmt::join(ablation_variant_names(), ", ")));
+  return ablation_variant_method(v).title;
 }
-
-JcasLossOptions ablation_variant_loss(const std::string& v, JcasLossOptions o) {
-  ablation_variant_title(v);  // validates the name
-  auto set = [&](const char* method, bool aff, bool dar, bool calc) {
-    o.method = method;
-    o.affinity = aff;
-    o.dar = dar;
-    o.calc = calc;
-    return o;
-  };
-  if (v == "upper_bound" || v == "ce") return set("ce", false, false, false);
-  if (v == "affinity") return set("jcas", true, false, false);
-  if (v == "dar") return set("jcas", true, true, false);
-  if (v == "calc") return set("jcas", true, false, true);
-  if (v == "jcas") return set("jcas", true, true, true);
-  if (v == "volmin") return set("volmin", false, false, false);
-  return set("sparsereg", false, false, false);
-}
-
-bool ablation_variant_corrects(const std::string& v) { return v == "calc" || v == "jcas" || v == "volmin"; }
 
 const std::vector<std::string>& ablation_noise_names() {
   static const std::vector<std::string> names = {"ellipse", "symmetric", "asymmetric", "sfda"};
   return names;
 }
 
-void AblationOptions::validate() const {
+void AblationOptions::bind(OptionBinder& b) {
+  b.bind("noise", &noise, "training labels: ellipse | symmetric | asymmetric | sfda");
+  b.bind("seeds", &seeds, "training seeds 0..N-1");
+  b.bind("variants", "comma list of rows: " + fmt::format("{}", fmt::join(ablation_variant_names(), ",")),
+         [this] { return fmt::format("{}", fmt::join(variants, ",")); },
+         [this](const std::string& t) { variants = split_list(t); });
+  b.bind("out", &out, "Markdown report (empty: WORKDIR/ablation/<noise>.md)");
+  b.bind("ellipse-rate", &ellipse_rate, "ellipse perturbation strength");
+  b.bind("symmetric-rate", &symmetric_rate, "symmetric flip rate");
+  b.bind("asymmetric-rate", &asymmetric_rate, "asymmetric flip rate");
+  b.bind("unit", &unit, "region | pixel: what symmetric/asymmetric flip");
+  b.bind("noise-seed", &noise_seed, "seed of the synthetic noise draw");
+}
+
+void AblationOptions::check() const {
   const auto& kinds = ablation_noise_names();
   if (std::find(kinds.begin(), kinds.end(), noise) == kinds.end())
     throw UserError(fmt::format("--noise: expected one of {}, got '{}'", fmt::join(kinds, ", "), noise));
@@ -149,32 +130,44 @@ void AblationOptions::validate() const {
   for (const auto& v : variants) ablation_variant_title(v);
 }
 
+void AblationTrainOptions::bind(OptionBinder& b) {
+  OptionBinder d = b.section("data"), r = b.section("retrain"), e = b.section("estimate_ntm");
+  data.bind(d);
+  train.bind(d);
+  val.bind(d);
+  test.bind(d);
+  retrain.bind(r);
+  estimator.bind(e);
+}
+
+void AblationTrainOptions::check() const {
+  train.check();
+  val.check();
+  test.check();
+  retrain.check();
+  estimator.check();
+}
+
 Ablation::Ablation(const PipelinePlan& plan, AblationOptions options) : plan_(plan), o_(std::move(options)) {
-  o_.validate();
-  const auto& config = plan_.context().config();
-  std::map<std::string, std::string> values = config.values();
+  o_.check();
+  train_ = plan_.context().values().get<AblationTrainOptions>();
   if (o_.quick) {
     o_.seeds = 1;
-    values["retrain.epochs"] = std::to_string(std::min(2, config.integer("retrain.epochs")));
-    values["retrain.warmup_epochs"] = std::to_string(std::min(1, config.integer("retrain.warmup_epochs")));
+    train_.retrain.epochs = std::min(2, train_.retrain.epochs);
+    train_.retrain.warmup_epochs = std::min(1, train_.retrain.warmup_epochs);
   }
-  train_config_ = PipelineConfig::with_defaults(values);
-  // Same checks as the retrain stage, on the values the ablation trains with.
-  loss_options(train_config_);
-  const int epochs = train_config_.integer("retrain.epochs"), warm = train_config_.integer("retrain.warmup_epochs");
-  if (epochs < 1) throw UserError("--retrain.epochs must be >= 1");
-  if (warm < 0 || warm > epochs) throw UserError("--retrain.warmup_epochs must be in 0..retrain.epochs");
-  if (train_config_.integer("retrain.batch_size") < 1) throw UserError("--retrain.batch_size must be >= 1");
-  const auto& init = train_config_.text("retrain.ntm_init");
-  if (init != "estimate" && init != "identity")
-    throw UserError(fmt::format("--retrain.ntm_init: expected estimate or identity, got '{}'", init));
-  const auto& est = train_config_.text("estimate_ntm.estimator");
-  if (init == "estimate" && est != "confident" && est != "anchor" && est != "identity")
-    throw UserError(fmt::format(
-        "--estimate_ntm.estimator {}: the ablation initialises the NTMs without ground truth; use confident, "
-        "anchor or identity",
-        est));
-  if (!plan_.find({"pseudo_label", 0})) throw std::logic_error("ablation: the pipeline plan has no pseudo_label[0]");
+  train_.check();
+  if (train_.retrain.ntm_init == NtmInit::estimate && ntm_estimator(train_.estimator.estimator).needs_clean_labels)
+    throw UserError(fmt::format("--estimate_ntm.estimator {}: the ablation initialises the NTMs without ground truth; "
+                                "choose an estimator that needs none",
+                                train_.estimator.estimator));
+  pseudo_labels();
+}
+
+const PlannedStage& Ablation::pseudo_labels() const {
+  const PlannedStage* p = plan_.find({"pseudo_label", 0});
+  if (!p) throw std::logic_error("ablation: the pipeline plan has no pseudo_label[0]");
+  return *p;
 }
 
 std::filesystem::path Ablation::report_path() const {
@@ -192,34 +185,26 @@ std::filesystem::path Ablation::run_path(const std::string& variant, int seed) c
 
 void Ablation::prepare() {
   PipelineRunner runner(plan_);
-  for (const StageKey& key : {StageKey{"data", 0}, StageKey{"source", 0}, StageKey{"pseudo_label", 0}}) {
-    const PlannedStage* p = plan_.find(key);
-    if (!p) continue;  // no data stage for datasets on disk
-    if (plan_.status(*p).state == StageState::done) {
-      log::info("skip {} (cached)", key.label());
-      continue;
-    }
-    runner.run_one(key);
-  }
-  if (!target_has_labels(plan_.context()))
+  for (const StageKey& key : {StageKey{"data", 0}, StageKey{"source", 0}, StageKey{"pseudo_label", 0}})
+    runner.ensure(key);
+  if (!target_has_labels(plan_.context(), train_.data))
     throw UserError(fmt::format("the ablation needs the target's ground truth ({}/{}): the clean labels, the noise, "
                                 "model selection and the test scores all use it",
-                                plan_.context().target_root().string(), plan_.context().config().text("data.label_dir")));
+                                train_.data.target_root(plan_.context().workdir()).string(), train_.data.label_dir));
 }
 
 Ablation::Labels Ablation::training_labels(const std::string& noise) {
   auto it = labels_.find(noise);
   if (it != labels_.end()) return it->second;
   const auto& ctx = plan_.context();
-  auto train = open_target(ctx, ctx.config().text("data.train_split"), true);
+  auto train = open_target(ctx, train_.data, train_.train.name, true);
   const int k = train.num_classes();
   torch::Tensor pseudo;
   if (noise == "sfda") {
-    H5Reader pl(ctx.result_path({"pseudo_label", 0}));
-    pseudo = pl.read("labels");
+    pseudo = PseudoLabels::read(pseudo_labels().path()).labels;
     if (pseudo.size(0) != static_cast<int64_t>(train.size()))
       throw UserError(fmt::format("{}: {} pseudo labels for {} training images; re-run pseudo_label[0]",
-                                  pl.path().string(), pseudo.size(0), train.size()));
+                                  pseudo_labels().path().string(), pseudo.size(0), train.size()));
   }
   NoiseOptions no;
   no.seed = static_cast<uint64_t>(o_.noise_seed);
@@ -273,135 +258,110 @@ Ablation::Labels Ablation::training_labels(const std::string& noise) {
   return l;
 }
 
-std::string Ablation::fingerprint(const std::string& variant, int seed) const {
+AblationTrainOptions Ablation::run_options(const std::string& variant) const {
+  AblationTrainOptions o = train_;
+  o.retrain.method = ablation_variant_method(variant).name;
+  if (!ablation_variant_method(variant).corrects()) {
+    o.retrain.ntm_init = NtmInit::identity;
+    o.estimator.estimator = "identity";
+  }
+  return o;
+}
+
+CachedJob Ablation::job(const std::string& variant, int seed) {
   const std::string noise = noise_of(variant);
-  std::string text = fmt::format("ablation format={}\nvariant={}\nseed={}\nnoise={}\n", kAblationFormat, variant, seed, noise);
+  AblationTrainOptions options = run_options(variant);
+  OptionBinder b;
+  options.bind(b);
+  std::string text = fmt::format("variant={}\nseed={}\nnoise={}\n", variant, seed, noise);
   if (noise != "clean" && noise != "sfda") {
     double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
     text += fmt::format("rate={}\nnoise_seed={}\n", rate, o_.noise_seed);
     if (noise != "ellipse") text += "unit=" + o_.unit + "\n";
   }
-  text += train_config_.canonical(kTrainKeys);
-  if (ablation_variant_corrects(variant)) text += train_config_.canonical(kNtmKeys);
+  text += canonical_text(b.bindings());
+  CachedJob j;
+  j.stage = "ablation";
+  j.label = fmt::format("{}/{} seed {}", noise, variant, seed);
+  j.path = run_path(variant, seed);
   // The starting model and, for sfda and the NTM estimate, its pseudo labels.
-  text += "input pseudo_label[0]=" + plan_.find({"pseudo_label", 0})->fingerprint + "\n";
-  return hash_text(text);
+  j.inputs["pseudo_label[0]"] = pseudo_labels().fingerprint();
+  j.fingerprint = job_fingerprint(j.stage, 0, text, j.inputs);
+  j.options = bindings_json(b.bindings());
+  j.options["variant"] = variant;
+  j.options["seed"] = seed;
+  j.options["noise"] = noise;
+  j.compute = [this, variant, seed, fp = j.fingerprint](H5Writer& out) { return train_one(variant, seed, fp, out); };
+  return j;
 }
 
-std::pair<torch::Tensor, torch::Tensor> Ablation::initial_ntms(const torch::Tensor& labels,
-                                                               const torch::Tensor& class_dist) {
-  if (train_config_.text("retrain.ntm_init") != "estimate") return {};
+Metrics Ablation::train_one(const std::string& variant, int seed, const std::string& fp, H5Writer& out) {
   const auto& ctx = plan_.context();
-  H5Reader pl(ctx.result_path({"pseudo_label", 0}));
-  auto probs = pl.read("probabilities").to(torch::kFloat32);
-  const int64_t k = probs.size(1), stride = pl.attr_int("/", "prob_stride");
-  auto flat_probs = probs.permute({0, 2, 3, 1}).reshape({-1, k});
-  auto flat_noisy = at_prob_resolution(labels, stride, probs.size(2), probs.size(3)).reshape({-1});
-  auto t_c = estimate_class_ntm(train_config_.text("estimate_ntm.estimator"), flat_probs, flat_noisy, {},
-                                static_cast<int>(k));
-  auto t_a = class_to_affinity(t_c.to(torch::kFloat64), class_dist.to(torch::kFloat64)).to(torch::kFloat32);
-  return {t_c, t_a};
-}
-
-AblationRun Ablation::train_one(const std::string& variant, int seed, const std::string& fp) {
-  const auto& ctx = plan_.context();
-  const auto& c = train_config_;
-  auto t0 = std::chrono::steady_clock::now();
+  const AblationTrainOptions o = run_options(variant);
+  const auto& execution = ctx.execution();
   Labels l = training_labels(noise_of(variant));
-  const int k = target_num_classes(ctx);
-  auto device = torch_device(ctx);
   torch::manual_seed(static_cast<uint64_t>(seed));
   // Every variant starts from the source model, as the adaptation does.
-  DeepLab model = load_model(ctx, {"source", 0}, k);
-  JcasLossOptions lo = ablation_variant_loss(variant, loss_options(c));
-  JcasLoss loss(k, lo);
-  std::optional<JcasLoss> warmup;
-  torch::Tensor init_tc, init_ta;
-  if (ablation_variant_corrects(variant)) {
-    std::tie(init_tc, init_ta) = initial_ntms(l.labels, l.class_dist);
-    if (init_tc.defined()) {
-      // A sliver of identity keeps every diagonal positive, which the logit parameterisation needs.
-      auto nudge = [](const torch::Tensor& t) { return 0.999 * t + 0.001 * torch::eye(t.size(0)); };
-      loss->class_ntm->init_from(nudge(init_tc));
-      loss->affinity_ntm->init_from(nudge(init_ta));
-    }
-    // The reference's warm-up: the same network terms without correction (VolMin: plain CE).
-    JcasLossOptions w = lo;
-    w.calc = false;
-    if (w.method == "volmin") w.method = "ce";
-    warmup.emplace(k, w);
+  StoredModel model = load_model(ctx, {"source", 0});
+  const int k = model.net->num_classes();
+  auto train = open_target(ctx, o.data, o.train.name, false);
+  auto val = open_target(ctx, o.data, o.val.name, true);
+  const InferenceMode inference = o.retrain.inference();
+
+  RetrainData data;
+  data.images = &train;
+  data.labels = l.labels;
+  data.class_dist = l.class_dist;
+  if (o.retrain.ntm_init == NtmInit::estimate) {
+    // T_C from the source model's probabilities against the training labels (no ground truth),
+    // T_A derived from it, as the estimate_ntm and derive_affinity stages do for pseudo labels.
+    data.initial_class_ntm =
+        estimate_class_ntm_from(PseudoLabels::read(pseudo_labels().path()), l.labels, o.estimator.estimator, k);
+    data.initial_affinity_ntm =
+        class_to_affinity(data.initial_class_ntm.to(torch::kFloat64), l.class_dist.to(torch::kFloat64))
+            .to(torch::kFloat32);
   }
-  TrainerOptions t;
-  t.epochs = c.integer("retrain.epochs");
-  t.warmup_epochs = warmup ? c.integer("retrain.warmup_epochs") : 0;
-  t.batch_size = c.integer("retrain.batch_size");
-  t.lr = c.number("retrain.lr");
-  t.ntm_lr = c.number("retrain.ntm_lr");
-  t.momentum = c.number("retrain.momentum");
-  t.weight_decay = c.number("retrain.weight_decay");
-  t.seed = static_cast<uint64_t>(seed);
-  t.label = fmt::format("{}/{} seed {}", noise_of(variant), variant, seed);
-  auto path = run_path(variant, seed);
-  std::filesystem::create_directories(path.parent_path());
-  t.checkpoint = path;
-  t.checkpoint.replace_extension(".ckpt.h5");
-  t.checkpoint_key = fp;
+  data.validate = [&](SegmentationModel& m) {
+    return evaluate_model(m, val, inference, execution.device(), "validate").mean_jaccard;
+  };
+  TrainerOptions run;
+  run.seed = static_cast<uint64_t>(seed);
+  run.label = fmt::format("{}/{} seed {}", noise_of(variant), variant, seed);
+  run.checkpoint = run_path(variant, seed);
+  run.checkpoint.replace_extension(".ckpt.h5");
+  run.checkpoint_key = fp;
+  Retrained r = retrain_model(*model.net, o.retrain, data, run, execution);
+  auto test = open_target(ctx, o.data, o.test.name, true);
+  SegmentationReport rep = evaluate_model(*model.net, test, inference, execution.device(), "test");
 
-  auto train = open_target(ctx, ctx.config().text("data.train_split"), false);
-  auto val = open_target(ctx, ctx.config().text("data.val_split"), true);
-  auto score_on_val = [&](DeepLab& m) { return evaluate_model(m, val, lo, device, "validate").mean_jaccard; };
-  auto result = train_model(model, loss, warmup ? &*warmup : nullptr, train, l.labels, l.class_dist, t, device,
-                            score_on_val);
-  auto test = open_target(ctx, ctx.config().text("data.test_split"), true);
-  SegmentationReport rep = evaluate_model(model, test, lo, device, "test");
-
-  AblationRun run;
-  run.variant = variant;
-  run.seed = seed;
-  run.dice = rep.dice;
-  run.jaccard = rep.jaccard;
-  run.mean_dice = rep.mean_dice;
-  run.mean_jaccard = rep.mean_jaccard;
-  run.selected_epoch = result.selected_epoch;
-  run.epochs = t.epochs;
-  run.val_mjac = result.epochs[result.selected_epoch - 1].validation;
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  H5Writer out(path);
-  loss->to(torch::kCPU);
-  if (ablation_variant_corrects(variant)) {
-    out.write("learned_class_ntm", loss->class_ntm->matrix().detach(), "clean class, noisy class (end of training)");
-    if (init_tc.defined()) out.write("initial_class_ntm", init_tc, "clean class, noisy class (estimated, no ground truth)");
+  r.loss->to(torch::kCPU);
+  if (ablation_variant_method(variant).corrects()) {
+    out.write("learned_class_ntm", r.loss->class_ntm->matrix().detach(), "clean class, noisy class (end of training)");
+    if (data.initial_class_ntm.defined())
+      out.write("initial_class_ntm", data.initial_class_ntm, "clean class, noisy class (estimated, no ground truth)");
   }
   out.write("test_confusion", rep.confusion, "ground truth class, predicted class; pixels");
   std::vector<double> val_scores, losses;
-  for (const auto& e : result.epochs) {
+  for (const auto& e : r.result.epochs) {
     val_scores.push_back(e.validation);
     losses.push_back(e.loss);
   }
   out.write("epoch_val_mjac", torch::tensor(val_scores, torch::kFloat64), "epoch; validation mean Jaccard");
   out.write("epoch_loss", torch::tensor(losses, torch::kFloat64), "epoch; mean total loss");
   out.attr("/", "training_labels", l.rates.description);
-  StageRecord record;
-  record.stage = "ablation";
-  record.fingerprint = fp;
-  record.options_json = c.json(kTrainKeys);
-  record.inputs_json = fmt::format("{{\"pseudo_label[0]\": \"{}\"}}", plan_.find({"pseudo_label", 0})->fingerprint);
-  record.seconds = run.seconds;
+  Metrics metrics;
   for (size_t i = 0; i < rep.dice.size(); ++i) {
-    record.metrics[fmt::format("test_dice_{}", i + 1)] = rep.dice[i];
-    record.metrics[fmt::format("test_jac_{}", i + 1)] = rep.jaccard[i];
+    metrics[fmt::format("test_dice_{}", i + 1)] = rep.dice[i];
+    metrics[fmt::format("test_jac_{}", i + 1)] = rep.jaccard[i];
   }
-  record.metrics["test_mdice"] = rep.mean_dice;
-  record.metrics["test_mjac"] = rep.mean_jaccard;
-  record.metrics["val_mjac"] = run.val_mjac;
-  record.metrics["selected_epoch"] = run.selected_epoch;
-  record.metrics["epochs"] = run.epochs;
-  record.metrics["classes"] = k;
-  write_record(out, record);
-  out.commit();
-  std::filesystem::remove(t.checkpoint);
-  return run;
+  metrics["test_mdice"] = rep.mean_dice;
+  metrics["test_mjac"] = rep.mean_jaccard;
+  metrics["val_mjac"] = r.result.epochs[r.result.selected_epoch - 1].validation;
+  metrics["selected_epoch"] = r.result.selected_epoch;
+  metrics["epochs"] = o.retrain.epochs;
+  metrics["classes"] = k;
+  std::filesystem::remove(run.checkpoint);
+  return metrics;
 }
 
 std::vector<AblationRun> Ablation::run_all() {
@@ -412,43 +372,33 @@ std::vector<AblationRun> Ablation::run_all() {
   for (int seed = 0; seed < o_.seeds; ++seed) {
     for (const auto& variant : o_.variants) {
       ++index;
-      const std::string fp = fingerprint(variant, seed);
-      const auto path = run_path(variant, seed);
-      if (std::filesystem::exists(path)) {
-        try {
-          StageRecord r = read_record(path);
-          if (r.stage == "ablation" && r.fingerprint == fp) {
-            AblationRun run;
-            run.variant = variant;
-            run.seed = seed;
-            run.cached = true;
-            run.seconds = r.seconds;
-            const int k = static_cast<int>(r.metrics.at("classes"));
-            for (int ci = 1; ci < k; ++ci) {
-              run.dice.push_back(r.metrics.at(fmt::format("test_dice_{}", ci)));
-              run.jaccard.push_back(r.metrics.at(fmt::format("test_jac_{}", ci)));
-            }
-            run.mean_dice = r.metrics.at("test_mdice");
-            run.mean_jaccard = r.metrics.at("test_mjac");
-            run.val_mjac = r.metrics.at("val_mjac");
-            run.selected_epoch = static_cast<int>(r.metrics.at("selected_epoch"));
-            run.epochs = static_cast<int>(r.metrics.at("epochs"));
-            log::info("[{}/{}] skip {}/{} seed {} (cached: test mDice {:.2f} %)", index, total, noise_of(variant),
-                      variant, seed, 100 * run.mean_dice);
-            runs.push_back(run);
-            continue;
-          }
-          log::info("[{}/{}] {}/{} seed {}: options changed, re-running", index, total, noise_of(variant), variant, seed);
-        } catch (const std::exception& e) {
-          log::info("[{}/{}] {}: unusable ({}), re-running", index, total, path.string(), e.what());
-        }
+      CachedJob j = job(variant, seed);
+      CacheStatus status = cache_status(j);
+      const bool cached = status.state == CacheState::done;
+      if (!cached)
+        log::info("[{}/{}] run  {}{}", index, total, j.label,
+                  status.state == CacheState::stale ? " (stale: " + status.reason + ")" : "");
+      StageRecord record = cached ? *status.record : run_job(j, plan_.context().execution().is_writer());
+      const Metrics& m = record.metrics;
+      AblationRun run;
+      run.variant = variant;
+      run.seed = seed;
+      run.cached = cached;
+      run.seconds = record.seconds;
+      const int k = static_cast<int>(m.at("classes"));
+      for (int ci = 1; ci < k; ++ci) {
+        run.dice.push_back(m.at(fmt::format("test_dice_{}", ci)));
+        run.jaccard.push_back(m.at(fmt::format("test_jac_{}", ci)));
       }
-      log::info("[{}/{}] run  {}/{} seed {}", index, total, noise_of(variant), variant, seed);
-      runs.push_back(train_one(variant, seed, fp));
-      const auto& r = runs.back();
-      log::info("[{}/{}] {}/{} seed {}: test mDice {:.2f} %, mJac {:.2f} % (epoch {} of {}, {})", index, total,
-                noise_of(variant), variant, seed, 100 * r.mean_dice, 100 * r.mean_jaccard, r.selected_epoch, r.epochs,
-                format_duration(r.seconds));
+      run.mean_dice = m.at("test_mdice");
+      run.mean_jaccard = m.at("test_mjac");
+      run.val_mjac = m.at("val_mjac");
+      run.selected_epoch = static_cast<int>(m.at("selected_epoch"));
+      run.epochs = static_cast<int>(m.at("epochs"));
+      log::info("[{}/{}] {} {}: test mDice {:.2f} %, mJac {:.2f} % (epoch {} of {}, {})", index, total,
+                cached ? "skip" : "done", j.label, 100 * run.mean_dice, 100 * run.mean_jaccard, run.selected_epoch,
+                run.epochs, cached ? "cached" : format_duration(run.seconds));
+      runs.push_back(run);
     }
   }
   return runs;
@@ -463,8 +413,8 @@ std::vector<NoiseRateRow> Ablation::noise_rates() {
 std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::vector<NoiseRateRow>& rates,
                                double wall_seconds) const {
   const auto& ctx = plan_.context();
-  const auto& c = train_config_;
-  auto info = read_dataset_info(ctx.target_root().string());
+  const auto& c = train_;
+  auto info = read_dataset_info(c.data.target_root(ctx.workdir()).string());
   std::vector<std::string> classes(info.class_names.begin() + 1, info.class_names.end());
   const size_t nc = classes.size();
   auto label_desc = [&](const std::string& noise) {
@@ -481,9 +431,8 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
       "target split `{}` for {} epochs ({} warm-up epochs without correction for the correcting variants), batch "
       "{}, lr {}, and keeps the epoch with the best mean Jaccard on the split `{}`; the split `{}` is scored once "
       "at the end.\n\n",
-      max_seed, ctx.config().text("data.train_split"), c.integer("retrain.epochs"),
-      c.integer("retrain.warmup_epochs"), c.integer("retrain.batch_size"), c.text("retrain.lr"),
-      ctx.config().text("data.val_split"), ctx.config().text("data.test_split"));
+      max_seed, c.train.name, c.retrain.epochs, c.retrain.warmup_epochs, c.retrain.batch_size, c.retrain.lr,
+      c.val.name, c.test.name);
 
   std::string head = "| Method | Aff. | DAR | CALC |";
   std::string rule = "|---|:-:|:-:|:-:|";
@@ -497,11 +446,11 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
     for (const auto& r : runs)
       if (r.variant == v) rs.push_back(&r);
     if (rs.empty()) continue;
-    JcasLossOptions lo = ablation_variant_loss(v, {});
+    const AdaptationMethod& m = ablation_variant_method(v);
     auto mark = [&](bool on) { return std::string(on ? "✓" : ""); };
-    const bool jcas = lo.method == "jcas";
-    std::string row = fmt::format("| {} | {} | {} | {} |", ablation_variant_title(v), mark(jcas && lo.affinity),
-                                  mark(jcas && lo.dar), mark(jcas && lo.calc));
+    const bool jcas = m.loss == LossKind::jcas;
+    std::string row = fmt::format("| {} | {} | {} | {} |", ablation_variant_title(v), mark(jcas && m.affinity),
+                                  mark(jcas && m.dar), mark(jcas && m.calc));
     auto column = [&](auto get) {
       std::vector<double> xs;
       for (const auto* r : rs) xs.push_back(get(*r));
@@ -515,13 +464,13 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
     md += row + "\n";
   }
 
-  const bool estimate = c.text("retrain.ntm_init") == "estimate";
+  const bool estimate = c.retrain.ntm_init == NtmInit::estimate;
   md += fmt::format(
       "\nNTM initialisation of the correcting variants (+CALC, JCAS, VolMin): {}.\n",
       estimate ? fmt::format("T_C estimated with the `{}` estimator from the source model's probabilities on the "
                              "training images against the training labels (no ground truth), T_A derived from it "
                              "in closed form",
-                             c.text("estimate_ntm.estimator"))
+                             c.estimator.estimator)
                : std::string("identity (the reference's W = −2)"));
 
   md += "\n### Runs\n\n| Variant | Seed | Training labels | Test mDice | Test mJac | Val mJac | Kept epoch | Time |\n"

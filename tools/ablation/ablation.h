@@ -1,38 +1,32 @@
 #pragma once
-// The paper's ablation (DESIGN §3.7) on the target train split: every variant of the loss is trained
-// from the source model on the same training labels — synthetic noise on the clean target labels
-// or the source model's pseudo labels (the SFDA setting) — selected on the validation split and
-// scored on the test split, over several seeds. Every (noise, variant, seed) run is one cached
-// HDF5 result with a fingerprint, and long runs checkpoint, so an interrupted ablation continues.
+// The paper's ablation (DESIGN §3.7) on the target train split: every adaptation method of the
+// registry (pipeline/method/adaptation_methods.h) plus the clean-label upper bound is trained from
+// the source model on the same training labels — synthetic noise on the clean target labels or the
+// source model's pseudo labels (the SFDA setting) — with the retrain stage's recipe, selected on
+// the validation split and scored on the test split, over several seeds. Every (noise, variant,
+// seed) run is one cached job of the cache engine, and long runs checkpoint, so an interrupted
+// ablation continues.
 #include <torch/torch.h>
 
 #include <map>
 #include <string>
 #include <vector>
 
-#include "pipeline/method/jcas_loss.h"
+#include "adapters/foundation/option_binder.h"
 #include "pipeline/runner/pipeline_plan.h"
+#include "stages/dataset_options.h"
+#include "stages/ntm_from_pseudo_labels.h"
+#include "stages/retrain_recipe.h"
 
 namespace jcas {
 
-// The rows of the ablation table, in order.
-//   upper_bound  CE on the clean labels (the upper bound)
-//   ce           baseline: CE on the noisy labels
-//   affinity     + affinity branch                (affinity on,  DAR off, CALC off)
-//   dar          + DAR                            (affinity on,  DAR on,  CALC off)
-//   calc         + CALC                           (affinity on,  DAR off, CALC on)
-//   jcas         JCAS: affinity + DAR + CALC
-//   volmin       class-level forward correction with log-det (reference baseline)
-//   sparsereg    logit normalisation + p-norm (reference baseline)
-// "+DAR" and "+CALC" each add one component to "+affinity", and JCAS adds both, so the rows show
-// what each component brings alone and together.
-const std::vector<std::string>& ablation_variant_names();
+// The rows of the ablation table, in order: "upper_bound" (CE on the clean labels), then every
+// registered adaptation method.
+std::vector<std::string> ablation_variant_names();
+// The table's title of a row; UserError for an unknown one.
 std::string ablation_variant_title(const std::string& variant);
-// The loss of a variant: `base` (the [retrain] loss options: weights, grid, ...) with the variant's
-// method and switches. UserError for an unknown variant.
-JcasLossOptions ablation_variant_loss(const std::string& variant, JcasLossOptions base);
-// Whether the variant corrects the labels with learnable NTMs (CALC or VolMin).
-bool ablation_variant_corrects(const std::string& variant);
+// The adaptation method a row trains with (the upper bound trains CE).
+const AdaptationMethod& ablation_variant_method(const std::string& variant);
 
 // Training labels: the noise kinds of `jcas noise` on the clean labels, or the pseudo labels.
 const std::vector<std::string>& ablation_noise_names();  // ellipse, symmetric, asymmetric, sfda
@@ -46,8 +40,10 @@ struct AblationOptions {
   std::vector<std::string> variants = ablation_variant_names();
   std::string out;              // Markdown report (empty: WORKDIR/ablation/<noise>.md)
   bool quick = false;           // at most 2 epochs (1 warm-up), 1 seed: keeps the command tested
-  // UserError naming the first bad option.
-  void validate() const;
+
+  // Plain keys (`--ellipse-rate`, `[ablation] ellipse_rate`); `quick` is a switch of the command.
+  void bind(OptionBinder& b);
+  void check() const;  // UserError naming the first bad option
 };
 
 // One (variant, seed) run: test scores in [0, 1] per foreground class (index c-1 = class c).
@@ -67,6 +63,18 @@ struct NoiseRateRow {
   std::string kind, description;
   double class_rate = 0, affinity_rate = 0;
   std::vector<double> class_dist_clean, class_dist_noisy;
+};
+
+// The pipeline options a run's result depends on besides its variant, seed and labels.
+struct AblationTrainOptions {
+  DataOptions data;
+  TrainSplit train;
+  ValSplit val;
+  TestSplit test;
+  RetrainOptions retrain;
+  NtmEstimatorChoice estimator;
+  void bind(OptionBinder& b);
+  void check() const;
 };
 
 class Ablation {
@@ -94,15 +102,17 @@ class Ablation {
   };
   std::string noise_of(const std::string& variant) const;  // "clean" for the upper bound
   Labels training_labels(const std::string& noise);
-  std::string fingerprint(const std::string& variant, int seed) const;
-  AblationRun train_one(const std::string& variant, int seed, const std::string& fingerprint);
-  // T_C estimated from the source model's probabilities against the training labels and its
-  // derived T_A (or the identity init), as the retrain stage initialises its NTMs.
-  std::pair<torch::Tensor, torch::Tensor> initial_ntms(const torch::Tensor& labels, const torch::Tensor& class_dist);
+  // The options a run trains with: the pipeline's, with the variant's method. For methods that
+  // learn no NTM, the NTM start is irrelevant and set to identity, so changing it does not make
+  // those runs stale.
+  AblationTrainOptions run_options(const std::string& variant) const;
+  CachedJob job(const std::string& variant, int seed);
+  Metrics train_one(const std::string& variant, int seed, const std::string& fingerprint, H5Writer& out);
 
+  const PlannedStage& pseudo_labels() const;
   const PipelinePlan& plan_;
   AblationOptions o_;
-  PipelineConfig train_config_;  // the pipeline's config with --quick applied
+  AblationTrainOptions train_;  // the pipeline's options with --quick applied
   std::map<std::string, Labels> labels_;
 };
 

@@ -6,7 +6,7 @@
 #include "adapters/foundation/log.h"
 #include "tools/report/comparison_report.h"
 #include "tools/report/label_panels.h"
-#include "stages/stage_inputs.h"
+#include "stages/dataset_options.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 
@@ -90,7 +90,8 @@ int compare(const Args& original_args) {
   std::vector<std::filesystem::path> panels;
   if (!cmp.labels.empty()) {
     const auto& ctx = *session->context;
-    auto images = open_target(ctx, ctx.config().text("data.train_split"), cmp.has_truth);
+    auto images = open_target(ctx, ctx.values().get<DataOptions>("data"), ctx.values().get<TrainSplit>("data").name,
+                              cmp.has_truth);
     std::vector<torch::Tensor> truth;
     if (cmp.has_truth)
       for (size_t i = 0; i < images.size(); ++i) truth.push_back(images.get(i).label);

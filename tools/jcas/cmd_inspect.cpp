@@ -50,7 +50,7 @@ int inspect(const Args& args) {
   std::printf("%s\n  stage        %s[%d]\n  fingerprint  %s\n  written by   jcas %s (cache format %lld)\n"
               "  wall time    %.2f s\n  inputs       %s\n  options      %s\n",
               path.c_str(), r.stage.c_str(), r.round, r.fingerprint.c_str(), r.version.c_str(),
-              static_cast<long long>(r.format_version), r.seconds, r.inputs_json.c_str(), r.options_json.c_str());
+              static_cast<long long>(r.format_version), r.seconds, r.inputs.dump().c_str(), r.options.dump().c_str());
   if (!r.metrics.empty()) {
     std::printf("  figures\n");
     for (const auto& [k, v] : r.metrics) std::printf("    %-24s %.6g\n", k.c_str(), v);

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 
@@ -32,49 +33,39 @@ cv::Mat read_noisy_label(const std::string& path, const cv::Size& size, int k) {
   return label;
 }
 
-std::string json_matrix(const torch::Tensor& t) {
-  std::vector<std::string> rows;
+nlohmann::json json_matrix(const torch::Tensor& t) {
+  nlohmann::json rows = nlohmann::json::array();
   auto a = t.to(torch::kFloat64).contiguous();
-  for (int64_t i = 0; i < a.size(0); ++i) {
-    std::vector<double> r(a[i].data_ptr<double>(), a[i].data_ptr<double>() + a.size(1));
-    rows.push_back(fmt::format("[{}]", fmt::join(r, ", ")));
-  }
-  return fmt::format("[{}]", fmt::join(rows, ", "));
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    else out += c;
-  }
-  return out + "\"";
+  for (int64_t i = 0; i < a.size(0); ++i)
+    rows.push_back(std::vector<double>(a[i].data_ptr<double>(), a[i].data_ptr<double>() + a.size(1)));
+  return rows;
 }
 
 void print_json(const LabelNoiseReport& r, const std::vector<std::string>& class_names, const std::vector<ImageLine>& lines,
                 bool per_image) {
-  std::vector<std::string> names;
-  for (const auto& n : class_names) names.push_back(json_string(n));
-  std::string out = "{";
-  out += fmt::format("\"num_images\": {}, \"num_classes\": {}, \"classes\": [{}], ", r.images, class_names.size(),
-                     fmt::join(names, ", "));
-  out += fmt::format("\"pixels\": {}, \"flipped_pixels\": {}, \"pairs\": {}, \"flipped_pairs\": {}, ", r.pixels,
-                     r.flipped_pixels, r.pairs, r.flipped_pairs);
-  out += fmt::format("\"class_noise_rate\": {}, \"affinity_noise_rate\": {}, ", r.class_noise_rate, r.affinity_noise_rate);
-  out += fmt::format("\"class_ntm\": {}, \"affinity_ntm\": {}, ", json_matrix(r.class_ntm), json_matrix(r.affinity_ntm));
-  out += fmt::format("\"class_dist_clean\": [{}], \"class_dist_noisy\": [{}]", fmt::join(r.class_dist_clean, ", "),
-                     fmt::join(r.class_dist_noisy, ", "));
+  nlohmann::json out = {{"num_images", r.images},
+                        {"num_classes", class_names.size()},
+                        {"classes", class_names},
+                        {"pixels", r.pixels},
+                        {"flipped_pixels", r.flipped_pixels},
+                        {"pairs", r.pairs},
+                        {"flipped_pairs", r.flipped_pairs},
+                        {"class_noise_rate", r.class_noise_rate},
+                        {"affinity_noise_rate", r.affinity_noise_rate},
+                        {"class_ntm", json_matrix(r.class_ntm)},
+                        {"affinity_ntm", json_matrix(r.affinity_ntm)},
+                        {"class_dist_clean", r.class_dist_clean},
+                        {"class_dist_noisy", r.class_dist_noisy}};
   if (per_image) {
-    std::vector<std::string> items;
+    nlohmann::json items = nlohmann::json::array();
     for (const auto& l : lines)
-      items.push_back(fmt::format("{{\"name\": {}, \"pixels\": {}, \"class_noise_rate\": {}, \"affinity_noise_rate\": {}}}",
-                                  json_string(l.name), l.report.pixels, l.report.class_noise_rate,
-                                  l.report.affinity_noise_rate));
-    out += fmt::format(", \"per_image\": [{}]", fmt::join(items, ", "));
+      items.push_back({{"name", l.name},
+                       {"pixels", l.report.pixels},
+                       {"class_noise_rate", l.report.class_noise_rate},
+                       {"affinity_noise_rate", l.report.affinity_noise_rate}});
+    out["per_image"] = items;
   }
-  out += "}";
-  std::printf("%s\n", out.c_str());
+  std::printf("%s\n", out.dump().c_str());
 }
 
 void print_text(const LabelNoiseReport& r, const std::vector<std::string>& class_names, const std::vector<ImageLine>& lines,

@@ -1,4 +1,5 @@
 // `jcas ntm derive-affinity`: the affinity-level NTM implied by a class-level NTM (DESIGN §3.2).
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <fmt/format.h>
@@ -116,8 +117,8 @@ int ntm(const Args& args) {
   const double t00 = ta[0][0].item<double>(), t01 = ta[0][1].item<double>();
   const double t10 = ta[1][0].item<double>(), t11 = ta[1][1].item<double>();
   if (vm["json"].as<bool>()) {
-    std::printf("{\"affinity_ntm\": [[%.10g, %.10g], [%.10g, %.10g]], \"order\": [\"dissimilar\", \"similar\"]}\n", t00,
-                t01, t10, t11);
+    const nlohmann::json out = {{"affinity_ntm", {{t00, t01}, {t10, t11}}}, {"order", {"dissimilar", "similar"}}};
+    std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("affinity NTM T_{C->A} (rows clean, columns noisy; 0 = dissimilar pair, 1 = similar pair)\n");
     std::printf("              dissimilar   similar\n");

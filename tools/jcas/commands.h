@@ -19,5 +19,6 @@ int status(const Args& args);
 int compare(const Args& args);
 int inspect(const Args& args);
 int ablation(const Args& args);
+int options(const Args& args);
 
 }  // namespace jcas::commands

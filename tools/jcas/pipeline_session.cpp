@@ -10,20 +10,21 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
                                                        const std::vector<std::string>& args,
                                                        const std::vector<std::string>& positional,
                                                        const std::string& file_section) {
+  auto s = std::make_unique<PipelineSession>();
+  s->stages = pipeline_stages();
+  s->schema = std::make_unique<OptionSchema>(s->stages);
   po::options_description desc("Pipeline options (INI: top-level keys, then [data], [synth], [model], ...)");
-  declare_pipeline_options(desc);
+  declare_options(s->schema->bindings(), desc);
   po::options_description all;
   all.add(extra).add(desc);
   auto parsed = parse_options(command, summary, all, args, positional, file_section);
   if (parsed.help) return nullptr;
-  auto s = std::make_unique<PipelineSession>();
   s->values = parsed.values;
-  apply_threads_option(s->values);
-  PipelineConfig config = PipelineConfig::from(s->values);
-  std::filesystem::path workdir = config.text("workdir");
-  s->context = std::make_unique<StageContext>(std::move(config), workdir);
-  s->context->device();  // validates --device early
-  s->stages = pipeline_stages();
+  OptionValues values = resolve_options(s->schema->bindings(), s->values);
+  RunOptions run = values.get<RunOptions>();
+  set_thread_count(run.threads);
+  ExecutionContext execution = ExecutionContext::from(run);
+  s->context = std::make_unique<StageContext>(std::move(values), run, execution);
   s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);
   return s;
 }

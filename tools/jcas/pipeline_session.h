@@ -1,11 +1,13 @@
 #pragma once
-// What `run`, `stage` and `status` share: the pipeline options parsed from the command line and
-// config, the work directory context, the stages and their plan.
+// What `run`, `stage`, `status`, `compare` and `ablation` share: the pipeline options (declared
+// from the option schema of the stages) parsed from the command line and config, the work
+// directory context, the stages and their plan.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "adapters/foundation/options.h"
+#include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/pipeline_plan.h"
 
 namespace jcas {
@@ -19,8 +21,9 @@ struct PipelineSession {
                                                const std::vector<std::string>& positional = {},
                                                const std::string& file_section = "");
   po::variables_map values;
-  std::unique_ptr<StageContext> context;
   std::vector<std::unique_ptr<Stage>> stages;
+  std::unique_ptr<OptionSchema> schema;
+  std::unique_ptr<StageContext> context;
   std::unique_ptr<PipelinePlan> plan;
 };
 

@@ -2,33 +2,35 @@
 
 #include <fmt/format.h>
 
-#include <sstream>
 
-#include "adapters/io/h5_store.h"
 #include "adapters/foundation/error.h"
+#include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
-#include "stages/stage_inputs.h"
+#include "stages/dataset_options.h"
+#include "stages/ntm_from_pseudo_labels.h"
+#include "stages/stage_results.h"
 
 namespace jcas {
 namespace {
 
-// Opens a stage result if it is up to date; otherwise notes why not.
-std::optional<H5Reader> open_done(const PipelinePlan& plan, const StageKey& key, std::vector<std::string>& notes) {
+// The path of a stage result if it is up to date; otherwise notes why not.
+std::optional<std::filesystem::path> done(const PipelinePlan& plan, const StageKey& key,
+                                          std::vector<std::string>& notes) {
   const PlannedStage* p = plan.find(key);
   if (!p) return std::nullopt;
-  StageStatus s = plan.status(*p);
-  if (s.state != StageState::done) {
+  CacheStatus s = plan.status(*p);
+  if (s.state != CacheState::done) {
     notes.push_back(fmt::format("{} is {}{}", key.label(), state_name(s.state), s.reason.empty() ? "" : ": " + s.reason));
     return std::nullopt;
   }
-  return H5Reader(p->path);
+  return p->path();
 }
 
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+// A headline figure of a done result's record.
+double metric(const std::filesystem::path& file, const std::string& name) {
+  const Metrics m = read_record(file).metrics;
+  auto it = m.find(name);
+  return it == m.end() ? NAN : it->second;
 }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
@@ -41,7 +43,9 @@ std::vector<double> to_vector(const torch::Tensor& t) {
 RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>& wanted) {
   const StageContext& ctx = plan.context();
   RoundComparison cmp;
-  const int planned_rounds = ctx.config().integer("rounds");
+  const int planned_rounds = ctx.run().rounds;
+  const auto data = ctx.values().get<DataOptions>("data");
+  const auto train_split = ctx.values().get<TrainSplit>("data");
   std::vector<int> rounds = wanted;
   if (rounds.empty())
     for (int r = 0; r < planned_rounds; ++r) rounds.push_back(r);
@@ -50,30 +54,30 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
       throw UserError(fmt::format("--rounds: round {} is not in this pipeline (rounds 0..{})", r, planned_rounds - 1));
 
   std::vector<std::string> ignored;
-  if (auto ev = open_done(plan, {"evaluate_source", 0}, ignored)) {
-    cmp.source_test_mjac = ev->attr_double("/", "metric.test_mjac");
-    cmp.source_test_mdice = ev->attr_double("/", "metric.test_mdice");
+  if (auto ev = done(plan, {"evaluate_source", 0}, ignored)) {
+    cmp.source_test_mjac = metric(*ev, "test_mjac");
+    cmp.source_test_mdice = metric(*ev, "test_mdice");
   }
-  const int k = target_num_classes(ctx);
-  cmp.class_names = read_dataset_info(ctx.target_root().string()).class_names;
-  cmp.has_truth = target_has_labels(ctx);
+  const int k = target_num_classes(ctx, data);
+  cmp.class_names = read_dataset_info(data.target_root(ctx.workdir()).string()).class_names;
+  cmp.has_truth = target_has_labels(ctx, data);
   std::vector<torch::Tensor> truth;
   if (cmp.has_truth) {
-    auto train = open_target(ctx, ctx.config().text("data.train_split"), true);
+    auto train = open_target(ctx, data, train_split.name, true);
     for (size_t i = 0; i < train.size(); ++i) truth.push_back(train.get(i).label);
   }
 
   for (int r : rounds) {
     RoundSummary s;
     s.round = r;
-    if (auto pl = open_done(plan, {"pseudo_label", r}, s.notes)) {
+    if (auto file = done(plan, {"pseudo_label", r}, s.notes)) {
+      PseudoLabels pl = PseudoLabels::read(*file);
       s.has_pseudo_labels = true;
-      auto labels = pl->read("labels");
+      auto labels = pl.labels;
       cmp.labels[r] = labels;
-      if (cmp.image_names.empty()) cmp.image_names = split_lines(pl->attr_string("/", "images"));
-      s.mean_confidence = pl->read("confidence").to(torch::kFloat64).mean().item<double>() / 255;
-      auto counts = torch::bincount(labels.reshape({-1}).to(torch::kLong), {}, 256).slice(0, 0, k).to(torch::kFloat64);
-      s.class_dist = to_vector(counts / counts.sum());
+      if (cmp.image_names.empty()) cmp.image_names = pl.images;
+      s.mean_confidence = pl.confidence.to(torch::kFloat64).mean().item<double>() / 255;
+      s.class_dist = to_vector(class_distribution(labels, k));
       if (cmp.has_truth) {
         SegmentationScore score(k);
         LabelNoiseStats stats(k);
@@ -100,25 +104,27 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
         s.notes.push_back(fmt::format("round {} pseudo labels not available: no change map", r - 1));
       }
     }
-    if (auto est = open_done(plan, {"estimate_ntm", r}, s.notes)) {
-      s.estimator = est->attr_string("/", "estimator");
-      s.estimated_class_ntm = est->read("class_ntm");
-      if (est->has("true_class_ntm")) {
-        s.true_class_ntm = est->read("true_class_ntm");
-        s.true_affinity_ntm = est->read("true_affinity_ntm");
-        for (const auto& e : est->list("estimates"))
-          s.estimator_errors[e] = est->attr_double("/", "metric.error_" + e);
+    if (auto file = done(plan, {"estimate_ntm", r}, s.notes)) {
+      NtmEstimate est = NtmEstimate::read(*file);
+      s.estimator = est.estimator;
+      s.estimated_class_ntm = est.class_ntm;
+      if (est.true_class_ntm.defined()) {
+        s.true_class_ntm = est.true_class_ntm;
+        s.true_affinity_ntm = est.true_affinity_ntm;
+        for (const auto& [name, t] : est.estimates) s.estimator_errors[name] = ntm_estimation_error(t, est.true_class_ntm);
       }
     }
-    if (auto der = open_done(plan, {"derive_affinity", r}, s.notes)) s.class_to_affinity = der->read("affinity_ntm");
-    if (auto rt = open_done(plan, {"retrain", r}, s.notes)) {
-      s.learned_class_ntm = rt->read("learned_class_ntm");
-      s.learned_affinity_ntm = rt->read("learned_affinity_ntm");
-      s.selected_epoch = static_cast<int>(rt->attr_int("/", "selected_epoch"));
+    if (auto file = done(plan, {"derive_affinity", r}, s.notes))
+      s.class_to_affinity = AffinityDerivation::read(*file).affinity_ntm;
+    if (auto file = done(plan, {"retrain", r}, s.notes)) {
+      RetrainOutcome rt = RetrainOutcome::read(*file);
+      s.learned_class_ntm = rt.learned_class_ntm;
+      s.learned_affinity_ntm = rt.learned_affinity_ntm;
+      s.selected_epoch = static_cast<int>(rt.selected_epoch);
     }
-    if (auto ev = open_done(plan, {"evaluate", r}, s.notes)) {
-      s.test_mjac = ev->attr_double("/", "metric.test_mjac");
-      s.test_mdice = ev->attr_double("/", "metric.test_mdice");
+    if (auto file = done(plan, {"evaluate", r}, s.notes)) {
+      s.test_mjac = metric(*file, "test_mjac");
+      s.test_mdice = metric(*file, "test_mdice");
     }
     cmp.rounds.push_back(std::move(s));
   }

@@ -1,0 +1,65 @@
+#pragma once
+// How a model is retrained on noisy labels — the [retrain] options and the one recipe that the
+// retrain stage and the ablation share: the adaptation method's loss, NTMs started from an
+// estimate (or the reference's W = -2), the warm-up without correction, and the trainer.
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+#include "adapters/foundation/option_binder.h"
+#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/model/segmentation_model.h"
+#include "stages/trainer.h"
+
+namespace jcas {
+
+enum class NtmInit { estimate, identity };
+enum class Selection { last, val };
+template <>
+struct EnumNames<NtmInit> {
+  static const std::vector<std::pair<NtmInit, const char*>>& table();
+};
+template <>
+struct EnumNames<Selection> {
+  static const std::vector<std::pair<Selection, const char*>>& table();
+};
+
+struct RetrainOptions {
+  int epochs = 8;
+  int warmup_epochs = 2;  // first epochs of a correcting method without the correction
+  int batch_size = 4;
+  double lr = 0.005, ntm_lr = 0.001, momentum = 0.9, weight_decay = 0.0005;
+  std::string method = "jcas";  // a name of pipeline/method/adaptation_methods.h
+  JcasLossOptions loss;         // weights, affinity grid and implementation
+  NtmInit ntm_init = NtmInit::estimate;
+  Selection select = Selection::last;
+
+  void bind(OptionBinder& b);  // keys relative to [retrain]
+  void check() const;
+  const AdaptationMethod& adaptation() const { return adaptation_method(method); }
+  // The loss the method trains with, and how its models are read out.
+  JcasLossOptions method_loss() const { return adaptation().loss_options(loss); }
+  InferenceMode inference() const { return InferenceMode::of(method_loss()); }
+};
+
+struct RetrainData {
+  const SegmentationDataset* images = nullptr;  // the training split (its labels are not read)
+  torch::Tensor labels;                          // N x H x W uint8 noisy labels, dataset order
+  torch::Tensor class_dist;                      // K, proportions of `labels`
+  // Where the NTMs start (ntm_init estimate); undefined: the reference's W = -2.
+  torch::Tensor initial_class_ntm, initial_affinity_ntm;
+  std::function<double(SegmentationModel&)> validate;  // selection score per epoch (select val)
+};
+
+struct Retrained {
+  TrainResult result;
+  JcasLoss loss{nullptr};  // with the learned NTMs
+};
+
+// Retrains `model` in place with `o`'s method. `run` names the progress label, checkpoint, its key
+// and the seed; the recipe fills in everything else of the trainer from `o`.
+Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const RetrainData& data,
+                        TrainerOptions run, const ExecutionContext& execution);
+
+}  // namespace jcas
