@@ -375,9 +375,8 @@ std::vector<AblationRun> Ablation::run_all() {
       CachedJob j = job(variant, seed);
       CacheStatus status = cache_status(j);
       const bool cached = status.state == CacheState::done;
-      if (!cached)
-        log::info("[{}/{}] run  {}{}", index, total, j.label,
-                  status.state == CacheState::stale ? " (stale: " + status.reason + ")" : "");
+      if (status.state == CacheState::stale) log::info("[{}/{}] {}: {}, re-running", index, total, j.label, status.reason);
+      if (!cached) log::info("[{}/{}] run  {}", index, total, j.label);
       StageRecord record = cached ? *status.record : run_job(j, plan_.context().execution().is_writer());
       const Metrics& m = record.metrics;
       AblationRun run;
@@ -395,9 +394,12 @@ std::vector<AblationRun> Ablation::run_all() {
       run.val_mjac = m.at("val_mjac");
       run.selected_epoch = static_cast<int>(m.at("selected_epoch"));
       run.epochs = static_cast<int>(m.at("epochs"));
-      log::info("[{}/{}] {} {}: test mDice {:.2f} %, mJac {:.2f} % (epoch {} of {}, {})", index, total,
-                cached ? "skip" : "done", j.label, 100 * run.mean_dice, 100 * run.mean_jaccard, run.selected_epoch,
-                run.epochs, cached ? "cached" : format_duration(run.seconds));
+      if (cached)
+        log::info("[{}/{}] skip {} (cached: test mDice {:.2f} %)", index, total, j.label, 100 * run.mean_dice);
+      else
+        log::info("[{}/{}] {}: test mDice {:.2f} %, mJac {:.2f} % (epoch {} of {}, {})", index, total, j.label,
+                  100 * run.mean_dice, 100 * run.mean_jaccard, run.selected_epoch, run.epochs,
+                  format_duration(run.seconds));
       runs.push_back(run);
     }
   }

@@ -1,0 +1,46 @@
+// The execution context: one process is a world of size 1; torchrun's environment is read, and a
+// world of several processes is refused with one clear message until data-parallel runs exist.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "adapters/foundation/error.h"
+#include "pipeline/runner/execution_context.h"
+
+using namespace jcas;
+
+namespace {
+struct Env {
+  Env(const char* rank, const char* world) {
+    setenv("RANK", rank, 1);
+    setenv("WORLD_SIZE", world, 1);
+  }
+  ~Env() {
+    unsetenv("RANK");
+    unsetenv("WORLD_SIZE");
+  }
+};
+}  // namespace
+
+TEST(ExecutionContext, OneProcessByDefault) {
+  unsetenv("RANK");
+  unsetenv("WORLD_SIZE");
+  ExecutionContext e = ExecutionContext::from(RunOptions{});
+  EXPECT_EQ(e.rank(), 0);
+  EXPECT_EQ(e.world_size(), 1);
+  EXPECT_TRUE(e.is_writer());
+  EXPECT_TRUE(e.device().is_cpu());
+  std::vector<size_t> order = {3, 1, 2, 0};
+  EXPECT_EQ(e.shard(order), order);
+}
+
+TEST(ExecutionContext, TorchrunEnvironment) {
+  {
+    Env env("0", "1");
+    EXPECT_EQ(ExecutionContext::from(RunOptions{}).world_size(), 1);
+  }
+  for (auto [rank, world] : std::vector<std::pair<const char*, const char*>>{{"1", "1"}, {"0", "zero"}, {"0", "2"}}) {
+    Env env(rank, world);
+    EXPECT_THROW(ExecutionContext::from(RunOptions{}), UserError) << rank << "/" << world;
+  }
+}
