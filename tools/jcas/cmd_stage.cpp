@@ -1,4 +1,5 @@
 #include "adapters/foundation/error.h"
+#include "stages/pipeline_stages.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 
@@ -6,8 +7,9 @@ namespace jcas::commands {
 
 int stage(const Args& args) {
   po::options_description desc("stage");
-  desc.add_options()("name", po::value<std::string>(), "stage to run (data, source, evaluate_source, pseudo_label, "
-                                                       "estimate_ntm, derive_affinity, retrain, evaluate)")(
+  std::string names;
+  for (const auto& s : pipeline_stages()) names += (names.empty() ? "" : ", ") + s->name();
+  desc.add_options()("name", po::value<std::string>(), ("stage to run (" + names + ")").c_str())(
       "round", po::value<int>()->default_value(0), "round of the stage");
   auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, {"name"});
   if (!session) return 0;
