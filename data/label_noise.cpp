@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 
+#include "adapters/foundation/temporary_path.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
@@ -212,8 +213,8 @@ NoiseStats write_noisy_labels(const NoiseDatasetOptions& o) {
                                     o.out, name));
     }
   }
-  const fs::path tmp = out.string() + ".partial";
-  fs::remove_all(tmp);
+  TemporaryPath partial(out);  // removed if writing stops half-way
+  const fs::path& tmp = partial.path();
   fs::create_directories(tmp);
 
   NoiseStats stats;
@@ -240,8 +241,7 @@ NoiseStats write_noisy_labels(const NoiseDatasetOptions& o) {
   json << record.dump(2) << "\n";
   json.close();
   if (!json) throw UserError(fmt::format("noise: cannot write '{}'", (tmp / "noise.json").string()));
-  fs::remove_all(out);
-  fs::rename(tmp, out);
+  partial.commit();
   return stats;
 }
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "adapters/foundation/temporary_path.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
@@ -381,8 +382,8 @@ void generate_synthetic_dataset(const SynthOptions& o) {
   for (const auto& [domain, splits] : domains) {
     const std::string dname = domain == SynthDomain::source ? "source" : "target";
     const fs::path final_dir = fs::path(o.out) / dname;
-    const fs::path tmp = fs::path(o.out) / ("." + dname + ".partial");
-    fs::remove_all(tmp);
+    TemporaryPath partial(final_dir);  // removed if generation stops half-way
+    const fs::path& tmp = partial.path();
     fs::create_directories(tmp / "img");
     fs::create_directories(tmp / "label");
     for (const auto& split : splits) {
@@ -415,8 +416,7 @@ void generate_synthetic_dataset(const SynthOptions& o) {
       write_text(tmp / (std::string(split.name) + ".txt"), list);
     }
     write_text(tmp / "info.json", info_json());
-    fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
+    partial.commit();
   }
   if (bar) bar->finish();
 }

@@ -5,6 +5,7 @@
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
+#include "adapters/foundation/temporary_path.h"
 #include "adapters/io/h5_store.h"
 #include "data/synthetic_endoscopy.h"
 #include "pipeline/runner/run_options.h"
@@ -59,12 +60,11 @@ class DataStage : public StageWith<DataStageOptions> {
     synth.height = o.size.height;
     synth.width = o.size.width;
     // Generated beside the final folder and renamed, so a stop never leaves a partial dataset.
-    fs::path final_dir = ctx.workdir() / "data", tmp_dir = ctx.workdir() / "data.tmp";
-    fs::remove_all(tmp_dir);
-    synth.out = tmp_dir.string();
+    const fs::path final_dir = ctx.workdir() / "data";
+    TemporaryPath tmp(final_dir);
+    synth.out = tmp.path().string();
     generate_synthetic_dataset(synth);
-    fs::remove_all(final_dir);
-    fs::rename(tmp_dir, final_dir);
+    tmp.commit();
     log::info("synthetic data in {}", final_dir.string());
     out.write("counts", torch::tensor({o.source_train, o.target_train, o.target_val, o.target_test}, torch::kInt64),
               "source_train,target_train,target_val,target_test");

@@ -51,6 +51,14 @@ void ValSplit::check() const { check_split(name, "val_split"); }
 void TestSplit::bind(OptionBinder& b) { b.bind("test_split", &name, "target split the models are evaluated on"); }
 void TestSplit::check() const { check_split(name, "test_split"); }
 
+DatasetRead source_read(const StageContext& ctx, const DataOptions& data, const std::string& split) {
+  return {dataset_options(data, data.source_root(ctx.workdir())), split, true};
+}
+
+DatasetRead target_read(const StageContext& ctx, const DataOptions& data, const std::string& split, bool with_labels) {
+  return {dataset_options(data, data.target_root(ctx.workdir())), split, with_labels};
+}
+
 SegmentationDataset open_source(const StageContext& ctx, const DataOptions& data, const std::string& split) {
   return SegmentationDataset(dataset_options(data, data.source_root(ctx.workdir())), split, true);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "adapters/foundation/option_binder.h"
+#include "adapters/io/dataset_check.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "pipeline/runner/stage.h"
 
@@ -41,6 +42,10 @@ struct TestSplit {
   void bind(OptionBinder& b);
   void check() const;
 };
+
+// What a stage reads of the source or target dataset (its contents enter the stage's fingerprint).
+DatasetRead source_read(const StageContext& ctx, const DataOptions& data, const std::string& split);
+DatasetRead target_read(const StageContext& ctx, const DataOptions& data, const std::string& split, bool with_labels);
 
 // Source or target dataset of the pipeline at the configured input size.
 SegmentationDataset open_source(const StageContext& ctx, const DataOptions& data, const std::string& split);

@@ -43,6 +43,16 @@ class EstimateNtmStage : public StageWith<EstimateNtmOptions> {
     return with_data_input(ctx, {{"pseudo_label", round}});
   }
 
+  // Ground truth, where the target has it, for the true T_C; otherwise only the class count.
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const EstimateNtmOptions& o, int) const override {
+    if (!target_has_labels(ctx, o.data)) return {};
+    return {target_read(ctx, o.data, o.train.name, true)};
+  }
+  std::vector<std::filesystem::path> files_read(const StageContext& ctx, const EstimateNtmOptions& o,
+                                                int) const override {
+    return {o.data.target_root(ctx.workdir()) / "info.json"};
+  }
+
   Metrics compute(const StageContext& ctx, const EstimateNtmOptions& o, int round, const std::string&,
                   H5Writer& out) const override {
     const int k = target_num_classes(ctx, o.data);

@@ -50,6 +50,9 @@ class EvaluateSourceStage : public StageWith<EvaluateOptions> {
   std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int) const override {
     return with_data_input(ctx, {{"source", 0}});
   }
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const EvaluateOptions& o, int) const override {
+    return {target_read(ctx, o.data, o.test.name, true)};
+  }
   Metrics compute(const StageContext& ctx, const EvaluateOptions& o, int, const std::string&,
                   H5Writer& out) const override {
     return evaluate_into(ctx, o, {"source", 0}, "evaluate source", out);
@@ -64,6 +67,9 @@ class EvaluateStage : public StageWith<EvaluateOptions> {
  protected:
   std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int round) const override {
     return with_data_input(ctx, {{"retrain", round}});
+  }
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const EvaluateOptions& o, int) const override {
+    return {target_read(ctx, o.data, o.test.name, true)};
   }
   Metrics compute(const StageContext& ctx, const EvaluateOptions& o, int round, const std::string&,
                   H5Writer& out) const override {

@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/temporary_path.h"
 #include "adapters/io/h5_store.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/dataset_options.h"
@@ -46,6 +47,10 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   // fingerprint covers it.
   std::vector<StageKey> input_keys(const StageContext& ctx, const PseudoLabelOptions&, int round) const override {
     return with_data_input(ctx, {model_of_round(round)});
+  }
+
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const PseudoLabelOptions& o, int) const override {
+    return {target_read(ctx, o.data, o.train.name, target_has_labels(ctx, o.data))};
   }
 
   Metrics compute(const StageContext& ctx, const PseudoLabelOptions& o, int round, const std::string&,
@@ -90,16 +95,14 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   // Colourised pseudo labels, WORKDIR/round-r/pseudo_labels/NAME.png (replaced as a whole).
   static void write_pngs(const StageContext& ctx, int round, const std::vector<std::string>& names,
                          const torch::Tensor& labels) {
-    fs::path dir = ctx.round_dir(round) / "pseudo_labels", tmp = ctx.round_dir(round) / "pseudo_labels.tmp";
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
+    TemporaryPath tmp(ctx.round_dir(round) / "pseudo_labels");
+    fs::create_directories(tmp.path());
     for (size_t i = 0; i < names.size(); ++i) {
-      fs::path file = tmp / (fs::path(names[i]).stem().string() + ".png");
+      fs::path file = tmp.path() / (fs::path(names[i]).stem().string() + ".png");
       if (!cv::imwrite(file.string(), label_to_color(labels[static_cast<int64_t>(i)])))
         throw UserError(fmt::format("cannot write {}", file.string()));
     }
-    fs::remove_all(dir);
-    fs::rename(tmp, dir);
+    tmp.commit();
   }
 };
 

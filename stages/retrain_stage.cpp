@@ -53,6 +53,12 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
                                  {"derive_affinity", round}});
   }
 
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const RetrainStageOptions& o, int) const override {
+    std::vector<DatasetRead> reads = {target_read(ctx, o.data, o.train.name, false)};
+    if (o.retrain.select == Selection::val) reads.push_back(target_read(ctx, o.data, o.val.name, true));
+    return reads;
+  }
+
   Metrics compute(const StageContext& ctx, const RetrainStageOptions& o, int round, const std::string& fingerprint,
                   H5Writer& out) const override {
     const auto& execution = ctx.execution();

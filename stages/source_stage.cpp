@@ -42,6 +42,11 @@ struct SourceStageOptions {
   }
 };
 
+// Held-out source images, when the source dataset has a test split.
+bool has_source_test(const StageContext& ctx, const SourceStageOptions& o) {
+  return std::filesystem::exists(o.data.source_root(ctx.workdir()) / "test.txt");
+}
+
 class SourceStage : public StageWith<SourceStageOptions> {
  public:
   std::string name() const override { return "source"; }
@@ -51,6 +56,19 @@ class SourceStage : public StageWith<SourceStageOptions> {
  protected:
   std::vector<StageKey> input_keys(const StageContext& ctx, const SourceStageOptions&, int) const override {
     return with_data_input(ctx, {});
+  }
+
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const SourceStageOptions& o, int) const override {
+    std::vector<DatasetRead> reads;
+    if (o.weights.empty()) reads.push_back(source_read(ctx, o.data, "train"));
+    if (has_source_test(ctx, o)) reads.push_back(source_read(ctx, o.data, "test"));
+    return reads;
+  }
+  std::vector<std::filesystem::path> files_read(const StageContext& ctx, const SourceStageOptions& o,
+                                                int) const override {
+    std::vector<std::filesystem::path> files = {o.data.target_root(ctx.workdir()) / "info.json"};  // the class count
+    if (!o.weights.empty()) files.emplace_back(o.weights);
+    return files;
   }
 
   Metrics compute(const StageContext& ctx, const SourceStageOptions& o, int, const std::string& fingerprint,
@@ -89,7 +107,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
     model->to(execution.device());
     const InferenceMode inference = ce.inference({});
     // The source model on held-out source images: how well it learned its own domain.
-    if (std::filesystem::exists(o.data.source_root(ctx.workdir()) / "test.txt")) {
+    if (has_source_test(ctx, o)) {
       auto test = open_source(ctx, o.data, "test");
       metrics["source_test_mjac"] = evaluate_model(*model, test, inference, execution.device(), "source test").mean_jaccard;
     }

@@ -207,6 +207,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     }
     bar.finish();
     log_line.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string selection;
     if (validate) {
       torch::NoGradGuard no_grad;
       model.module().eval();
@@ -216,9 +217,10 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
         best_epoch = epoch + 1;
         copy_state(live, best);
       }
-      log::info("{} epoch {}: validation mJac {:.4f}{}", o.label, epoch + 1, log_line.validation,
-                better ? " (best)" : "");
+      selection = fmt::format(", validation mJac {:.4f}{}", log_line.validation, better ? " (best)" : "");
     }
+    log::info("{} epoch {}/{}: loss {:.4f} (seg {:.4f}, aff {:.4f}){}, {}", o.label, epoch + 1, o.epochs,
+              log_line.loss, log_line.seg, log_line.aff, selection, format_duration(log_line.seconds));
     result.epochs.push_back(log_line);
     ckpt.save(model, loss, opt, result.epochs, best_epoch, validate ? &best : nullptr);
     check_interrupted();

@@ -7,6 +7,10 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sched.h>
+
+#include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include "adapters/foundation/error.h"
@@ -96,16 +100,47 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
 
 void add_threads_option(po::options_description& desc) {
   desc.add_options()("threads", po::value<int>()->default_value(0),
-                     "intra-op threads for LibTorch (0 = all cores)");
+                     "intra-op threads for LibTorch (0 = the CPUs this process may use: OMP_NUM_THREADS, affinity, cgroup quota)");
 }
 
 void apply_threads_option(const po::variables_map& vm) {
   set_thread_count(vm.count("threads") ? vm["threads"].as<int>() : 0);
 }
 
+namespace {
+
+// CPUs allowed by the cgroup CPU quota (v2 cpu.max, v1 cfs quota), 0 when there is none.
+int cgroup_cpu_limit() {
+  double quota = -1, period = 0;
+  if (std::ifstream v2{"/sys/fs/cgroup/cpu.max"}) {
+    std::string q;
+    v2 >> q >> period;
+    if (q != "max" && !q.empty()) quota = std::atof(q.c_str());
+  } else {
+    std::ifstream q1{"/sys/fs/cgroup/cpu/cpu.cfs_quota_us"}, p1{"/sys/fs/cgroup/cpu/cpu.cfs_period_us"};
+    if (q1 && p1) q1 >> quota, p1 >> period;
+  }
+  if (quota <= 0 || period <= 0) return 0;
+  return std::max(1, static_cast<int>(std::ceil(quota / period)));
+}
+
+}  // namespace
+
+int available_cpus() {
+  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(omp);
+    if (n > 0) return n;
+  }
+  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) cpus = std::max(1, CPU_COUNT(&mask));
+  const int quota = cgroup_cpu_limit();
+  return quota > 0 ? std::min(cpus, quota) : cpus;
+}
+
 void set_thread_count(int threads) {
   if (threads < 0) throw UserError(fmt::format("--threads must be >= 0, got {}", threads));
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads == 0) threads = available_cpus();
   torch::set_num_threads(threads);
   cv::setNumThreads(threads);
 }

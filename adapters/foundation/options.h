@@ -27,10 +27,13 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
                             const po::options_description& desc, const std::vector<std::string>& args,
                             const std::vector<std::string>& positional = {}, const std::string& file_section = "");
 
-// Adds `--threads N` (default: all cores) and applies it to LibTorch's intra-op pool.
+// Adds `--threads N` (default 0: the CPUs the process may use) and applies it to LibTorch's intra-op pool.
 void add_threads_option(po::options_description& desc);
 void apply_threads_option(const po::variables_map& vm);
-// LibTorch's and OpenCV's thread count; 0 = all cores.
+// The CPUs this process may use: OMP_NUM_THREADS if set, else the CPU affinity mask, capped by a
+// cgroup CPU quota (containers, Slurm).
+int available_cpus();
+// LibTorch's and OpenCV's thread count; 0 = available_cpus().
 void set_thread_count(int threads);
 
 [[noreturn]] void throw_missing_option(const std::string& key);

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/temporary_path.h"
 
 namespace jcas {
 namespace {
@@ -129,8 +130,7 @@ struct H5Writer::Impl {
 H5Writer::H5Writer(std::filesystem::path final_path)
     : final_path_(std::move(final_path)), impl_(std::make_unique<Impl>()) {
   silence_hdf5();
-  tmp_path_ = final_path_;
-  tmp_path_ += ".tmp";
+  tmp_path_ = temporary_path(final_path_);
   if (!final_path_.parent_path().empty()) std::filesystem::create_directories(final_path_.parent_path());
   try {
     impl_->file = H5::H5File(tmp_path_.string(), H5F_ACC_TRUNC);

@@ -1,7 +1,7 @@
 #pragma once
 // HDF5 files of named tensors with attributes: the toolkit's cache format.
 //
-// Writes go to `<path>.tmp` and are renamed into place by commit(), so a crash never leaves a
+// Writes go to `<path>.<pid>.tmp` and are renamed into place by commit(), so a crash never leaves a
 // file that looks complete. Reads validate and turn every HDF5 failure into a UserError naming
 // the file and the object.
 #include <torch/torch.h>

@@ -74,11 +74,20 @@ std::vector<std::string> read_split_list(const std::string& root, const std::str
   std::istringstream in(read_text(path));
   std::vector<std::string> names;
   std::string line;
+  int number = 0;
   while (std::getline(in, line)) {
+    ++number;
     auto b = line.find_first_not_of(" \t\r\n");
     if (b == std::string::npos || line[b] == '#') continue;
     auto e = line.find_last_not_of(" \t\r\n");
-    names.push_back(line.substr(b, e - b + 1));
+    const std::string name = line.substr(b, e - b + 1);
+    // A name is a path inside the dataset: never absolute, never climbing out with "..".
+    const fs::path p(name);
+    bool climbs = false;
+    for (const auto& part : p) climbs = climbs || part == "..";
+    if (p.is_absolute() || climbs)
+      throw UserError(fmt::format("'{}' line {}: name '{}' leaves the dataset folder", path.string(), number, name));
+    names.push_back(name);
   }
   if (names.empty()) throw UserError(fmt::format("list file '{}' names no images", path.string()));
   return names;

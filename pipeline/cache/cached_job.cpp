@@ -1,8 +1,11 @@
 #include "pipeline/cache/cached_job.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
+#include <set>
+#include <vector>
 
 #include "adapters/foundation/error.h"
 #include "adapters/io/h5_store.h"
@@ -27,6 +30,36 @@ std::string job_fingerprint(const std::string& stage, int round, const std::stri
   return hash_text(text);
 }
 
+namespace {
+
+// "options changed: a 1 -> 2; input changed: retrain[0]; contents changed: ...", from the record's
+// options and inputs against the job's.
+std::string what_changed(const StageRecord& r, const CachedJob& job) {
+  std::vector<std::string> options, inputs;
+  auto text = [](const nlohmann::json& j, const std::string& key) {
+    if (!j.contains(key)) return std::string("(none)");
+    return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+  };
+  std::set<std::string> keys;
+  for (const auto& [k, v] : job.options.items()) keys.insert(k);
+  for (const auto& [k, v] : r.options.items()) keys.insert(k);
+  for (const auto& k : keys)
+    if (text(r.options, k) != text(job.options, k))
+      options.push_back(fmt::format("{} {} -> {}", k, text(r.options, k), text(job.options, k)));
+  keys.clear();
+  for (const auto& [k, v] : job.inputs.items()) keys.insert(k);
+  for (const auto& [k, v] : r.inputs.items()) keys.insert(k);
+  for (const auto& k : keys)
+    if (text(r.inputs, k) != text(job.inputs, k)) inputs.push_back(k);
+  std::vector<std::string> parts;
+  if (!options.empty()) parts.push_back(fmt::format("options changed: {}", fmt::join(options, ", ")));
+  if (!inputs.empty()) parts.push_back(fmt::format("inputs changed: {}", fmt::join(inputs, ", ")));
+  if (parts.empty()) parts.push_back("options or inputs changed");  // same record, other fingerprint text
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+}  // namespace
+
 CacheStatus cache_status(const CachedJob& job) {
   CacheStatus s;
   if (!std::filesystem::exists(job.path)) return s;
@@ -38,7 +71,7 @@ CacheStatus cache_status(const CachedJob& job) {
       s.reason = fmt::format("file holds {}[{}]", r.stage, r.round);
     } else if (r.fingerprint != job.fingerprint) {
       s.state = CacheState::stale;
-      s.reason = "options or inputs changed";
+      s.reason = what_changed(r, job);
     } else {
       s.state = CacheState::done;
     }

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <set>
+
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
@@ -23,18 +26,14 @@ PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::uniqu
     p->stage = &stage;
     p->options = stage.bind_options(ctx.values());
     p->inputs = stage.inputs(ctx, *p->options, round);
-    for (const auto& in : p->inputs) {
-      const PlannedStage* dep = find(in);
-      if (!dep)
+    for (const auto& in : p->inputs)
+      if (!find(in))
         throw std::logic_error(fmt::format("{} needs {} which is not planned before it", p->key.label(), in.label()));
-      p->job.inputs[in.label()] = dep->fingerprint();
-    }
     p->job.stage = stage.name();
     p->job.round = round;
     p->job.label = p->key.label();
     p->job.path = ctx.result_path(p->key);
     p->job.options = p->options->json();
-    p->job.fingerprint = job_fingerprint(stage.name(), round, p->options->canonical(), p->job.inputs);
     const PlannedStage* self = p.get();
     p->job.compute = [this, self](H5Writer& out) {
       return self->stage->run(ctx_, *self->options, self->key.round, self->fingerprint(), out);
@@ -46,6 +45,42 @@ PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::uniqu
   for (int r = 0; r < rounds; ++r)
     for (size_t i = 0; i < stages.size(); ++i)
       if (stages[i]->per_round() && stages[i]->enabled(ctx, *bound[i])) add(i, r);
+  refresh();
+}
+
+namespace {
+
+// A file's name in fingerprints: relative to the work directory when inside it, so that a copied
+// or moved work directory keeps its cache.
+std::string where(const std::filesystem::path& path, const std::filesystem::path& workdir) {
+  auto rel = path.lexically_normal().lexically_relative(workdir.lexically_normal());
+  if (!rel.empty() && *rel.begin() != "..") return rel.generic_string();
+  return path.generic_string();
+}
+
+}  // namespace
+
+void PipelinePlan::refresh() const {
+  for (const auto& p : planned_) {
+    nlohmann::json inputs = nlohmann::json::object();
+    for (const auto& in : p->inputs) inputs[in.label()] = find(in)->fingerprint();
+    for (const auto& read : p->stage->dataset_reads(ctx_, *p->options, p->key.round)) {
+      const std::string label = fmt::format("contents of {}:{}{}", where(read.dataset.root, ctx_.workdir()),
+                                            read.split, read.with_labels ? " with labels" : "");
+      inputs[label] = ctx_.digests().combined(read.dataset.root, dataset_files(read));
+    }
+    for (const auto& file : p->stage->file_reads(ctx_, *p->options, p->key.round))
+      inputs["contents of " + where(file, ctx_.workdir())] = ctx_.digests().digest(file);
+    p->job.inputs = inputs;
+    p->job.fingerprint = job_fingerprint(p->key.name, p->key.round, p->options->canonical(), inputs);
+  }
+}
+
+void PipelinePlan::validate_reads() const {
+  std::set<std::string> done;
+  for (const auto& p : planned_)
+    for (const auto& read : p->stage->dataset_reads(ctx_, *p->options, p->key.round))
+      if (done.insert(read.label()).second) validate_dataset_read(read);
 }
 
 const PlannedStage* PipelinePlan::find(const StageKey& key) const {
@@ -68,17 +103,26 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
   }
   // Dependants need no re-run after a forced stage: their fingerprints name the inputs'
   // fingerprints, which a re-run with the same options reproduces.
-  int ran = 0;
+  std::vector<std::pair<const PlannedStage*, std::string>> todo;
   for (const auto& p : plan_.stages()) {
     CacheStatus s = plan_.status(*p);
     if (s.state == CacheState::done && !forced(*p, force)) {
       log::info("skip {:<22} cached ({})", p->key.label(), format_duration(s.record->seconds));
       continue;
     }
-    std::string why = s.state == CacheState::missing ? "missing"
-                      : s.state == CacheState::stale ? "stale: " + s.reason
-                                                     : "forced";
-    log::info("run  {:<22} ({})", p->key.label(), why);
+    todo.emplace_back(p.get(), s.state == CacheState::missing ? "missing"
+                               : s.state == CacheState::stale ? "stale: " + s.reason
+                                                              : "forced");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  int ran = 0;
+  for (const auto& [p, why] : todo) {
+    // A stage run earlier in this loop may have made a later one up to date (same fingerprint).
+    if (plan_.status(*p).state == CacheState::done && !forced(*p, force)) continue;
+    validate_once(*p);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log::info("run  {:<22} (stage {}/{}, {} so far; {})", p->key.label(), ran + 1, todo.size(),
+              format_duration(elapsed), why);
     execute(*p);
     ++ran;
   }
@@ -94,8 +138,16 @@ void PipelineRunner::run_one(const StageKey& key) {
       throw UserError(fmt::format("{} needs {}, which is {}: run `jcas stage {} --round {}` first (or `jcas run`)",
                                   key.label(), in.label(), state_name(s.state), in.name, in.round));
   }
+  validate_once(*p);
   log::info("run  {}", key.label());
   execute(*p);
+}
+
+void PipelineRunner::validate_once(const PlannedStage& next) {
+  // Generated data exists only once its stage has run; everything else is checked up front.
+  if (validated_ || next.stage->dataset_reads(plan_.context(), *next.options, next.key.round).empty()) return;
+  plan_.validate_reads();
+  validated_ = true;
 }
 
 void PipelineRunner::ensure(const StageKey& key) {
@@ -110,6 +162,7 @@ void PipelineRunner::ensure(const StageKey& key) {
 
 void PipelineRunner::execute(const PlannedStage& p) {
   StageRecord record = run_job(p.job, plan_.context().execution().is_writer());
+  plan_.refresh();  // what it wrote may be what later stages read
   std::string figures;
   for (const auto& [k, v] : record.metrics) figures += fmt::format(" {}={:.4f}", k, v);
   log::info("done {:<22} {}{}", p.key.label(), format_duration(record.seconds), figures);

@@ -18,6 +18,8 @@ struct PlannedStage {
   const Stage* stage = nullptr;
   std::unique_ptr<BoundOptionsBase> options;  // bound once; the fingerprint hashes these
   std::vector<StageKey> inputs;
+  // Recorded inputs and fingerprint: the input stages' fingerprints and the digests of the files
+  // it reads (set by PipelinePlan::refresh(), as files change while a run proceeds).
   CachedJob job;  // path, fingerprint, recorded options and inputs; compute runs the stage
   const std::string& fingerprint() const { return job.fingerprint; }
   const std::filesystem::path& path() const { return job.path; }
@@ -31,6 +33,11 @@ class PipelinePlan {
   const PlannedStage* find(const StageKey& key) const;
   CacheStatus status(const PlannedStage& planned) const { return cache_status(planned.job); }
   const StageContext& context() const { return ctx_; }
+  // Recomputes every fingerprint from the options, the inputs and the current contents of the
+  // files the stages read (a stage that just ran, or a user's edit, changes them).
+  void refresh() const;
+  // Checks every dataset split the plan reads (UserError naming the first bad file).
+  void validate_reads() const;
 
  private:
   const StageContext& ctx_;
@@ -50,7 +57,10 @@ class PipelineRunner {
 
  private:
   void execute(const PlannedStage& planned);
+  // Before the first stage that reads a dataset computes anything: every split is checked.
+  void validate_once(const PlannedStage& next);
   const PipelinePlan& plan_;
+  bool validated_ = false;
 };
 
 }  // namespace jcas

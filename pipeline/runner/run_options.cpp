@@ -15,7 +15,7 @@ void RunOptions::bind(OptionBinder& b) {
   b.bind("workdir", &workdir, "work directory holding the cache (one HDF5 file per stage result)");
   b.bind("rounds", &rounds, "adaptation rounds (pseudo-label -> estimate -> derive -> retrain -> evaluate)");
   b.bind("device", &device, "device");
-  b.bind("threads", &threads, "LibTorch intra-op threads (0 = all cores)");
+  b.bind("threads", &threads, "LibTorch intra-op threads (0 = the CPUs this process may use: OMP_NUM_THREADS, affinity, cgroup quota)");
 }
 
 void RunOptions::check() const {

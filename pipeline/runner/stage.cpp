@@ -7,7 +7,11 @@ namespace jcas {
 std::string StageKey::label() const { return fmt::format("{}[{}]", name, round); }
 
 StageContext::StageContext(OptionValues values, RunOptions run, ExecutionContext execution)
-    : values_(std::move(values)), run_(std::move(run)), execution_(execution), workdir_(run_.workdir) {}
+    : values_(std::move(values)),
+      run_(std::move(run)),
+      execution_(execution),
+      workdir_(run_.workdir),
+      digests_(std::make_unique<FileDigests>(workdir_ / ".jcas" / "digests.tsv")) {}
 
 std::filesystem::path StageContext::round_dir(int round) const { return workdir_ / fmt::format("round-{}", round); }
 

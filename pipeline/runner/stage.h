@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "adapters/foundation/option_binder.h"
+#include "adapters/io/dataset_check.h"
+#include "adapters/io/file_digest.h"
 #include "pipeline/cache/stage_record.h"
 #include "pipeline/runner/execution_context.h"
 
@@ -37,6 +39,8 @@ class StageContext {
   const RunOptions& run() const { return run_; }
   const ExecutionContext& execution() const { return execution_; }
   const std::filesystem::path& workdir() const { return workdir_; }
+  // Content digests of the files stages read, memoised in the work directory.
+  FileDigests& digests() const { return *digests_; }
   std::filesystem::path result_path(const StageKey& key) const;
   std::filesystem::path checkpoint_path(const StageKey& key) const;
   std::filesystem::path round_dir(int round) const;
@@ -46,6 +50,7 @@ class StageContext {
   RunOptions run_;
   ExecutionContext execution_;
   std::filesystem::path workdir_;
+  std::unique_ptr<FileDigests> digests_;
 };
 
 class Stage {
@@ -64,6 +69,12 @@ class Stage {
   // every stage before anything runs.
   virtual void validate(const StageContext&, const BoundOptionsBase&) const {}
   virtual std::vector<StageKey> inputs(const StageContext&, const BoundOptionsBase&, int round) const = 0;
+  // What the stage reads from outside the cache: dataset splits and other files (imported
+  // weights). Their contents enter the fingerprint, and the splits are checked before the first
+  // stage of a run computes anything.
+  virtual std::vector<DatasetRead> dataset_reads(const StageContext&, const BoundOptionsBase&, int round) const = 0;
+  virtual std::vector<std::filesystem::path> file_reads(const StageContext&, const BoundOptionsBase&,
+                                                        int round) const = 0;
   // Computes the result into `out` and returns its headline figures. The runner adds the record
   // and commits the file. `fingerprint` is the one the result will carry; long stages key their
   // checkpoints with it.
@@ -82,6 +93,13 @@ class StageWith : public Stage {
   std::vector<StageKey> inputs(const StageContext& ctx, const BoundOptionsBase& o, int round) const final {
     return input_keys(ctx, typed(o), round);
   }
+  std::vector<DatasetRead> dataset_reads(const StageContext& ctx, const BoundOptionsBase& o, int round) const final {
+    return splits_read(ctx, typed(o), round);
+  }
+  std::vector<std::filesystem::path> file_reads(const StageContext& ctx, const BoundOptionsBase& o,
+                                                int round) const final {
+    return files_read(ctx, typed(o), round);
+  }
   Metrics run(const StageContext& ctx, const BoundOptionsBase& o, int round, const std::string& fingerprint,
               H5Writer& out) const final {
     return compute(ctx, typed(o), round, fingerprint, out);
@@ -91,6 +109,8 @@ class StageWith : public Stage {
   virtual bool is_enabled(const StageContext&, const Options&) const { return true; }
   virtual void check_context(const StageContext&, const Options&) const {}
   virtual std::vector<StageKey> input_keys(const StageContext&, const Options&, int round) const = 0;
+  virtual std::vector<DatasetRead> splits_read(const StageContext&, const Options&, int) const { return {}; }
+  virtual std::vector<std::filesystem::path> files_read(const StageContext&, const Options&, int) const { return {}; }
   virtual Metrics compute(const StageContext&, const Options&, int round, const std::string& fingerprint,
                           H5Writer& out) const = 0;
 

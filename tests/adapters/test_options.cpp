@@ -1,9 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/option_binder.h"
 #include "adapters/foundation/options.h"
 
@@ -164,4 +171,54 @@ TEST(OptionBinder, DeclaredParsedAndWrittenAsIni) {
   const std::string ini = bindings_ini(defaults.bindings(), values);
   EXPECT_NE(ini.find("[recipe]\n# servings\nservings = 4\n"), std::string::npos) << ini;
   EXPECT_NE(ini.find("# flavour (plain | spicy)\nflavour = spicy\n"), std::string::npos) << ini;
+}
+
+TEST(Threads, AvailableCpusFollowOmpAndTheAffinityMask) {
+  const char* saved = std::getenv("OMP_NUM_THREADS");
+  const std::string keep = saved ? saved : "";
+  setenv("OMP_NUM_THREADS", "3", 1);
+  EXPECT_EQ(available_cpus(), 3);
+  unsetenv("OMP_NUM_THREADS");
+  cpu_set_t all, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  EXPECT_LE(available_cpus(), CPU_COUNT(&all));
+  CPU_ZERO(&one);
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &all)) {
+      CPU_SET(c, &one);
+      break;
+    }
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  EXPECT_EQ(available_cpus(), 1);  // a process pinned to one core (taskset, Slurm) uses one thread
+  sched_setaffinity(0, sizeof all, &all);
+  if (saved) setenv("OMP_NUM_THREADS", keep.c_str(), 1);
+}
+
+// The first SIGINT/SIGTERM only asks to stop at the next safe point; a second one ends the process
+// at once with the signal's own action.
+TEST(Interrupt, FirstSignalAsksSecondStops) {
+  pid_t child = fork();
+  if (child == 0) {
+    install_interrupt_handler();
+    raise(SIGTERM);
+    if (interrupt_signal() != SIGTERM) _exit(3);
+    raise(SIGTERM);
+    _exit(4);  // not reached
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "exit " << WEXITSTATUS(status);
+  child = fork();
+  if (child == 0) {
+    install_interrupt_handler();
+    raise(SIGINT);
+    try {
+      check_interrupted();
+    } catch (const Interrupted&) {
+      _exit(interrupt_signal() == SIGINT ? 0 : 5);
+    }
+    _exit(6);
+  }
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }

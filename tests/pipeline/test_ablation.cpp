@@ -88,7 +88,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
                              "--out", (w / "changed.md").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("skip clean/upper_bound seed 0 (cached"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("ellipse/ce seed 0: options or inputs changed, re-running"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ellipse/ce seed 0: options changed: rate 0.3 -> 0.1, re-running"), std::string::npos) << r.output;
   const std::string changed = read_text(w / "changed.md");
   EXPECT_NE(changed.find("ellipse noise, rate 0.1"), std::string::npos) << changed;
   EXPECT_EQ(changed.find("| VolMin |"), std::string::npos);  // only the rows asked for

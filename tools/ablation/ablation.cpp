@@ -273,12 +273,16 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
   AblationTrainOptions options = run_options(variant);
   OptionBinder b;
   options.bind(b);
-  std::string text = fmt::format("variant={}\nseed={}\nnoise={}\n", variant, seed, noise);
+  // The run's own settings, recorded with the pipeline options it trains with.
+  nlohmann::json own = {{"variant", variant}, {"seed", std::to_string(seed)}, {"noise", noise}};
   if (noise != "clean" && noise != "sfda") {
     double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
-    text += fmt::format("rate={}\nnoise_seed={}\n", rate, o_.noise_seed);
-    if (noise != "ellipse") text += "unit=" + o_.unit + "\n";
+    own["rate"] = fmt::format("{}", rate);
+    own["noise_seed"] = std::to_string(o_.noise_seed);
+    if (noise != "ellipse") own["unit"] = o_.unit;
   }
+  std::string text;
+  for (const auto& [key, value] : own.items()) text += key + "=" + value.get<std::string>() + "\n";
   text += canonical_text(b.bindings());
   CachedJob j;
   j.stage = "ablation";
@@ -288,9 +292,7 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
   j.inputs["pseudo_label[0]"] = pseudo_labels().fingerprint();
   j.fingerprint = job_fingerprint(j.stage, 0, text, j.inputs);
   j.options = bindings_json(b.bindings());
-  j.options["variant"] = variant;
-  j.options["seed"] = seed;
-  j.options["noise"] = noise;
+  j.options.update(own);
   j.compute = [this, variant, seed, fp = j.fingerprint](H5Writer& out) { return train_one(variant, seed, fp, out); };
   return j;
 }

@@ -5,6 +5,7 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/progress.h"
+#include "adapters/foundation/temporary_path.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 
@@ -23,7 +24,7 @@ int ablation(const Args& args) {
       "ablation",
       "Train every ablation variant and baseline on the target train split (synthetic noise on the clean labels or "
       "the source model's pseudo labels), select on val, report test Dice/Jaccard over seeds as Markdown.",
-      cli, args, {}, "ablation");
+      cli, args, WorkdirAccess::write, {}, "ablation");
   if (!session) return 0;
   resolve_options(binder.bindings(), session->values).apply(binder.bindings());
   o.quick = session->values["quick"].as<bool>();
@@ -39,12 +40,12 @@ int ablation(const Args& args) {
   const auto path = ablation.report_path();
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   {
-    const auto tmp = std::filesystem::path(path.string() + ".tmp");
-    std::ofstream f(tmp);
+    TemporaryPath tmp(path);
+    std::ofstream f(tmp.path());
     f << md;
-    if (!f.good()) throw UserError("cannot write " + tmp.string());
     f.close();
-    std::filesystem::rename(tmp, path);
+    if (!f.good()) throw UserError("cannot write " + tmp.path().string());
+    tmp.commit();
   }
   log::info("ablation: {} run(s) in {}; report {}", runs.size(), format_duration(seconds), path.string());
   std::printf("%s", md.c_str());

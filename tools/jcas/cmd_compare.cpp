@@ -79,7 +79,7 @@ int compare(const Args& original_args) {
       "num-images", po::value<int>()->default_value(4), "panels for the images whose labels changed most");
   auto session = PipelineSession::open(
       "compare", "Compare the pseudo labels of the rounds: report (Markdown + HTML), PNG panels, terminal table.", desc,
-      args);
+      args, WorkdirAccess::read);
   if (!session) return 0;
   const auto& vm = session->values;
   auto cmp = compare_rounds(*session->plan, shown);

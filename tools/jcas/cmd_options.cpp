@@ -11,7 +11,7 @@ int options(const Args& args) {
   po::options_description desc("options");
   auto session = PipelineSession::open(
       "options", "Print every pipeline option as an INI file, set to the values in effect (defaults, --config, flags).",
-      desc, args);
+      desc, args, WorkdirAccess::read);
   if (!session) return 0;
   std::printf("%s", bindings_ini(session->schema->bindings(), session->context->values()).c_str());
   return 0;

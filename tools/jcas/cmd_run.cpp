@@ -15,7 +15,7 @@ int run(const Args& args) {
   desc.add_options()("force", po::value<std::vector<std::string>>()->composing(),
                      "re-run a stage even if cached: NAME (every round) or NAME[r]; repeatable");
   auto session = PipelineSession::open("run", "Run every stage that is missing or stale; skip what is cached.",
-                                       desc, args);
+                                       desc, args, WorkdirAccess::write);
   if (!session) return 0;
   std::set<std::string> force;
   if (session->values.count("force"))

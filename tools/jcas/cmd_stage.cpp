@@ -11,7 +11,7 @@ int stage(const Args& args) {
   for (const auto& s : pipeline_stages()) names += (names.empty() ? "" : ", ") + s->name();
   desc.add_options()("name", po::value<std::string>(), ("stage to run (" + names + ")").c_str())(
       "round", po::value<int>()->default_value(0), "round of the stage");
-  auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, {"name"});
+  auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, WorkdirAccess::write, {"name"});
   if (!session) return 0;
   if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
   PipelineRunner(*session->plan).run_one({session->values["name"].as<std::string>(), session->values["round"].as<int>()});

@@ -9,7 +9,7 @@ namespace jcas::commands {
 int status(const Args& args) {
   po::options_description desc("status");
   desc.add_options()("json", po::bool_switch(), "print one JSON object instead of the table");
-  auto session = PipelineSession::open("status", "Show each stage of each round: done, stale or missing.", desc, args);
+  auto session = PipelineSession::open("status", "Show each stage of each round: done, stale or missing.", desc, args, WorkdirAccess::read);
   if (!session) return 0;
   bool json = session->values["json"].as<bool>();
   std::printf("%s\n", json ? status_json(*session->plan).c_str() : status_table(*session->plan).c_str());

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <exception>
 #include <fmt/format.h>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <vector>
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const jcas::Interrupted&) {
     std::fprintf(stderr, "jcas %s: interrupted; completed results are cached, run again to continue\n", it->name);
-    return 130;
+    return 128 + (jcas::interrupt_signal() ? jcas::interrupt_signal() : SIGINT);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas %s: internal error: %s\n", it->name, e.what());
     return 1;

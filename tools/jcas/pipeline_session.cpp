@@ -1,13 +1,17 @@
 #include "tools/jcas/pipeline_session.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include "adapters/foundation/log.h"
+#include "jcas_version.h"
 #include "stages/pipeline_stages.h"
 
 namespace jcas {
 
 std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& command, const std::string& summary,
                                                        const po::options_description& extra,
-                                                       const std::vector<std::string>& args,
+                                                       const std::vector<std::string>& args, WorkdirAccess access,
                                                        const std::vector<std::string>& positional,
                                                        const std::string& file_section) {
   auto s = std::make_unique<PipelineSession>();
@@ -15,17 +19,33 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   s->schema = std::make_unique<OptionSchema>(s->stages);
   po::options_description desc("Pipeline options (INI: top-level keys, then [data], [synth], [model], ...)");
   declare_options(s->schema->bindings(), desc);
+  po::options_description output("Output");
+  output.add_options()("quiet,q", po::bool_switch(), "log warnings and errors only")(
+      "verbose,v", po::bool_switch(), "log debug lines too");
+  if (access == WorkdirAccess::write)
+    output.add_options()("wait", po::bool_switch(), "wait for another run holding the work directory to finish");
   po::options_description all;
-  all.add(extra).add(desc);
+  all.add(extra).add(desc).add(output);
   auto parsed = parse_options(command, summary, all, args, positional, file_section);
   if (parsed.help) return nullptr;
   s->values = parsed.values;
+  if (s->values["quiet"].as<bool>()) log::set_level(log::Level::quiet);
+  if (s->values["verbose"].as<bool>()) log::set_level(log::Level::debug);
   OptionValues values = resolve_options(s->schema->bindings(), s->values);
   RunOptions run = values.get<RunOptions>();
   set_thread_count(run.threads);
   ExecutionContext execution = ExecutionContext::from(run);
-  s->context = std::make_unique<StageContext>(std::move(values), run, execution);
-  s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);
+  s->context = std::make_unique<StageContext>(values, run, execution);
+  s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);  // every option checked before the lock
+  if (access == WorkdirAccess::write) {
+    s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
+    log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
+    std::string line = "jcas " + command;
+    for (const auto& a : args) line += " " + a;
+    log::to_file(fmt::format("\n=== {} (jcas {}, pid {})\n=== effective configuration:\n{}\n", line, JCAS_VERSION,
+                             static_cast<long>(getpid()), bindings_ini(s->schema->bindings(), values)));
+    s->plan->refresh();  // another run may have changed the work directory while we waited
+  }
   return s;
 }
 
