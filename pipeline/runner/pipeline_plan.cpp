@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "adapters/foundation/error.h"
@@ -104,8 +105,10 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
   // Dependants need no re-run after a forced stage: their fingerprints name the inputs'
   // fingerprints, which a re-run with the same options reproduces.
   std::vector<std::pair<const PlannedStage*, std::string>> todo;
+  std::map<std::string, double> typical;  // seconds per stage name: the latest known duration
   for (const auto& p : plan_.stages()) {
     CacheStatus s = plan_.status(*p);
+    if (s.record) typical[p->key.name] = s.record->seconds;
     if (s.state == CacheState::done && !forced(*p, force)) {
       log::info("skip {:<22} cached ({})", p->key.label(), format_duration(s.record->seconds));
       continue;
@@ -114,16 +117,28 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
                                : s.state == CacheState::stale ? "stale: " + s.reason
                                                               : "forced");
   }
+  // The run's ETA: the stages left, each as long as its last known run (a later round's stage as
+  // the earlier round's); unknown until every stage left has one.
+  auto eta = [&](size_t from) {
+    double left = 0;
+    for (size_t i = from; i < todo.size(); ++i) {
+      auto it = typical.find(todo[i].first->key.name);
+      if (it == typical.end()) return std::string();
+      left += it->second;
+    }
+    return ", about " + format_duration(left) + " left";
+  };
   const auto t0 = std::chrono::steady_clock::now();
   int ran = 0;
-  for (const auto& [p, why] : todo) {
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const auto& [p, why] = todo[i];
     // A stage run earlier in this loop may have made a later one up to date (same fingerprint).
     if (plan_.status(*p).state == CacheState::done && !forced(*p, force)) continue;
     validate_once(*p);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log::info("run  {:<22} (stage {}/{}, {} so far; {})", p->key.label(), ran + 1, todo.size(),
-              format_duration(elapsed), why);
-    execute(*p);
+    log::info("run  {:<22} (stage {}/{}, {} so far{}; {})", p->key.label(), i + 1, todo.size(),
+              format_duration(elapsed), eta(i), why);
+    typical[p->key.name] = execute(*p);
     ++ran;
   }
   return ran;
@@ -160,13 +175,14 @@ void PipelineRunner::ensure(const StageKey& key) {
   run_one(key);
 }
 
-void PipelineRunner::execute(const PlannedStage& p) {
+double PipelineRunner::execute(const PlannedStage& p) {
   StageRecord record = run_job(p.job, plan_.context().execution().is_writer());
   plan_.refresh();  // what it wrote may be what later stages read
   std::string figures;
   for (const auto& [k, v] : record.metrics) figures += fmt::format(" {}={:.4f}", k, v);
   log::info("done {:<22} {}{}", p.key.label(), format_duration(record.seconds), figures);
   check_interrupted();
+  return record.seconds;
 }
 
 }  // namespace jcas

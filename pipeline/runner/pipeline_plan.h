@@ -56,7 +56,8 @@ class PipelineRunner {
   void ensure(const StageKey& key);
 
  private:
-  void execute(const PlannedStage& planned);
+  // Runs the stage's job and refreshes the plan; returns the stage's seconds.
+  double execute(const PlannedStage& planned);
   // Before the first stage that reads a dataset computes anything: every split is checked.
   void validate_once(const PlannedStage& next);
   const PipelinePlan& plan_;
