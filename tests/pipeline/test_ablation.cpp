@@ -31,13 +31,6 @@ int count(const std::string& text, const std::string& what) {
   return n;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 const fs::path& workdir() {
   static fs::path d = [] {
     fs::path w = fs::temp_directory_path() / ("jcas_ablation_quick_" + std::to_string(getpid()));

@@ -24,22 +24,10 @@ using namespace jcas::testing;
 
 namespace {
 
-// "run  retrain[0]" lines of a run's log: the stages it executed.
-std::set<std::string> stages_run(const std::string& log) {
-  std::set<std::string> out;
-  std::regex re(R"(run  (\w+\[\d+\]))");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
-    out.insert((*it)[1]);
-  return out;
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-double metric_of(const fs::path& h5, const std::string& key) {
-  return jcas::H5Reader(h5).attr_double("/", "metric." + key);
+// The set of stages a run executed.
+std::set<std::string> ran(const std::string& log) {
+  auto v = stages_run(log);
+  return {v.begin(), v.end()};
 }
 
 std::vector<fs::path> temporaries(const fs::path& dir) {
@@ -91,7 +79,7 @@ TEST(CacheTrust, EditedTargetImageMakesItsReadersStale) {
   // A copied work directory keeps its cache: names inside it are relative.
   auto rerun = run_jcas(concat({"run"}, tiny_options(d)));
   ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
-  ASSERT_TRUE(stages_run(rerun.output).empty()) << rerun.output;
+  ASSERT_TRUE(ran(rerun.output).empty()) << rerun.output;
 
   const fs::path image = d / "data" / "target" / "img" / "train_0000.png";
   cv::Mat m = cv::imread(image.string());
@@ -104,7 +92,7 @@ TEST(CacheTrust, EditedTargetImageMakesItsReadersStale) {
   auto r = run_jcas(concat({"run"}, tiny_options(d)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The readers of the target train split and what depends on them; not the source model.
-  EXPECT_EQ(stages_run(r.output), (std::set<std::string>{"pseudo_label[0]", "estimate_ntm[0]", "derive_affinity[0]",
+  EXPECT_EQ(ran(r.output), (std::set<std::string>{"pseudo_label[0]", "estimate_ntm[0]", "derive_affinity[0]",
                                                          "retrain[0]", "evaluate[0]"}))
       << r.output;
 }
@@ -116,10 +104,10 @@ TEST(CacheTrust, ReplacedSourceWeightsMakeTheSourceStale) {
   auto opts = concat(tiny_options(d), {"--source.weights", weights.string()});
   auto first = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  EXPECT_TRUE(stages_run(first.output).count("source[0]")) << first.output;
+  EXPECT_TRUE(ran(first.output).count("source[0]")) << first.output;
   auto again = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(stages_run(again.output).empty()) << again.output;
+  EXPECT_TRUE(ran(again.output).empty()) << again.output;
 
   // Same path, other contents (the retrained model's weights).
   fs::copy_file(d / "round-0" / "retrain.h5", weights, fs::copy_options::overwrite_existing);
@@ -127,7 +115,7 @@ TEST(CacheTrust, ReplacedSourceWeightsMakeTheSourceStale) {
   EXPECT_NE(status.output.find("inputs changed: contents of weights.h5"), std::string::npos) << status.output;
   auto r = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(stages_run(r.output).count("source[0]")) << r.output;
+  EXPECT_TRUE(ran(r.output).count("source[0]")) << r.output;
 }
 
 TEST(CacheTrust, BrokenTargetFailsBeforeAnythingTrains) {
@@ -195,7 +183,7 @@ TEST(CacheTrust, OneWriterPerWorkDirectory) {
     std::printf("the first run finished before the waiting run started\n");
     EXPECT_TRUE(WIFEXITED(status_a) && WEXITSTATUS(status_a) == 0) << read_text(log_a);
   }
-  EXPECT_TRUE(stages_run(waiting.output).empty()) << waiting.output;
+  EXPECT_TRUE(ran(waiting.output).empty()) << waiting.output;
   expect_same_figures(d, reference);  // as if it had run alone
   // The run log: the command line and the effective configuration, then dated lines.
   const std::string log = read_text(d / "jcas.log");
@@ -258,7 +246,7 @@ TEST(CacheTrust, KilledAtRandomMomentsResumesToTheSameFigures) {
   EXPECT_GE(kills, 3) << "the trials should interrupt the pipeline, not find it finished";
   auto r = run_jcas(concat({"run"}, tiny_options(d)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::printf("%d runs killed; the last run ran: %zu stage(s)\n", kills, stages_run(r.output).size());
+  std::printf("%d runs killed; the last run ran: %zu stage(s)\n", kills, ran(r.output).size());
   expect_same_figures(d, completed_workdir());
   // What a killed run leaves behind (its temporaries) is cleaned by the next run.
   EXPECT_TRUE(temporaries(d).empty());
@@ -283,7 +271,7 @@ TEST(CacheTrust, TruncatedCheckpointAndOldFormatAreRedone) {
   std::ofstream(d / "round-0" / "retrain.checkpoint.h5") << "\x89HDF\r\n";
   auto r = run_jcas(concat({"run"}, tiny_options(d)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(stages_run(r.output).count("derive_affinity[0]")) << r.output;
+  EXPECT_TRUE(ran(r.output).count("derive_affinity[0]")) << r.output;
   EXPECT_NE(r.output.find("unusable"), std::string::npos) << r.output;  // the checkpoint, reported
   expect_same_figures(d, completed_workdir());
 }

@@ -17,11 +17,6 @@ using namespace jcas::testing;
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // The summary row of round `r` in the Markdown report.
 std::string summary_row(const std::string& md, int r) {
   std::string prefix = "| " + std::to_string(r) + " |";

@@ -19,22 +19,6 @@
 namespace fs = std::filesystem;
 using namespace jcas::testing;
 
-namespace {
-
-// "run  retrain[0]" lines of a run's log: the stages it executed.
-std::vector<std::string> stages_run(const std::string& log) {
-  std::vector<std::string> out;
-  std::regex re(R"(run  (\w+\[\d+\]))");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
-    out.push_back((*it)[1]);
-  return out;
-}
-
-double metric_of(const fs::path& h5, const std::string& key) {
-  return jcas::H5Reader(h5).attr_double("/", "metric." + key);
-}
-
-}  // namespace
 
 TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
   const fs::path& d = completed_workdir();

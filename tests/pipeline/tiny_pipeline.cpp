@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <regex>
 
+#include "adapters/io/h5_store.h"
 #include "cli_runner.h"
 
 namespace fs = std::filesystem;
@@ -63,6 +65,23 @@ fs::path copy_of_completed(const std::string& name) {
   fs::copy(completed_workdir(), d, fs::copy_options::recursive);
   fs::remove(d / "completed-by");
   return d;
+}
+
+std::vector<std::string> stages_run(const std::string& log) {
+  std::vector<std::string> out;
+  std::regex re(R"(run  (\w+\[\d+\]))");
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back((*it)[1]);
+  return out;
+}
+
+double metric_of(const fs::path& h5, const std::string& key) {
+  return jcas::H5Reader(h5).attr_double("/", "metric." + key);
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace jcas::testing

@@ -17,4 +17,10 @@ const std::filesystem::path& completed_workdir();
 // A private copy of it to modify.
 std::filesystem::path copy_of_completed(const std::string& name);
 
+// The stages a run executed, in order, from its "run  retrain[0]" log lines.
+std::vector<std::string> stages_run(const std::string& log);
+// A headline figure ("metric.<key>" attribute) of a stage result.
+double metric_of(const std::filesystem::path& h5, const std::string& key);
+std::string read_text(const std::filesystem::path& path);
+
 }  // namespace jcas::testing
