@@ -8,8 +8,10 @@
 #include <sstream>
 
 #include "cli_runner.h"
+#include "tiny_pipeline.h"
 
 namespace fs = std::filesystem;
+using jcas::testing::read_text;
 using jcas::testing::run_jcas;
 
 namespace {
