@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <dlfcn.h>
 #include <sched.h>
 
 #include <cmath>
@@ -143,6 +144,11 @@ void set_thread_count(int threads) {
   if (threads == 0) threads = available_cpus();
   torch::set_num_threads(threads);
   cv::setNumThreads(threads);
+  // LibTorch parallelises around its BLAS calls with its own (OpenMP) threads; OpenBLAS's pthreads
+  // on top of them spin against each other: a JCAS step ran 1.4x slower with OpenBLAS threaded
+  // (jcas-bench-step, README). One BLAS thread inside each of LibTorch's.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
 std::pair<int, int> parse_size(const std::string& text, const std::string& option) {

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <sstream>
 
 #include "adapters/foundation/error.h"
@@ -149,15 +151,55 @@ cv::Mat SegmentationDataset::read_label(size_t index) const {
   return read_label_file(label_path(index), info_.num_classes);
 }
 
-Sample SegmentationDataset::get(size_t index, bool hflip) const {
-  if (index >= names_.size())
-    throw std::out_of_range(fmt::format("sample {} of a dataset with {}", index, names_.size()));
-  Sample s;
-  s.name = names_[index];
+namespace {
+
+// Decoded, resized samples, kept for the process so that training epochs and later stages do not
+// decode and resize the same PNGs again. Keyed by the files (with size and modification time, so
+// a file changed on disk is read again) and the input size; filled until the budget is used, then
+// further samples are decoded each time. The cached matrices are never modified.
+class DecodedSamples {
+ public:
+  static DecodedSamples& instance() {
+    static DecodedSamples cache;
+    return cache;
+  }
+  bool find(const std::string& key, cv::Mat& image, cv::Mat& label) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return false;
+    image = it->second.first;
+    label = it->second.second;
+    return true;
+  }
+  void add(const std::string& key, const cv::Mat& image, const cv::Mat& label) {
+    const size_t bytes = image.total() * image.elemSize() + label.total() * label.elemSize();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (used_ + bytes > kBudget) return;
+    if (entries_.emplace(key, std::make_pair(image, label)).second) used_ += bytes;
+  }
+
+ private:
+  static constexpr size_t kBudget = size_t{1} << 30;  // 1 GiB of decoded pixels
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::pair<cv::Mat, cv::Mat>> entries_;
+  size_t used_ = 0;
+};
+
+std::string file_key(const std::string& path) {
+  std::error_code ec;
+  return fmt::format("{}|{}|{}", path, fs::file_size(path, ec), fs::last_write_time(path, ec).time_since_epoch().count());
+}
+
+}  // namespace
+
+std::pair<cv::Mat, cv::Mat> SegmentationDataset::decoded(size_t index) const {
   const std::string ipath = image_path(index);
-  cv::Mat image = cv::imread(ipath, cv::IMREAD_COLOR);  // always 3-channel BGR
+  const std::string key = fmt::format("{}#{}#{}x{}", file_key(ipath), with_labels_ ? file_key(label_path(index)) : "",
+                                      options_.input_h, options_.input_w);
+  cv::Mat image, label;
+  if (DecodedSamples::instance().find(key, image, label)) return {image, label};
+  image = cv::imread(ipath, cv::IMREAD_COLOR);  // always 3-channel BGR
   if (image.empty()) throw UserError(fmt::format("cannot read image file '{}' (not an image?)", ipath));
-  cv::Mat label;
   if (with_labels_) {
     label = read_label(index);
     if (label.size() != image.size())
@@ -171,9 +213,22 @@ Sample SegmentationDataset::get(size_t index, bool hflip) const {
       if (!label.empty()) cv::resize(label, label, size, 0, 0, cv::INTER_NEAREST);
     }
   }
-  if (hflip) {
-    cv::flip(image, image, 1);
-    if (!label.empty()) cv::flip(label, label, 1);
+  DecodedSamples::instance().add(key, image, label);
+  return {image, label};
+}
+
+Sample SegmentationDataset::get(size_t index, bool hflip) const {
+  if (index >= names_.size())
+    throw std::out_of_range(fmt::format("sample {} of a dataset with {}", index, names_.size()));
+  Sample s;
+  s.name = names_[index];
+  auto [image, label] = decoded(index);
+  if (hflip) {  // into new matrices: the decoded ones may be shared
+    cv::Mat flipped_image, flipped_label;
+    cv::flip(image, flipped_image, 1);
+    if (!label.empty()) cv::flip(label, flipped_label, 1);
+    image = flipped_image;
+    label = flipped_label;
   }
   s.image = image_to_tensor(image);
   if (!label.empty()) s.label = label_mat_to_tensor(label);

@@ -62,6 +62,9 @@ class SegmentationDataset {
   cv::Mat read_label(size_t index) const;
 
  private:
+  // Image (BGR) and label (empty without labels) decoded and resized to the input size; decoded
+  // once per process (within a 1 GiB budget) and shared: never modify them.
+  std::pair<cv::Mat, cv::Mat> decoded(size_t index) const;
   DatasetOptions options_;
   std::string split_;
   bool with_labels_;
