@@ -1,0 +1,241 @@
+// jcas-bench: the toolkit's speed and memory in one run, printed as JSON lines (one per
+// measurement) — training steps of CE and JCAS at the quickstart's size, the JCAS loss alone at
+// N = 1024 / 4096 / 9216, pseudo-labelling images/s, and a full retrain step at the paper's scale
+// (256x320, the ResNet-101 preset, batch 4, 64x64 grid) with the dense and the tiled loss. Each
+// measurement runs in its own child process, so its peak memory is its own.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
+#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/model/deeplab.h"
+
+namespace {
+
+using namespace jcas;
+using Json = nlohmann::json;
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Runs `measure` in a child process (with `threads` LibTorch threads) and returns its JSON with
+// the child's peak resident memory added. The parent runs no LibTorch work, so forking is safe.
+Json in_child(int threads, const std::function<Json()>& measure) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string text;
+    try {
+      set_thread_count(threads);
+      Json j = measure();
+      j["threads"] = torch::get_num_threads();
+      j["peak_rss_mib"] = peak_rss_mib();
+      text = j.dump();
+    } catch (const std::exception& e) {
+      text = Json{{"error", e.what()}}.dump();
+    }
+    if (write(fds[1], text.data(), text.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (text.empty()) return Json{{"error", "the measuring process died (out of memory?)"}};
+  return Json::parse(text);
+}
+
+struct StepCase {
+  std::string preset = "small";
+  int height = 128, width = 160, grid_h = 16, grid_w = 20, batch = 4, steps = 10, warmup = 3;
+  std::string method = "jcas";
+  AffinityImpl impl = AffinityImpl::dense;
+  std::string profile;  // Chrome trace of the timed steps
+};
+
+// Seconds per training step (forward, loss, backward, SGD) as the retrain stage runs it.
+Json training_step(const StepCase& c) {
+  torch::manual_seed(0);
+  ModelOptions mo;
+  mo.preset = c.preset;
+  if (c.preset == "resnet101") mo.feat1_dim = 128, mo.feat2_dim = 256;  // the reference's widths
+  DeepLab model(mo);
+  JcasLossOptions base;
+  base.affinity_h = c.grid_h;
+  base.affinity_w = c.grid_w;
+  base.affinity_impl = c.impl;
+  JcasLoss loss(mo.num_classes, adaptation_method(c.method).loss_options(base));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  auto sgd_options = [](double lr) {
+    return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9));
+  };
+  groups.emplace_back(model->backbone_parameters(), sgd_options(0.005));
+  groups.emplace_back(model->head_parameters(), sgd_options(0.05));
+  if (!loss->parameters().empty()) groups.emplace_back(loss->parameters(), sgd_options(0.001));
+  torch::optim::SGD sgd(groups, torch::optim::SGDOptions(0.005));
+  auto x = torch::randn({c.batch, 3, c.height, c.width});
+  auto y = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
+  auto dist = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
+  model->train();
+  auto step = [&] {
+    sgd.zero_grad();
+    ModelOutput out = model->forward(x);
+    LossTerms t = loss->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
+    t.total.backward();
+    sgd.step();
+  };
+  for (int i = 0; i < c.warmup; ++i) step();
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> rec;
+  if (!c.profile.empty()) rec = std::make_unique<torch::autograd::profiler::RecordProfile>(c.profile);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < c.steps; ++i) step();
+  const double s = seconds_since(t0) / c.steps;
+  return {{"measure", "training step"}, {"preset", c.preset}, {"input", fmt::format("{}x{}", c.height, c.width)},
+          {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
+          {"impl", enum_name(c.impl)}, {"step_s", s}, {"batches_per_s", 1 / s}};
+}
+
+// The JCAS loss alone (both heads, reference embedding widths), forward and backward.
+Json loss_step(int grid_h, int grid_w, AffinityImpl impl) {
+  torch::manual_seed(0);
+  const int64_t batch = 4, k = 4, in_h = 4 * grid_h, in_w = 5 * grid_w, fh = (in_h + 7) / 8, fw = (in_w + 7) / 8;
+  JcasLossOptions o;
+  o.affinity_h = grid_h;
+  o.affinity_w = grid_w;
+  o.affinity_impl = impl;
+  JcasLoss loss(static_cast<int>(k), o);
+  auto feat1 = torch::randn({batch, 128, fh, fw}).requires_grad_(true);
+  auto feat2 = torch::randn({batch, 256, fh, fw}).requires_grad_(true);
+  auto pred1 = torch::randn({batch, k, fh, fw}).requires_grad_(true);
+  auto pred2 = torch::randn({batch, k, fh, fw}).requires_grad_(true);
+  auto labels = torch::randint(0, k, {batch, in_h, in_w}, torch::kLong).to(torch::kUInt8);
+  auto dist = torch::tensor({0.823f, 0.083f, 0.019f, 0.075f});
+  auto step = [&] {
+    loss->zero_grad();
+    auto terms = loss->forward(feat1, feat2, pred1, pred2, labels, dist);
+    terms.total.backward();
+  };
+  step();
+  auto t0 = std::chrono::steady_clock::now();
+  step();
+  return {{"measure", "JCAS loss forward+backward"}, {"grid", fmt::format("{}x{}", grid_h, grid_w)},
+          {"N", grid_h * grid_w}, {"batch", batch}, {"impl", enum_name(impl)}, {"step_s", seconds_since(t0)}};
+}
+
+// Pseudo-labelling throughput of the small network: probabilities of batches of 4 images.
+Json pseudo_labelling(bool dar) {
+  torch::manual_seed(0);
+  DeepLab model(ModelOptions{});
+  model->eval();
+  InferenceMode mode;
+  mode.dar = dar;
+  auto x = torch::randn({4, 3, 128, 160});
+  auto batch = [&] {
+    torch::NoGradGuard no_grad;
+    ModelOutput out = model->forward(x);
+    return predict_probabilities(out.feat2, out.pred2, 128, 160, mode);
+  };
+  batch();
+  const int batches = 25;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < batches; ++i) batch();
+  return {{"measure", "pseudo-labelling"}, {"input", "128x160"}, {"inference", dar ? "dar" : "softmax"},
+          {"images_per_s", 4.0 * batches / seconds_since(t0)}};
+}
+
+int run(const std::vector<std::string>& args) {
+  po::options_description desc("bench");
+  desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
+                     "comma list of: step, loss, pseudo_label, paper")(
+      "profile", po::value<std::string>()->default_value(""),
+      "write the autograd profile of the quickstart-size JCAS steps (Chrome trace)");
+  add_threads_option(desc);
+  auto parsed = parse_options("jcas-bench", "Speed and memory of training steps, the loss and inference.", desc, args);
+  if (parsed.help) return 0;
+  const auto& vm = parsed.values;
+  const int threads = vm["threads"].as<int>() > 0 ? vm["threads"].as<int>() : available_cpus();
+  const std::string sections = "," + vm["sections"].as<std::string>() + ",";
+  auto wants = [&](const char* s) { return sections.find(std::string(",") + s + ",") != std::string::npos; };
+  auto emit = [](const Json& j) {
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  };
+
+  if (wants("step")) {
+    StepCase c;
+    c.method = "ce";
+    const Json ce = in_child(threads, [&] { return training_step(c); });
+    emit(ce);
+    for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled}) {
+      c.method = "jcas";
+      c.impl = impl;
+      c.profile = impl == AffinityImpl::dense ? vm["profile"].as<std::string>() : "";
+      Json j = in_child(threads, [&] { return training_step(c); });
+      if (j.contains("step_s") && ce.contains("step_s"))
+        j["over_ce"] = j["step_s"].get<double>() / ce["step_s"].get<double>();
+      emit(j);
+    }
+  }
+  if (wants("loss"))
+    for (int side : {32, 64, 96})
+      for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled}) {
+        // Dense holds several B x N x N float maps: at N = 9216 about 30 GiB, more than this machine.
+        if (impl == AffinityImpl::dense && side == 96) {
+          emit({{"measure", "JCAS loss forward+backward"}, {"grid", "96x96"}, {"N", 9216}, {"impl", "dense"},
+                {"skipped", "needs about 30 GiB"}});
+          continue;
+        }
+        emit(in_child(threads, [&] { return loss_step(side, side, impl); }));
+      }
+  if (wants("pseudo_label"))
+    for (bool dar : {false, true}) emit(in_child(threads, [&] { return pseudo_labelling(dar); }));
+  if (wants("paper"))
+    for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled}) {
+      StepCase c;
+      c.preset = "resnet101";
+      c.height = 256;
+      c.width = 320;
+      c.grid_h = c.grid_w = 64;
+      c.impl = impl;
+      c.steps = 1;
+      c.warmup = 1;
+      emit(in_child(threads, [&] { return training_step(c); }));
+    }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run({argv + 1, argv + argc});
+  } catch (const jcas::UserError& e) {
+    std::fprintf(stderr, "jcas-bench: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "jcas-bench: internal error: %s\n", e.what());
+    return 1;
+  }
+}
