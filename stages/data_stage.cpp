@@ -44,8 +44,8 @@ class DataStage : public StageWith<DataStageOptions> {
   bool per_round() const override { return false; }
 
  protected:
-  bool is_enabled(const StageContext& ctx, const DataStageOptions&) const override {
-    return ctx.values().get<DataOptions>("data").synthetic();
+  std::string why_skipped(const StageContext& ctx, const DataStageOptions&) const override {
+    return ctx.values().get<DataOptions>("data").synthetic() ? "" : "the datasets are given (--data.source, --data.target)";
   }
   std::vector<StageKey> input_keys(const StageContext&, const DataStageOptions&, int) const override { return {}; }
 

@@ -72,6 +72,19 @@ bool target_has_labels(const StageContext& ctx, const DataOptions& data) {
   return std::filesystem::is_directory(data.target_root(ctx.workdir()) / data.label_dir);
 }
 
+bool split_has_labels(const StageContext& ctx, const DataOptions& data, const std::string& split) {
+  if (data.synthetic()) return true;
+  if (!target_has_labels(ctx, data)) return false;
+  const auto root = data.target_root(ctx.workdir());
+  try {
+    for (const auto& name : read_split_list(root.string(), split))
+      if (!std::filesystem::is_regular_file(sample_file((root / data.label_dir).string(), name))) return false;
+  } catch (const UserError&) {
+    return false;  // no list: the checks before running name the missing file
+  }
+  return true;
+}
+
 int target_num_classes(const StageContext& ctx, const DataOptions& data) {
   return read_dataset_info(data.target_root(ctx.workdir()).string()).num_classes;
 }

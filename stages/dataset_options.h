@@ -51,8 +51,12 @@ DatasetRead target_read(const StageContext& ctx, const DataOptions& data, const 
 SegmentationDataset open_source(const StageContext& ctx, const DataOptions& data, const std::string& split);
 SegmentationDataset open_target(const StageContext& ctx, const DataOptions& data, const std::string& split,
                                 bool with_labels);
-// Whether the target dataset ships ground truth (the embedded data does; real SFDA data may not).
+// Whether the target dataset ships ground truth (the embedded data does; real SFDA data may not):
+// the label folder exists.
 bool target_has_labels(const StageContext& ctx, const DataOptions& data);
+// Whether every image of a target split has its label (a target may be labelled for some splits
+// only, e.g. a labelled test split). Generated data always has labels.
+bool split_has_labels(const StageContext& ctx, const DataOptions& data, const std::string& split);
 // Class count of the target dataset (the model's K).
 int target_num_classes(const StageContext& ctx, const DataOptions& data);
 // `inputs` plus the data stage when the pipeline generates its data (plan membership reads the

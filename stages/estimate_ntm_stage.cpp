@@ -45,7 +45,7 @@ class EstimateNtmStage : public StageWith<EstimateNtmOptions> {
 
   // Ground truth, where the target has it, for the true T_C; otherwise only the class count.
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const EstimateNtmOptions& o, int) const override {
-    if (!target_has_labels(ctx, o.data)) return {};
+    if (!split_has_labels(ctx, o.data, o.train.name)) return {};
     return {target_read(ctx, o.data, o.train.name, true)};
   }
   std::vector<std::filesystem::path> files_read(const StageContext& ctx, const EstimateNtmOptions& o,
@@ -64,7 +64,7 @@ class EstimateNtmStage : public StageWith<EstimateNtmOptions> {
 
     Metrics metrics;
     torch::Tensor clean;
-    const bool has_gt = target_has_labels(ctx, o.data);
+    const bool has_gt = split_has_labels(ctx, o.data, o.train.name);
     if (has_gt) {
       auto train = open_target(ctx, o.data, o.train.name, true);
       std::vector<torch::Tensor> gt;

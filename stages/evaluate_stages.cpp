@@ -11,6 +11,14 @@
 namespace jcas {
 namespace {
 
+// The evaluations score against the target's ground truth: without it they are left out.
+std::string without_labels(const StageContext& ctx, const DataOptions& data, const std::string& split) {
+  return split_has_labels(ctx, data, split)
+             ? ""
+             : fmt::format("the target split '{}' has no labels in {}", split,
+                           (data.target_root(ctx.workdir()) / data.label_dir).string());
+}
+
 struct EvaluateOptions {
   DataOptions data;
   TestSplit test;
@@ -47,6 +55,9 @@ class EvaluateSourceStage : public StageWith<EvaluateOptions> {
   bool per_round() const override { return false; }
 
  protected:
+  std::string why_skipped(const StageContext& ctx, const EvaluateOptions& o) const override {
+    return without_labels(ctx, o.data, o.test.name);
+  }
   std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int) const override {
     return with_data_input(ctx, {{"source", 0}});
   }
@@ -65,6 +76,9 @@ class EvaluateStage : public StageWith<EvaluateOptions> {
   std::string summary() const override { return "evaluate the model of round r+1 on the target test split"; }
 
  protected:
+  std::string why_skipped(const StageContext& ctx, const EvaluateOptions& o) const override {
+    return without_labels(ctx, o.data, o.test.name);
+  }
   std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int round) const override {
     return with_data_input(ctx, {{"retrain", round}});
   }

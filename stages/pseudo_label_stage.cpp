@@ -2,6 +2,7 @@
 // resolution) probabilities for the estimators, plus colourised PNGs to look at.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 
@@ -50,12 +51,12 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   }
 
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const PseudoLabelOptions& o, int) const override {
-    return {target_read(ctx, o.data, o.train.name, target_has_labels(ctx, o.data))};
+    return {target_read(ctx, o.data, o.train.name, split_has_labels(ctx, o.data, o.train.name))};
   }
 
   Metrics compute(const StageContext& ctx, const PseudoLabelOptions& o, int round, const std::string&,
                   H5Writer& out) const override {
-    const bool has_gt = target_has_labels(ctx, o.data);
+    const bool has_gt = split_has_labels(ctx, o.data, o.train.name);
     const StageKey producer = model_of_round(round);
     StoredModel model = load_model(ctx, producer);
     const int k = model.net->num_classes();
@@ -63,6 +64,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
 
     const auto n = static_cast<int64_t>(train.size());
     std::vector<torch::Tensor> labels(n), confidence(n), probs(n);
+    double entropy_sum = 0;  // of each pixel's prediction, in units of log K (0 certain, 1 uniform)
     LabelNoiseStats stats(k);  // against ground truth, where the target has it
     predict_dataset(*model.net, train, model.inference, ctx.execution().device(), fmt::format("pseudo_label[{}]", round),
                     [&](size_t i, const Sample& sample, const torch::Tensor& p) {
@@ -71,6 +73,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
                       if (has_gt) stats.add(sample.label, labels[i]);
                       // Confidence quantised to uint8 (1/255 steps): plenty for histograms and thresholds.
                       confidence[i] = (conf * 255).round().to(torch::kUInt8);
+                      entropy_sum += -(p * p.clamp_min(1e-12).log()).sum(0).mean().item<double>() / std::log(k);
                       probs[i] = F::avg_pool2d(p.unsqueeze(0), F::AvgPool2dFuncOptions(o.prob_stride)).squeeze(0);
                     });
     PseudoLabels result;
@@ -83,7 +86,9 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     result.write(out);
     write_pngs(ctx, round, train.names(), result.labels);
 
-    Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255}};
+    // Label-free diagnostics: how sure the model is of its own labels.
+    Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
+                    {"mean_entropy", entropy_sum / static_cast<double>(std::max<int64_t>(n, 1))}};
     if (has_gt) {
       metrics["class_noise_rate"] = stats.class_noise_rate();
       metrics["affinity_noise_rate"] = stats.affinity_noise_rate();

@@ -47,6 +47,10 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
   void check_context(const StageContext& ctx, const RetrainStageOptions& o) const override {
     if (o.retrain.loss.affinity_impl == AffinityImpl::tiled && ctx.run().device != DeviceKind::cpu)
       throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");
+    if (o.retrain.select == Selection::val && !split_has_labels(ctx, o.data, o.val.name))
+      throw UserError(fmt::format("--retrain.select val needs labels for the target split '{}', and it has none; "
+                                  "use --retrain.select last (label-free)",
+                                  o.val.name));
   }
   std::vector<StageKey> input_keys(const StageContext& ctx, const RetrainStageOptions&, int round) const override {
     return with_data_input(ctx, {model_of_round(round), {"pseudo_label", round}, {"estimate_ntm", round},

@@ -16,9 +16,15 @@ namespace jcas {
 PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::unique_ptr<Stage>>& stages) : ctx_(ctx) {
   const int rounds = ctx.run().rounds;
   std::vector<std::unique_ptr<BoundOptionsBase>> bound;
+  std::vector<bool> enabled;
   for (const auto& s : stages) {
     bound.push_back(s->bind_options(ctx.values()));
-    if (s->enabled(ctx, *bound.back())) s->validate(ctx, *bound.back());
+    const std::string why = s->skip_reason(ctx, *bound.back());
+    enabled.push_back(why.empty());
+    if (why.empty())
+      s->validate(ctx, *bound.back());
+    else
+      skipped_.emplace_back(s->name(), why);
   }
   auto add = [&](size_t index, int round) {
     const Stage& stage = *stages[index];
@@ -42,10 +48,10 @@ PipelinePlan::PipelinePlan(const StageContext& ctx, const std::vector<std::uniqu
     planned_.push_back(std::move(p));
   };
   for (size_t i = 0; i < stages.size(); ++i)
-    if (!stages[i]->per_round() && stages[i]->enabled(ctx, *bound[i])) add(i, 0);
+    if (!stages[i]->per_round() && enabled[i]) add(i, 0);
   for (int r = 0; r < rounds; ++r)
     for (size_t i = 0; i < stages.size(); ++i)
-      if (stages[i]->per_round() && stages[i]->enabled(ctx, *bound[i])) add(i, r);
+      if (stages[i]->per_round() && enabled[i]) add(i, r);
   refresh();
 }
 
@@ -129,6 +135,8 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
     return ", about " + format_duration(left) + " left";
   };
   const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& [name, why] : plan_.skipped())
+    if (name != "data") log::info("skip {:<22} {}", name, why);
   int ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
     const auto& [p, why] = todo[i];

@@ -38,10 +38,13 @@ class PipelinePlan {
   void refresh() const;
   // Checks every dataset split the plan reads (UserError naming the first bad file).
   void validate_reads() const;
+  // The stages left out of this pipeline, with why.
+  const std::vector<std::pair<std::string, std::string>>& skipped() const { return skipped_; }
 
  private:
   const StageContext& ctx_;
   std::vector<std::unique_ptr<PlannedStage>> planned_;
+  std::vector<std::pair<std::string, std::string>> skipped_;
 };
 
 class PipelineRunner {

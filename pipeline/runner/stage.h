@@ -63,8 +63,9 @@ class Stage {
 
   // The stage's options filled from `values` and checked (UserError naming a bad value).
   virtual std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const = 0;
-  // Whether the stage is part of this pipeline (the data stage only for synthetic data).
-  virtual bool enabled(const StageContext&, const BoundOptionsBase&) const { return true; }
+  // Why the stage is not part of this pipeline ("" = it is): the data stage only generates data
+  // when none is given, the evaluations need the target's ground truth.
+  virtual std::string skip_reason(const StageContext&, const BoundOptionsBase&) const = 0;
   // Checks that need the context (e.g. a CPU-only implementation with --device cuda); called for
   // every stage before anything runs.
   virtual void validate(const StageContext&, const BoundOptionsBase&) const {}
@@ -88,7 +89,9 @@ class StageWith : public Stage {
   std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const final {
     return std::make_unique<BoundOptions<Options>>(values);
   }
-  bool enabled(const StageContext& ctx, const BoundOptionsBase& o) const final { return is_enabled(ctx, typed(o)); }
+  std::string skip_reason(const StageContext& ctx, const BoundOptionsBase& o) const final {
+    return why_skipped(ctx, typed(o));
+  }
   void validate(const StageContext& ctx, const BoundOptionsBase& o) const final { check_context(ctx, typed(o)); }
   std::vector<StageKey> inputs(const StageContext& ctx, const BoundOptionsBase& o, int round) const final {
     return input_keys(ctx, typed(o), round);
@@ -106,7 +109,7 @@ class StageWith : public Stage {
   }
 
  protected:
-  virtual bool is_enabled(const StageContext&, const Options&) const { return true; }
+  virtual std::string why_skipped(const StageContext&, const Options&) const { return ""; }
   virtual void check_context(const StageContext&, const Options&) const {}
   virtual std::vector<StageKey> input_keys(const StageContext&, const Options&, int round) const = 0;
   virtual std::vector<DatasetRead> splits_read(const StageContext&, const Options&, int) const { return {}; }

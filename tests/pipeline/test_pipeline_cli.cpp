@@ -191,3 +191,42 @@ TEST(PipelineCli, SourceWeightsImportedStageByStage) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("data.h5"), std::string::npos) << r.output;
 }
+
+// Source-free for real: a target without labels runs every adaptation stage; the evaluations are
+// left out with one line saying why. A target labelled for its test split only is evaluated.
+TEST(PipelineCli, UnlabelledTargetAdaptsAndSaysWhatIsLeftOut) {
+  fs::path d = fresh_dir("unlabelled");
+  auto synth = run_jcas({"synth", "--out", (d / "ds").string(), "--source-train", "6", "--source-val", "1",
+                         "--source-test", "2", "--target-train", "4", "--target-val", "1", "--target-test", "3",
+                         "--size", "32x40"});
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  const fs::path labels = d / "ds" / "target" / "label";
+  fs::rename(labels, d / "target_labels");
+  auto opts = concat(tiny_options(d / "work"),
+                     {"--data.source", (d / "ds" / "source").string(), "--data.target", (d / "ds" / "target").string()});
+  auto r = run_jcas(concat({"run"}, opts));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"source[0]", "pseudo_label[0]", "estimate_ntm[0]",
+                                                            "derive_affinity[0]", "retrain[0]"}))
+      << r.output;
+  EXPECT_NE(r.output.find("skip evaluate_source"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the target split 'test' has no labels"), std::string::npos) << r.output;
+  auto status = run_jcas(concat({"status"}, opts));
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("entropy"), std::string::npos) << status.output;
+  EXPECT_EQ(status.output.find("evaluate"), std::string::npos) << status.output;
+  auto compare = run_jcas(concat({"compare"}, opts));
+  EXPECT_EQ(compare.exit_code, 0) << compare.output;
+  auto select_val = run_jcas(concat({"run", "--retrain.select", "val"}, opts));
+  EXPECT_EQ(select_val.exit_code, 2) << select_val.output;
+  EXPECT_NE(select_val.output.find("--retrain.select val needs labels"), std::string::npos) << select_val.output;
+
+  // Labels for the test split only: the evaluations come back, nothing else re-runs.
+  fs::create_directories(labels);
+  for (const auto& e : fs::directory_iterator(d / "target_labels"))
+    if (e.path().filename().string().rfind("test_", 0) == 0) fs::copy_file(e.path(), labels / e.path().filename());
+  auto labelled = run_jcas(concat({"run"}, opts));
+  ASSERT_EQ(labelled.exit_code, 0) << labelled.output;
+  EXPECT_EQ(stages_run(labelled.output), (std::vector<std::string>{"evaluate_source[0]", "evaluate[0]"}))
+      << labelled.output;
+}

@@ -60,7 +60,7 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
   }
   const int k = target_num_classes(ctx, data);
   cmp.class_names = read_dataset_info(data.target_root(ctx.workdir()).string()).class_names;
-  cmp.has_truth = target_has_labels(ctx, data);
+  cmp.has_truth = split_has_labels(ctx, data, train_split.name);
   std::vector<torch::Tensor> truth;
   if (cmp.has_truth) {
     auto train = open_target(ctx, data, train_split.name, true);
