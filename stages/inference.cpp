@@ -17,7 +17,7 @@ torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& image
 void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                      torch::Device device, const std::string& label,
                      const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
-  model.module().eval();
+  model.set_training(false);
   const size_t batch = 4;
   ProgressBar bar(label, static_cast<int64_t>(dataset.size()), "img");
   for (size_t start = 0; start < dataset.size(); start += batch) {

@@ -95,7 +95,7 @@ struct Checkpoint {
             const ModuleState* best) const {
     if (o.checkpoint.empty() || !writer) return;
     H5Writer out(o.checkpoint);
-    write_module(out, "model", model.module());
+    write_state(out, "model", model.state());
     write_module(out, "loss", *loss);
     if (best) write_state(out, "best", *best);
     write_momentum(out, opt);
@@ -115,10 +115,10 @@ struct Checkpoint {
         log::info("{}: checkpoint {} belongs to other options; starting over", o.label, o.checkpoint.string());
         return 0;
       }
-      read_module(in, "model", model.module());
+      read_state(in, "model", model.state());
       read_module(in, "loss", *loss);
       if (best && in.is_group("best")) read_state(in, "best", *best);
-      model.module().to(device);
+      model.move_to(device);
       loss->to(device);
       read_momentum(in, opt, device);
       logs = logs_from(in.read("epochs"));
@@ -140,14 +140,17 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
   const int64_t n = static_cast<int64_t>(images.size());
   TORCH_CHECK(labels.size(0) == n, "train_model: ", labels.size(0), " label maps for ", n, " images");
   const torch::Device device = execution.device();
-  model.module().to(device);
+  model.move_to(device);
   loss->to(device);
   if (warmup_loss) (*warmup_loss)->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
   SGD opt = make_optimizer(model, loss, o);
+  std::vector<torch::Tensor> trained;  // what the step updates: the model's and the NTMs' parameters
+  for (const auto& group : opt.param_groups())
+    for (const auto& p : group.params()) trained.push_back(p);
 
   // With a validation callback, the best epoch's weights are kept as a copy of the model's state.
-  const ModuleState live = module_state(model.module());
+  const ModuleState live = model.state();
   ModuleState best;
   if (validate) best = clone_state(live);
   TrainResult result;
@@ -172,7 +175,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
 
     const bool warm = warmup_loss && epoch < o.warmup_epochs;
     JcasLoss& active = warm ? *warmup_loss : loss;
-    model.module().train();
+    model.set_training(true);
     auto t0 = std::chrono::steady_clock::now();
     EpochLog log_line;
     ProgressBar bar(fmt::format("{} epoch {}/{}{}", o.label, epoch + 1, o.epochs, warm ? " (warm-up)" : ""),
@@ -195,7 +198,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
       ModelOutput out = model.forward(x);
       LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
       terms.total.backward();
-      execution.average_gradients(model.module().parameters());
+      execution.average_gradients(trained);
       opt.step();
 
       log_line.loss += terms.total.item<double>() / batches_per_epoch;
@@ -210,7 +213,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     std::string selection;
     if (validate) {
       torch::NoGradGuard no_grad;
-      model.module().eval();
+      model.set_training(false);
       log_line.validation = validate(model);
       bool better = best_epoch == 0 || log_line.validation > result.epochs[best_epoch - 1].validation;
       if (better) {
@@ -232,7 +235,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
   } else {
     result.selected_epoch = o.epochs;
   }
-  model.module().eval();
+  model.set_training(false);
   return result;
 }
 

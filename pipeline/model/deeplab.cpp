@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "adapters/foundation/error.h"
+#include "pipeline/model/model_io.h"
 #include "pipeline/model/residual_blocks.h"
 
 namespace jcas {
@@ -75,6 +76,8 @@ ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
   std::tie(out.feat2, out.pred2) = main_head_->forward(end);
   return out;
 }
+
+ModuleState DeepLabImpl::state() const { return module_state(*this); }
 
 std::vector<torch::Tensor> DeepLabImpl::backbone_parameters() const { return backbone_->parameters(); }
 

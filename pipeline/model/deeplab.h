@@ -54,7 +54,9 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   int num_classes() const override { return options_.num_classes; }
   std::vector<torch::Tensor> backbone_parameters() const override;
   std::vector<torch::Tensor> head_parameters() const override;
-  torch::nn::Module& module() override { return *this; }
+  void set_training(bool on) override { train(on); }
+  void move_to(const torch::Device& device) override { to(device); }
+  ModuleState state() const override;
 
  private:
   ModelOptions options_;

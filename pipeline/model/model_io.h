@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "adapters/io/h5_store.h"
+#include "pipeline/model/segmentation_model.h"
 
 namespace jcas {
 
 // Parameters and buffers by dotted name, in the module's order: the state that defines a model.
-using ModuleState = std::vector<std::pair<std::string, torch::Tensor>>;
 ModuleState module_state(const torch::nn::Module& module);  // the live tensors, not copies
 ModuleState clone_state(const ModuleState& state);          // detached copies
 // Copies `from` into the tensors of `to` (same names and order, e.g. two states of one model).

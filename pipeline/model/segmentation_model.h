@@ -5,9 +5,13 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jcas {
+
+// Named tensors of a model, in its order.
+using ModuleState = std::vector<std::pair<std::string, torch::Tensor>>;
 
 // The reference network's outputs. A model without an auxiliary head or embeddings leaves those
 // tensors undefined; the losses that need them say so.
@@ -25,10 +29,12 @@ class SegmentationModel {
   // Parameter groups for the optimiser: the reference trains the heads at 10x the backbone's lr.
   virtual std::vector<torch::Tensor> backbone_parameters() const = 0;
   virtual std::vector<torch::Tensor> head_parameters() const = 0;
-  // The module holding every parameter and buffer: train()/eval(), to(device), and the state
-  // written to and read from HDF5 (pipeline/model/model_io.h) by its dotted names.
-  virtual torch::nn::Module& module() = 0;
-  const torch::nn::Module& module() const { return const_cast<SegmentationModel*>(this)->module(); }
+  // Training mode (BatchNorm statistics updated) or evaluation mode.
+  virtual void set_training(bool on) = 0;
+  virtual void move_to(const torch::Device& device) = 0;
+  // Every parameter and buffer by its dotted name, as live tensors: what checkpoints and results
+  // store (pipeline/model/model_io.h) and what a loaded state is copied into.
+  virtual ModuleState state() const = 0;
 };
 
 }  // namespace jcas
