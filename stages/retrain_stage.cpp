@@ -99,7 +99,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     run.checkpoint_key = fingerprint;
     Retrained r = retrain_model(*model.net, o.retrain, data, run, execution);
 
-    StoredModel::write(out, model.net, inference);
+    StoredModel::write(out, *model.net, inference);
     r.loss->to(torch::kCPU);
     RetrainOutcome outcome;
     outcome.learned_class_ntm = r.loss->class_ntm->matrix().detach();

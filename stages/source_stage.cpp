@@ -6,6 +6,7 @@
 #include "adapters/io/h5_store.h"
 #include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/model_io.h"
+#include "pipeline/model/torchscript_model.h"
 #include "pipeline/runner/run_options.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
@@ -20,6 +21,8 @@ struct SourceStageOptions {
   DataOptions data;
   ModelOptions model;
   std::string weights;
+  std::string torchscript;  // the user's own model instead of the native network
+  InputConvention input;
   int epochs = 12, batch_size = 4;
   double lr = 0.01;
   int64_t seed = 0;
@@ -29,6 +32,10 @@ struct SourceStageOptions {
     data.bind(d);
     model.bind(m);
     s.bind("weights", &weights, "import source weights from an HDF5 file written by jcas instead of training");
+    s.bind("torchscript", &torchscript,
+           "adapt this TorchScript model (torch.jit.save) instead of training the native network (README: "
+           "Bring your own model)");
+    input.bind(s);
     s.bind("epochs", &epochs, "source training epochs");
     s.bind("batch_size", &batch_size, "source batch size");
     s.bind("lr", &lr, "source learning rate (heads 10x)");
@@ -36,6 +43,9 @@ struct SourceStageOptions {
   }
   void check() const {
     model.check();
+    input.check();
+    if (!weights.empty() && !torchscript.empty())
+      throw UserError("--source.weights and --source.torchscript both name the source model: give one");
     if (epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
     if (!(lr > 0)) throw UserError("--source.lr must be > 0");
@@ -60,7 +70,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
 
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const SourceStageOptions& o, int) const override {
     std::vector<DatasetRead> reads;
-    if (o.weights.empty()) reads.push_back(source_read(ctx, o.data, "train"));
+    if (o.weights.empty() && o.torchscript.empty()) reads.push_back(source_read(ctx, o.data, "train"));
     if (has_source_test(ctx, o)) reads.push_back(source_read(ctx, o.data, "test"));
     return reads;
   }
@@ -68,6 +78,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
                                                 int) const override {
     std::vector<std::filesystem::path> files = {o.data.target_root(ctx.workdir()) / "info.json"};  // the class count
     if (!o.weights.empty()) files.emplace_back(o.weights);
+    if (!o.torchscript.empty()) files.emplace_back(o.torchscript);
     return files;
   }
 
@@ -75,43 +86,51 @@ class SourceStage : public StageWith<SourceStageOptions> {
                   H5Writer& out) const override {
     const int k = target_num_classes(ctx, o.data);
     const auto& execution = ctx.execution();
-    DeepLab model = build_model(o.model, k, static_cast<uint64_t>(o.seed));
     // Cross-entropy on both heads, the auxiliary weighted by the reference's lambda = 0.1; SGD with
     // the reference's momentum and weight decay (TrainerOptions' defaults).
     const AdaptationMethod& ce = adaptation_method("ce");
     Metrics metrics;
-    if (!o.weights.empty()) {
-      H5Reader in(o.weights);
-      read_module(in, "model", *model);
-      log::info("source: imported weights from {}", o.weights);
+    std::shared_ptr<SegmentationModel> model;
+    if (!o.torchscript.empty()) {
+      model = std::make_shared<TorchScriptModel>(o.torchscript, o.input, k, o.data.input_size.height,
+                                                 o.data.input_size.width);
+      log::info("source: imported the TorchScript model {}", o.torchscript);
     } else {
-      auto train = open_source(ctx, o.data, "train");
-      if (train.num_classes() != k)
-        throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
-      std::vector<torch::Tensor> labels;
-      for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-      JcasLoss loss(k, ce.loss_options({}));
-      TrainerOptions t;
-      t.epochs = o.epochs;
-      t.batch_size = o.batch_size;
-      t.lr = o.lr;
-      t.seed = static_cast<uint64_t>(o.seed);
-      t.label = "source";
-      t.checkpoint = ctx.checkpoint_path({"source", 0});
-      t.checkpoint_key = fingerprint;
-      auto result = train_model(*model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
-                                execution);
-      metrics["final_loss"] = result.epochs.back().loss;
-      std::filesystem::remove(t.checkpoint);
+      DeepLab native = build_model(o.model, k, static_cast<uint64_t>(o.seed));
+      model = native.ptr();
+      if (!o.weights.empty()) {
+        H5Reader in(o.weights);
+        read_module(in, "model", *native);
+        log::info("source: imported weights from {}", o.weights);
+      } else {
+        auto train = open_source(ctx, o.data, "train");
+        if (train.num_classes() != k)
+          throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
+        std::vector<torch::Tensor> labels;
+        for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
+        JcasLoss loss(k, ce.loss_options({}));
+        TrainerOptions t;
+        t.epochs = o.epochs;
+        t.batch_size = o.batch_size;
+        t.lr = o.lr;
+        t.seed = static_cast<uint64_t>(o.seed);
+        t.label = "source";
+        t.checkpoint = ctx.checkpoint_path({"source", 0});
+        t.checkpoint_key = fingerprint;
+        auto result = train_model(*model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
+                                  execution);
+        metrics["final_loss"] = result.epochs.back().loss;
+        std::filesystem::remove(t.checkpoint);
+      }
     }
-    model->to(execution.device());
+    model->move_to(execution.device());
     const InferenceMode inference = ce.inference({});
     // The source model on held-out source images: how well it learned its own domain.
     if (has_source_test(ctx, o)) {
       auto test = open_source(ctx, o.data, "test");
       metrics["source_test_mjac"] = evaluate_model(*model, test, inference, execution.device(), "source test").mean_jaccard;
     }
-    StoredModel::write(out, model, inference);
+    StoredModel::write(out, *model, inference);
     return metrics;
   }
 };

@@ -22,14 +22,30 @@ std::vector<std::string> split_lines(const std::string& text) {
 
 }  // namespace
 
-void StoredModel::write(H5Writer& out, DeepLab& net, const InferenceMode& inference) {
-  net->to(torch::kCPU);
-  write_module(out, "model", *net);
-  ModelOptions options = net->options();
-  OptionBinder b;
-  options.bind(b);
-  nlohmann::json arch = {{"num_classes", options.num_classes}};
-  for (const auto& binding : b.bindings()) arch[binding.key] = binding.get();
+void StoredModel::write(H5Writer& out, SegmentationModel& net, const InferenceMode& inference) {
+  net.move_to(torch::kCPU);
+  write_state(out, "model", net.state());
+  nlohmann::json arch = {{"num_classes", net.num_classes()}};
+  if (auto* native = dynamic_cast<DeepLabImpl*>(&net)) {
+    ModelOptions options = native->options();
+    OptionBinder b;
+    options.bind(b);
+    for (const auto& binding : b.bindings()) arch[binding.key] = binding.get();
+    out.attr("model", "kind", std::string("deeplab"));
+  } else if (auto* script = dynamic_cast<TorchScriptModel*>(&net)) {
+    InputConvention input = script->input();
+    OptionBinder b;
+    input.bind(b);
+    for (const auto& binding : b.bindings()) arch[binding.key] = binding.get();
+    arch["checked_size"] = to_string(ImageSize{script->checked_size().first, script->checked_size().second});
+    const std::string& bytes = script->serialized();
+    out.write("torchscript", torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())},
+                                              torch::kUInt8),
+              "the TorchScript module as torch.jit.save wrote it (its weights: model/)");
+    out.attr("model", "kind", std::string("torchscript"));
+  } else {
+    throw std::logic_error("StoredModel::write: a model kind without a stored form");
+  }
   out.attr("model", "architecture", arch.dump());
   out.attr("model", "inference", std::string(inference.dar ? "dar" : "softmax"));
   out.attr("model", "inference_grid", to_string(ImageSize{inference.grid_h, inference.grid_w}));
@@ -38,8 +54,8 @@ void StoredModel::write(H5Writer& out, DeepLab& net, const InferenceMode& infere
 
 StoredModel StoredModel::read(const std::filesystem::path& file, c10::Device device) {
   H5Reader in(file);
-  if (!in.is_group("model") || !in.has_attr("model", "architecture"))
-    throw UserError(fmt::format("{}: holds no model (no 'model' group with its architecture)", file.string()));
+  if (!in.is_group("model") || !in.has_attr("model", "architecture") || !in.has_attr("model", "kind"))
+    throw UserError(fmt::format("{}: holds no model (no 'model' group with its kind and architecture)", file.string()));
   OptionValues values;
   nlohmann::json arch;
   try {
@@ -49,13 +65,23 @@ StoredModel StoredModel::read(const std::filesystem::path& file, c10::Device dev
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: unreadable model architecture ({})", file.string(), e.what()));
   }
-  ModelOptions options = values.get<ModelOptions>();
-  options.num_classes = arch.value("num_classes", 0);
+  const int k = arch.value("num_classes", 0);
   StoredModel m;
-  m.net = DeepLab(options);
-  read_module(in, "model", *m.net);
-  m.net->to(device);
-  m.net->eval();
+  if (in.attr_string("model", "kind") == "torchscript") {
+    auto bytes = in.read("torchscript").contiguous();
+    const std::string serialized(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
+                                 static_cast<size_t>(bytes.numel()));
+    const ImageSize size = parse_image_size(arch.value("checked_size", "64x64"), file.string() + " checked_size");
+    m.net = std::make_shared<TorchScriptModel>(serialized, file.string(), values.get<InputConvention>(), k,
+                                               size.height, size.width);
+  } else {
+    ModelOptions options = values.get<ModelOptions>();
+    options.num_classes = k;
+    m.net = std::make_shared<DeepLabImpl>(options);
+  }
+  read_state(in, "model", m.net->state());
+  m.net->move_to(device);
+  m.net->set_training(false);
   const std::string mode = in.attr_string("model", "inference");
   m.inference.dar = mode == "dar";
   ImageSize grid = parse_image_size(in.attr_string("model", "inference_grid"), file.string() + " inference_grid");

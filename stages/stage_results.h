@@ -11,18 +11,21 @@
 
 #include "pipeline/method/jcas_loss.h"
 #include "pipeline/model/deeplab.h"
+#include "pipeline/model/torchscript_model.h"
 
 namespace jcas {
 
 class H5Writer;
 
-// A model held by a result (source, retrain[r]): the weights under "model/", the architecture
-// options it was built with, and how it is read out (DAR-refined or plain softmax).
+// A model held by a result (source, retrain[r]): its weights under "model/" (one dataset per
+// parameter and buffer), what it is — the native network with the options it was built with, or
+// a TorchScript module (its serialized bytes and input convention) — and how it is read out
+// (DAR-refined or plain softmax).
 struct StoredModel {
-  DeepLab net{nullptr};
+  std::shared_ptr<SegmentationModel> net;
   InferenceMode inference;
   // Writes the model (moved to the CPU first) and its description.
-  static void write(H5Writer& out, DeepLab& net, const InferenceMode& inference);
+  static void write(H5Writer& out, SegmentationModel& net, const InferenceMode& inference);
   // The model of `file` on `device`, in eval mode. UserError naming the file if it holds none.
   static StoredModel read(const std::filesystem::path& file, c10::Device device);
 };

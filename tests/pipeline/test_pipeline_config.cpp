@@ -122,7 +122,9 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"retrain.ntm_init", "identity"},   {"retrain.select", "val"},         {"estimate_ntm.estimator", "confident"},
       {"model.preset", "resnet101"},      {"source.weights", "w.h5"},        {"data.image_dir", "images"},
       {"data.label_dir", "masks"},        {"data.train_split", "t2"},        {"data.val_split", "v2"},
-      {"data.test_split", "t3"},          {"data.source", "/x/source"},      {"data.target", "/x/target"}};
+      {"data.test_split", "t3"},          {"data.source", "/x/source"},      {"data.target", "/x/target"},
+      {"source.torchscript", "m.pt"},     {"source.input_channels", "bgr"},  {"source.input_mean", "0,0,0"},
+      {"source.input_std", "1,1,1"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {

@@ -20,5 +20,6 @@ int compare(const Args& args);
 int inspect(const Args& args);
 int ablation(const Args& args);
 int options(const Args& args);
+int export_model(const Args& args);
 
 }  // namespace jcas::commands

@@ -31,6 +31,7 @@ const std::vector<Command>& command_table() {
       {"ablation", "the paper's ablation and baselines on noisy target labels, over seeds (Markdown table)",
        c::ablation},
       {"inspect", "list a cache file's stage, fingerprint, options and datasets", c::inspect},
+      {"export", "write a round's adapted TorchScript model for use outside jcas", c::export_model},
       {"options", "print every pipeline option as an INI file (defaults or the values in effect)", c::options},
       {"version", "print the toolkit version", c::version},
       {"ntm", "noise transition matrix tools (`jcas ntm derive-affinity`)", c::ntm},
