@@ -45,7 +45,7 @@ class DataStage : public StageWith<DataStageOptions> {
 
  protected:
   std::string why_skipped(const StageContext& ctx, const DataStageOptions&) const override {
-    return ctx.values().get<DataOptions>("data").synthetic() ? "" : "the datasets are given (--data.source, --data.target)";
+    return ctx.values().get<DataOptions>("data").synthetic() ? "" : "the target dataset is given (--data.target)";
   }
   std::vector<StageKey> input_keys(const StageContext&, const DataStageOptions&, int) const override { return {}; }
 

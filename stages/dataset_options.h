@@ -20,7 +20,9 @@ struct DataOptions {
 
   void bind(OptionBinder& b);  // keys relative to [data]
   void check() const {}
-  bool synthetic() const { return source.empty() || target.empty(); }
+  // The embedded data is generated when no target is given (a given target with no source is the
+  // source-free case: an imported model needs no source data).
+  bool synthetic() const { return target.empty(); }
   std::filesystem::path source_root(const std::filesystem::path& workdir) const;
   std::filesystem::path target_root(const std::filesystem::path& workdir) const;
 };

@@ -68,6 +68,11 @@ class SourceStage : public StageWith<SourceStageOptions> {
     return with_data_input(ctx, {});
   }
 
+  void check_context(const StageContext&, const SourceStageOptions& o) const override {
+    if (o.weights.empty() && o.torchscript.empty() && o.data.source.empty() && !o.data.synthetic())
+      throw UserError("no source data to train the source model on: give --data.source, or import the source model "
+                      "(--source.torchscript FILE.pt or --source.weights FILE.h5)");
+  }
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const SourceStageOptions& o, int) const override {
     std::vector<DatasetRead> reads;
     if (o.weights.empty() && o.torchscript.empty()) reads.push_back(source_read(ctx, o.data, "train"));

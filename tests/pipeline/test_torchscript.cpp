@@ -103,6 +103,28 @@ TEST(TorchScript, ExportWritesTheAdaptedModule) {
   EXPECT_FALSE(fs::exists(dir / "native.pt"));
 }
 
+// The source-free case itself: a model, an unlabelled target, no source data at all.
+TEST(TorchScript, AdaptsWithoutSourceDataOrTargetLabels) {
+  const fs::path dir = fresh_dir("torchscript_sfda");
+  auto synth = run_jcas({"synth", "--out", (dir / "ds").string(), "--source-train", "1", "--source-val", "1",
+                         "--source-test", "1", "--target-train", "4", "--target-val", "1", "--target-test", "2",
+                         "--size", "32x40"});
+  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  fs::remove_all(dir / "ds" / "source");  // a source-free user has none
+  fs::remove_all(dir / "ds" / "target" / "label");
+  const auto target = std::vector<std::string>{"--data.target", (dir / "ds" / "target").string()};
+  auto native = run_jcas(concat(concat({"run"}, target), tiny_options(dir / "native")));
+  EXPECT_EQ(native.exit_code, 2) << native.output;
+  EXPECT_NE(native.output.find("no source data to train the source model on"), std::string::npos) << native.output;
+  auto r = run_jcas(concat(concat({"run", "--source.torchscript", scripted(dir, "m", R"({"out": out})").string()},
+                                  target),
+                           tiny_options(dir / "work")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"source[0]", "pseudo_label[0]", "estimate_ntm[0]",
+                                                            "derive_affinity[0]", "retrain[0]"}))
+      << r.output;
+}
+
 TEST(TorchScript, BrokenContractIsOneClearErrorAtLoad) {
   const fs::path dir = fresh_dir("torchscript_bad");
   const std::vector<std::tuple<std::string, std::string, int, std::string>> cases = {
