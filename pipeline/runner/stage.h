@@ -33,8 +33,9 @@ struct StageKey {
 class StageContext {
  public:
   StageContext(OptionValues values, RunOptions run, ExecutionContext execution);
-  // Every resolved option: for the applications (report, ablation). Stages read their own
-  // options from the struct they bound, never from here.
+  // Every resolved option: for the applications (report, ablation) and for plan membership
+  // (whether the data is generated). A stage's result reads its options only from the struct it
+  // bound, so its fingerprint covers them.
   const OptionValues& values() const { return values_; }
   const RunOptions& run() const { return run_; }
   const ExecutionContext& execution() const { return execution_; }

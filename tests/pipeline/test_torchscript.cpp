@@ -106,10 +106,7 @@ TEST(TorchScript, ExportWritesTheAdaptedModule) {
 // The source-free case itself: a model, an unlabelled target, no source data at all.
 TEST(TorchScript, AdaptsWithoutSourceDataOrTargetLabels) {
   const fs::path dir = fresh_dir("torchscript_sfda");
-  auto synth = run_jcas({"synth", "--out", (dir / "ds").string(), "--source-train", "1", "--source-val", "1",
-                         "--source-test", "1", "--target-train", "4", "--target-val", "1", "--target-test", "2",
-                         "--size", "32x40"});
-  ASSERT_EQ(synth.exit_code, 0) << synth.output;
+  ASSERT_EQ(write_small_datasets(dir / "ds"), "");
   fs::remove_all(dir / "ds" / "source");  // a source-free user has none
   fs::remove_all(dir / "ds" / "target" / "label");
   const auto target = std::vector<std::string>{"--data.target", (dir / "ds" / "target").string()};

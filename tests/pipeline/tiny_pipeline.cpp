@@ -67,6 +67,12 @@ fs::path copy_of_completed(const std::string& name) {
   return d;
 }
 
+std::string write_small_datasets(const fs::path& dir) {
+  auto r = run_jcas({"synth", "--out", dir.string(), "--source-train", "6", "--source-val", "1", "--source-test", "2",
+                     "--target-train", "4", "--target-val", "1", "--target-test", "3", "--size", "32x40"});
+  return r.exit_code == 0 ? "" : r.output;
+}
+
 std::vector<std::string> stages_run(const std::string& log) {
   std::vector<std::string> out;
   std::regex re(R"(run  (\w+\[\d+\]))");

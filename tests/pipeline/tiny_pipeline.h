@@ -17,6 +17,11 @@ const std::filesystem::path& completed_workdir();
 // A private copy of it to modify.
 std::filesystem::path copy_of_completed(const std::string& name);
 
+// A small dataset pair on disk (`jcas synth` at 32x40: source 6/1/2, target 4/1/3 images for
+// train/val/test) in DIR/source and DIR/target, as a user's data would be; "" on success, else
+// what jcas printed.
+std::string write_small_datasets(const std::filesystem::path& dir);
+
 // The stages a run executed, in order, from its "run  retrain[0]" log lines.
 std::vector<std::string> stages_run(const std::string& log);
 // A headline figure ("metric.<key>" attribute) of a stage result.
