@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/temporary_path.h"
@@ -84,7 +85,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     result.images = train.names();
     result.model = producer.label();
     result.write(out);
-    write_pngs(ctx, round, train.names(), result.labels);
+    write_pngs(ctx, round, train, result.labels);
 
     // Label-free diagnostics: how sure the model is of its own labels.
     Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
@@ -97,17 +98,25 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   }
 
  private:
-  // Colourised pseudo labels, WORKDIR/round-r/pseudo_labels/NAME.png (replaced as a whole).
-  static void write_pngs(const StageContext& ctx, int round, const std::vector<std::string>& names,
+  // The pseudo labels as files, each folder replaced as a whole: class ids at each image's own size
+  // (what `jcas labels stats --noisy` and other tools read) in WORKDIR/round-r/pseudo_labels/NAME.png,
+  // and colourised in pseudo_labels_color/NAME.png. Names keep their sub-folders.
+  static void write_pngs(const StageContext& ctx, int round, const SegmentationDataset& images,
                          const torch::Tensor& labels) {
-    TemporaryPath tmp(ctx.round_dir(round) / "pseudo_labels");
-    fs::create_directories(tmp.path());
-    for (size_t i = 0; i < names.size(); ++i) {
-      fs::path file = tmp.path() / (fs::path(names[i]).stem().string() + ".png");
-      if (!cv::imwrite(file.string(), label_to_color(labels[static_cast<int64_t>(i)])))
-        throw UserError(fmt::format("cannot write {}", file.string()));
+    TemporaryPath ids(ctx.round_dir(round) / "pseudo_labels"), colour(ctx.round_dir(round) / "pseudo_labels_color");
+    for (size_t i = 0; i < images.size(); ++i) {
+      const fs::path name = fs::path(images.names()[i]).replace_extension(".png");
+      cv::Mat label = label_tensor_to_mat(labels[static_cast<int64_t>(i)]);
+      const auto [h, w] = image_file_size(images.image_path(i));
+      if (label.rows != h || label.cols != w) cv::resize(label, label, cv::Size(w, h), 0, 0, cv::INTER_NEAREST);
+      for (const auto& [file, pixels] : {std::pair{ids.path() / name, label}, std::pair{colour.path() / name,
+                                                                                       label_to_color(label)}}) {
+        fs::create_directories(file.parent_path());
+        if (!cv::imwrite(file.string(), pixels)) throw UserError(fmt::format("cannot write {}", file.string()));
+      }
     }
-    tmp.commit();
+    ids.commit();
+    colour.commit();
   }
 };
 

@@ -227,3 +227,41 @@ TEST(PipelineCli, UnlabelledTargetAdaptsAndSaysWhatIsLeftOut) {
   EXPECT_EQ(stages_run(labelled.output), (std::vector<std::string>{"evaluate_source[0]", "evaluate[0]"}))
       << labelled.output;
 }
+
+// Pseudo labels as files: class ids at the images' size that `jcas labels stats` reads, a coloured
+// copy, and names with sub-folders kept apart (two sequences' frame000 do not overwrite each other).
+TEST(PipelineCli, PseudoLabelFilesKeepNamesAndFeedLabelStats) {
+  const fs::path& c = completed_workdir();
+  auto stats = run_jcas({"labels", "stats", "--data", (c / "data" / "target").string(), "--split", "train", "--noisy",
+                         (c / "round-0" / "pseudo_labels").string(), "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.output;
+  const auto json = nlohmann::json::parse(stats.output.substr(stats.output.rfind("{\"")));
+  EXPECT_NEAR(json.at("class_noise_rate").get<double>(), metric_of(c / "round-0" / "pseudo_label.h5", "class_noise_rate"),
+              1e-9);
+  EXPECT_TRUE(fs::exists(c / "round-0" / "pseudo_labels_color" / "train_0000.png"));
+
+  fs::path d = fresh_dir("subfolders");
+  ASSERT_EQ(write_small_datasets(d / "ds"), "");
+  const fs::path t = d / "ds" / "target";
+  for (const char* dir : {"img", "label"})
+    for (auto [from, to] : std::vector<std::pair<const char*, const char*>>{{"train_0000", "seq_a/frame"},
+                                                                             {"train_0001", "seq_b/frame"}}) {
+      fs::create_directories((t / dir / to).parent_path());
+      fs::rename(t / dir / (std::string(from) + ".png"), t / dir / (std::string(to) + ".png"));
+    }
+  std::ofstream(t / "train.txt") << "seq_a/frame\nseq_b/frame\ntrain_0002\ntrain_0003\n";
+  auto opts = concat(tiny_options(d / "work"), {"--data.source", (d / "ds" / "source").string(), "--data.target",
+                                                t.string()});
+  auto r = run_jcas(concat({"run"}, opts));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"seq_a/frame.png", "seq_b/frame.png"}) {
+    EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels" / name)) << name;
+    EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels_color" / name)) << name;
+  }
+  // compare's --rounds lists the rounds to show.
+  *(std::find(opts.begin(), opts.end(), "--rounds") + 1) = "0";
+  auto cmp = run_jcas(concat({"compare", "--images", "seq_a/frame,seq_b/frame"}, opts));
+  ASSERT_EQ(cmp.exit_code, 0) << cmp.output;
+  EXPECT_TRUE(fs::exists(d / "work" / "report" / "panels" / "panel_seq_a_frame.png")) << cmp.output;
+  EXPECT_TRUE(fs::exists(d / "work" / "report" / "panels" / "panel_seq_b_frame.png")) << cmp.output;
+}

@@ -116,7 +116,9 @@ std::vector<std::filesystem::path> write_label_panels(const RoundComparison& cmp
     cv::Mat panel(row.rows + key.rows, std::max(row.cols, key.cols), CV_8UC3, cv::Scalar(255, 255, 255));
     row.copyTo(panel(cv::Rect(0, 0, row.cols, row.rows)));
     key.copyTo(panel(cv::Rect(0, row.rows, key.cols, key.rows)));
-    std::string stem = std::filesystem::path(name).stem().string();
+    // Names may hold sub-folders (seq_1/frame000): they stay distinct in the flat panel folder.
+    std::string stem = std::filesystem::path(name).replace_extension("").generic_string();
+    std::replace(stem.begin(), stem.end(), '/', '_');
     auto file = dir / fmt::format("panel_{}.png", stem);
     if (!cv::imwrite(file.string(), panel)) throw UserError(fmt::format("cannot write {}", file.string()));
     written.push_back(file);
