@@ -152,32 +152,32 @@ void declare_options(const std::vector<OptionBinding>& bindings, po::options_des
     desc.add_options()(b.key.c_str(), po::value<std::string>()->default_value(b.default_text), b.help.c_str());
 }
 
+std::string canonical_value(const OptionBinding& b, const std::string& text) {
+  const std::string before = b.get();
+  b.set(text);  // validates
+  std::string canonical = b.get();
+  b.set(before);
+  return canonical;
+}
+
 OptionValues resolve_options(const std::vector<OptionBinding>& bindings, const po::variables_map& vm) {
   OptionValues values;
-  for (const auto& b : unique_bindings(bindings)) {
-    const std::string text = vm.count(b.key) ? vm[b.key].as<std::string>() : b.default_text;
-    // Canonicalise through the field (and validate the text), then restore the default.
-    b.set(text);
-    values.set(b.key, b.get());
-    b.set(b.default_text);
-  }
+  for (const auto& b : unique_bindings(bindings))
+    values.set(b.key, canonical_value(b, vm.count(b.key) ? vm[b.key].as<std::string>() : b.default_text));
   return values;
 }
 
 std::string bindings_ini(const std::vector<OptionBinding>& bindings, const OptionValues& values) {
   std::map<std::string, std::vector<const OptionBinding*>> sections;
-  auto unique = unique_bindings(bindings);
+  std::vector<std::string> order;  // top level first, then sections in first-bound order
+  const auto unique = unique_bindings(bindings);
   for (const auto& b : unique) {
     auto dot = b.key.find('.');
-    sections[dot == std::string::npos ? "" : b.key.substr(0, dot)].push_back(&b);
+    const std::string s = dot == std::string::npos ? "" : b.key.substr(0, dot);
+    if (sections[s].empty()) order.push_back(s);
+    sections[s].push_back(&b);
   }
   std::string out;
-  std::vector<std::string> order;  // top level first, then sections in first-bound order
-  for (const auto& b : unique) {
-    auto dot = b.key.find('.');
-    std::string s = dot == std::string::npos ? "" : b.key.substr(0, dot);
-    if (std::find(order.begin(), order.end(), s) == order.end()) order.push_back(s);
-  }
   std::stable_partition(order.begin(), order.end(), [](const std::string& s) { return s.empty(); });
   for (const auto& s : order) {
     if (!s.empty()) out += "\n[" + s + "]\n";

@@ -152,6 +152,9 @@ class BoundOptions : public BoundOptionsBase {
   T options_;
 };
 
+// `text` as the binding's field writes it back ("0.10" -> "0.1"); UserError naming the key on bad
+// text. The field keeps its value.
+std::string canonical_value(const OptionBinding& binding, const std::string& text);
 // "key=value" lines of `bindings`, sorted by key: the text a fingerprint hashes.
 std::string canonical_text(const std::vector<OptionBinding>& bindings);
 // {"key": "value", ...} of `bindings`.

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <sstream>
 #include <dlfcn.h>
 #include <sched.h>
 
@@ -149,6 +150,16 @@ void set_thread_count(int threads) {
   // (jcas-bench-step, README). One BLAS thread inside each of LibTorch's.
   using SetThreads = void (*)(int);
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+}
+
+std::vector<std::string> split_list(const std::string& text, char separator) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, separator);) {
+    const auto b = item.find_first_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+  }
+  return out;
 }
 
 std::pair<int, int> parse_size(const std::string& text, const std::string& option) {

@@ -44,6 +44,9 @@ T require(const po::variables_map& vm, const std::string& key) {
   if (!vm.count(key)) throw_missing_option(key);
   return vm[key].as<T>();
 }
+// "a, b,,c" -> {"a", "b", "c"}: items trimmed of blanks, empty ones dropped.
+std::vector<std::string> split_list(const std::string& text, char separator = ',');
+
 // "HxW" -> {H, W}; throws UserError naming `option` on anything else.
 std::pair<int, int> parse_size(const std::string& text, const std::string& option);
 

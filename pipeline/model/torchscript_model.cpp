@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/options.h"
 
 namespace jcas {
 
@@ -21,13 +22,11 @@ std::string numbers_text(const std::vector<double>& v) { return fmt::format("{}"
 
 std::vector<double> parse_numbers(const std::string& text, const std::string& key) {
   std::vector<double> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const auto& item : split_list(text)) {
     try {
       size_t used = 0;
       out.push_back(std::stod(item, &used));
-      if (item.find_first_not_of(" \t", used) != std::string::npos) throw std::invalid_argument(item);
+      if (used != item.size()) throw std::invalid_argument(item);
     } catch (const std::exception&) {
       throw UserError(fmt::format("--{}: expected comma-separated numbers, got '{}'", key, text));
     }

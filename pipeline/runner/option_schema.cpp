@@ -23,9 +23,7 @@ OptionValues OptionSchema::defaults(const std::map<std::string, std::string>& ov
   for (const auto& [key, text] : overrides) {
     auto it = std::find_if(bindings_.begin(), bindings_.end(), [&](const OptionBinding& b) { return b.key == key; });
     if (it == bindings_.end()) throw UserError(fmt::format("unknown pipeline option '{}'", key));
-    it->set(text);  // validates and canonicalises
-    values.set(key, it->get());
-    it->set(it->default_text);
+    values.set(key, canonical_value(*it, text));
   }
   return values;
 }

@@ -10,6 +10,7 @@
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
+#include "adapters/foundation/options.h"
 #include "adapters/foundation/progress.h"
 #include "adapters/io/h5_store.h"
 #include "adapters/io/segmentation_dataset.h"
@@ -22,22 +23,6 @@
 
 namespace jcas {
 namespace {
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::string item;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == ',') {
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(item);
-      item.clear();
-    } else {
-      item += text[i];
-    }
-  }
-  return out;
-}
 
 struct Spread {
   double mean = NAN, sd = NAN;

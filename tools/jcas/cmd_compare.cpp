@@ -13,14 +13,6 @@
 namespace jcas::commands {
 namespace {
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 std::vector<int> parse_rounds(const std::string& text) {
   std::vector<int> rounds;
   for (const auto& item : split_list(text)) {

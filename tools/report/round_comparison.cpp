@@ -13,9 +13,14 @@
 namespace jcas {
 namespace {
 
-// The path of a stage result if it is up to date; otherwise notes why not.
-std::optional<std::filesystem::path> done(const PipelinePlan& plan, const StageKey& key,
-                                          std::vector<std::string>& notes) {
+// An up-to-date stage result: its file and the headline figures of its record.
+struct DoneResult {
+  std::filesystem::path path;
+  Metrics metrics;
+};
+
+// The result of `key` if it is up to date; otherwise notes why not.
+std::optional<DoneResult> done(const PipelinePlan& plan, const StageKey& key, std::vector<std::string>& notes) {
   const PlannedStage* p = plan.find(key);
   if (!p) return std::nullopt;
   CacheStatus s = plan.status(*p);
@@ -23,14 +28,12 @@ std::optional<std::filesystem::path> done(const PipelinePlan& plan, const StageK
     notes.push_back(fmt::format("{} is {}{}", key.label(), state_name(s.state), s.reason.empty() ? "" : ": " + s.reason));
     return std::nullopt;
   }
-  return p->path();
+  return DoneResult{p->path(), s.record->metrics};  // the record the status has read
 }
 
-// A headline figure of a done result's record.
-double metric(const std::filesystem::path& file, const std::string& name) {
-  const Metrics m = read_record(file).metrics;
-  auto it = m.find(name);
-  return it == m.end() ? NAN : it->second;
+double metric(const DoneResult& result, const std::string& name) {
+  auto it = result.metrics.find(name);
+  return it == result.metrics.end() ? NAN : it->second;
 }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
@@ -71,7 +74,7 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
     RoundSummary s;
     s.round = r;
     if (auto file = done(plan, {"pseudo_label", r}, s.notes)) {
-      PseudoLabels pl = PseudoLabels::read(*file);
+      PseudoLabels pl = PseudoLabels::read(file->path);
       s.has_pseudo_labels = true;
       auto labels = pl.labels;
       cmp.labels[r] = labels;
@@ -105,7 +108,7 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
       }
     }
     if (auto file = done(plan, {"estimate_ntm", r}, s.notes)) {
-      NtmEstimate est = NtmEstimate::read(*file);
+      NtmEstimate est = NtmEstimate::read(file->path);
       s.estimator = est.estimator;
       s.estimated_class_ntm = est.class_ntm;
       if (est.true_class_ntm.defined()) {
@@ -115,9 +118,9 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
       }
     }
     if (auto file = done(plan, {"derive_affinity", r}, s.notes))
-      s.class_to_affinity = AffinityDerivation::read(*file).affinity_ntm;
+      s.class_to_affinity = AffinityDerivation::read(file->path).affinity_ntm;
     if (auto file = done(plan, {"retrain", r}, s.notes)) {
-      RetrainOutcome rt = RetrainOutcome::read(*file);
+      RetrainOutcome rt = RetrainOutcome::read(file->path);
       s.learned_class_ntm = rt.learned_class_ntm;
       s.learned_affinity_ntm = rt.learned_affinity_ntm;
       s.selected_epoch = static_cast<int>(rt.selected_epoch);
