@@ -34,7 +34,7 @@ Metrics evaluate_into(const StageContext& ctx, const EvaluateOptions& o, const S
                       const std::string& label, H5Writer& out) {
   StoredModel model = load_model(ctx, producer);
   auto test = open_target(ctx, o.data, o.test.name, true);
-  auto r = evaluate_model(*model.net, test, model.inference, ctx.execution().device(), label);
+  auto r = evaluate_model(*model.net, test, model.inference, ctx.execution(), label);
   auto vec = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
   out.write("dice", vec(r.dice), "foreground class 1..K-1; per image, averaged where present in ground truth");
   out.write("jaccard", vec(r.jaccard), "foreground class 1..K-1; per image, averaged where present in ground truth");
@@ -51,6 +51,7 @@ Metrics evaluate_into(const StageContext& ctx, const EvaluateOptions& o, const S
 class EvaluateSourceStage : public StageWith<EvaluateOptions> {
  public:
   std::string name() const override { return "evaluate_source"; }
+  bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return "evaluate the source model on the target test split"; }
   bool per_round() const override { return false; }
 
@@ -73,6 +74,7 @@ class EvaluateSourceStage : public StageWith<EvaluateOptions> {
 class EvaluateStage : public StageWith<EvaluateOptions> {
  public:
   std::string name() const override { return "evaluate"; }
+  bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return "evaluate the model of round r+1 on the target test split"; }
 
  protected:

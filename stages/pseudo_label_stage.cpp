@@ -42,6 +42,7 @@ struct PseudoLabelOptions {
 class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
  public:
   std::string name() const override { return "pseudo_label"; }
+  bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return "pseudo-label the target train split with the model of round r"; }
 
  protected:
@@ -67,7 +68,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     std::vector<torch::Tensor> labels(n), confidence(n), probs(n);
     double entropy_sum = 0;  // of each pixel's prediction, in units of log K (0 certain, 1 uniform)
     LabelNoiseStats stats(k);  // against ground truth, where the target has it
-    predict_dataset(*model.net, train, model.inference, ctx.execution().device(), fmt::format("pseudo_label[{}]", round),
+    predict_dataset(*model.net, train, model.inference, ctx.execution(), fmt::format("pseudo_label[{}]", round),
                     [&](size_t i, const Sample& sample, const torch::Tensor& p) {
                       auto [conf, arg] = p.max(0);
                       labels[i] = arg.to(torch::kUInt8);
@@ -85,7 +86,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     result.images = train.names();
     result.model = producer.label();
     result.write(out);
-    write_pngs(ctx, round, train, result.labels);
+    if (ctx.execution().is_writer()) write_pngs(ctx, round, train, result.labels);
 
     // Label-free diagnostics: how sure the model is of its own labels.
     Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},

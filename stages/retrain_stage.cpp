@@ -41,6 +41,7 @@ struct RetrainStageOptions {
 class RetrainStage : public StageWith<RetrainStageOptions> {
  public:
   std::string name() const override { return "retrain"; }
+  bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return "retrain with JCAS loss correction -> model of round r+1"; }
 
  protected:
@@ -89,7 +90,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     if (o.retrain.select == Selection::val) {
       val.emplace(open_target(ctx, o.data, o.val.name, true));
       data.validate = [&](SegmentationModel& m) {
-        return evaluate_model(m, *val, inference, execution.device(), "validate").mean_jaccard;
+        return evaluate_model(m, *val, inference, execution, "validate").mean_jaccard;
       };
     }
     TrainerOptions run;
@@ -111,7 +112,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     outcome.resumed_from_epoch = r.result.resumed_from;
     outcome.selection = o.retrain.select == Selection::val ? "best validation mJac" : "last epoch";
     outcome.write(out);
-    std::filesystem::remove(run.checkpoint);
+    if (execution.is_writer()) std::filesystem::remove(run.checkpoint);  // rank 0's file
     log::info("retrain[{}]: kept epoch {} ({})", round, r.result.selected_epoch,
               o.retrain.select == Selection::val ? "best validation mJac" : "last epoch, label-free");
     return {{"final_loss", r.result.epochs.back().loss}, {"selected_epoch", r.result.selected_epoch}};

@@ -60,6 +60,7 @@ bool has_source_test(const StageContext& ctx, const SourceStageOptions& o) {
 class SourceStage : public StageWith<SourceStageOptions> {
  public:
   std::string name() const override { return "source"; }
+  bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return "train the source model (or import its weights)"; }
   bool per_round() const override { return false; }
 
@@ -125,7 +126,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
         auto result = train_model(*model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
                                   execution);
         metrics["final_loss"] = result.epochs.back().loss;
-        std::filesystem::remove(t.checkpoint);
+        if (execution.is_writer()) std::filesystem::remove(t.checkpoint);  // rank 0's file
       }
     }
     model->move_to(execution.device());
@@ -133,7 +134,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
     // The source model on held-out source images: how well it learned its own domain.
     if (has_source_test(ctx, o)) {
       auto test = open_source(ctx, o.data, "test");
-      metrics["source_test_mjac"] = evaluate_model(*model, test, inference, execution.device(), "source test").mean_jaccard;
+      metrics["source_test_mjac"] = evaluate_model(*model, test, inference, execution, "source test").mean_jaccard;
     }
     StoredModel::write(out, *model, inference);
     return metrics;

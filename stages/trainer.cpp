@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 
+#include "adapters/foundation/error.h"
 #include "adapters/io/h5_store.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
@@ -131,6 +132,75 @@ struct Checkpoint {
   }
 };
 
+// A data-parallel run's ranks start from rank 0's state: the weights and statistics of its model
+// and NTMs (identical anyway when freshly built from the seed or resumed from the same
+// checkpoint; the broadcast makes it certain), and they must resume from the same epoch.
+void start_identical(SegmentationModel& model, JcasLoss& loss, int resumed_from, const ExecutionContext& execution) {
+  if (execution.world_size() == 1) return;
+  auto epoch = torch::tensor({static_cast<int64_t>(resumed_from)});
+  std::vector<torch::Tensor> writer_epoch = {epoch.clone()};
+  execution.broadcast_from_writer(writer_epoch);
+  if (writer_epoch[0].item<int64_t>() != resumed_from)
+    throw UserError(fmt::format("rank {} resumes after epoch {} but rank 0 after epoch {}: every rank must see rank "
+                                "0's checkpoint (the work directory must be shared by all machines)",
+                                execution.rank(), resumed_from, writer_epoch[0].item<int64_t>()));
+  std::vector<torch::Tensor> state;
+  for (const auto& [name, t] : model.state()) state.push_back(t);
+  for (const auto& t : loss->parameters()) state.push_back(t);
+  for (const auto& t : loss->buffers()) state.push_back(t);
+  execution.broadcast_from_writer(state);
+}
+
+// With per-rank BatchNorm statistics ("batch") each rank's running statistics follow its own
+// batches; rank 0's are the run's (DDP broadcasts rank 0's buffers before every forward; they
+// are read only in evaluation mode, so once per epoch, before validation and the checkpoint, does
+// the same).
+void share_buffers(SegmentationModel& model, const ExecutionContext& execution) {
+  if (execution.world_size() == 1) return;
+  std::vector<torch::Tensor> buffers;
+  for (const auto& [name, t] : model.state())
+    if (!t.requires_grad()) buffers.push_back(t);
+  execution.broadcast_from_writer(buffers);
+}
+
+// Every rank applies the same averaged gradients, so the parameters stay bit-identical; a checksum
+// per tensor (sum and sum of squares) compared with rank 0's proves it at each checkpoint.
+void check_identical(SegmentationModel& model, JcasLoss& loss, int epoch, const ExecutionContext& execution) {
+  if (execution.world_size() == 1) return;
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> sums;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    auto d = t.detach().to(torch::kCPU, torch::kFloat64);
+    names.push_back(name);
+    sums.push_back(torch::stack({d.sum(), d.pow(2).sum()}));
+  };
+  for (const auto& [name, t] : model.state()) add(name, t);
+  for (const auto& item : loss->named_parameters()) add("loss." + item.key(), item.value());
+  const auto checksums = execution.all_gather(torch::stack(sums));
+  for (size_t r = 1; r < checksums.size(); ++r)
+    for (size_t i = 0; i < names.size(); ++i)
+      if (!checksums[r][static_cast<int64_t>(i)].equal(checksums[0][static_cast<int64_t>(i)]))
+        throw UserError(fmt::format("after epoch {}: the parameters of rank {} differ from rank 0's ({}): the ranks "
+                                    "diverged",
+                                    epoch, r, names[i]));
+}
+
+// A data-parallel step's loss is that of the union of the ranks' batches: each rank's batch mean
+// weighted by its samples. `sums` holds per batch {samples, samples x loss, x seg, x aff}.
+void set_group_losses(EpochLog& log_line, torch::Tensor sums, const ExecutionContext& execution) {
+  std::vector<torch::Tensor> all = {sums};
+  execution.all_reduce_sum(all);
+  auto a = sums.accessor<double, 2>();
+  const auto batches = static_cast<double>(sums.size(0));
+  log_line.loss = log_line.seg = log_line.aff = 0;
+  for (int64_t b = 0; b < sums.size(0); ++b) {
+    log_line.loss += a[b][1] / a[b][0] / batches;
+    log_line.seg += a[b][2] / a[b][0] / batches;
+    log_line.aff += a[b][3] / a[b][0] / batches;
+  }
+}
+
 }  // namespace
 
 TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
@@ -158,9 +228,13 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
   Checkpoint ckpt{o, execution.is_writer()};
   result.resumed_from = ckpt.load(model, loss, opt, result.epochs, best_epoch, validate ? &best : nullptr, device);
   if (result.resumed_from > 0) log::info("{}: resumed from checkpoint after epoch {}", o.label, result.resumed_from);
+  start_identical(model, loss, result.resumed_from, execution);
 
-  // Every process takes every world_size-th sample of an epoch's order.
-  const int64_t per_process = (n - execution.rank() + execution.world_size() - 1) / execution.world_size();
+  // Every process takes every world_size-th sample of an epoch's order, in batches of batch_size:
+  // step b of the W ranks covers positions [b W B, (b+1) W B) of the order, as one process with
+  // batch W B would. Every rank takes the same number of steps (rank 0's); a rank whose share is
+  // shorter joins the last step's average with no samples.
+  const int64_t per_process = (n + execution.world_size() - 1) / execution.world_size();
   const int64_t batches_per_epoch = (per_process + o.batch_size - 1) / o.batch_size;
   const int64_t total_iters = batches_per_epoch * o.epochs;
   for (int epoch = result.resumed_from; epoch < o.epochs; ++epoch) {
@@ -170,8 +244,13 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     std::vector<size_t> all(n);
     std::iota(all.begin(), all.end(), 0);
     std::shuffle(all.begin(), all.end(), rng);
-    const std::vector<size_t> order = execution.shard(all);  // this process's share
+    // Each sample's flip is drawn in the order's sequence, whichever rank takes it.
     std::bernoulli_distribution coin(0.5);
+    std::vector<bool> flipped(n);
+    for (size_t i : all) flipped[i] = coin(rng);
+    const std::vector<size_t> order = execution.shard(all);  // this process's share
+    const auto mine = static_cast<int64_t>(order.size());
+    auto group_sums = torch::zeros({batches_per_epoch, 4}, torch::kFloat64);
 
     const bool warm = warmup_loss && epoch < o.warmup_epochs;
     JcasLoss& active = warm ? *warmup_loss : loss;
@@ -181,34 +260,39 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     ProgressBar bar(fmt::format("{} epoch {}/{}{}", o.label, epoch + 1, o.epochs, warm ? " (warm-up)" : ""),
                     batches_per_epoch, "batch");
     for (int64_t b = 0; b < batches_per_epoch; ++b) {
-      std::vector<size_t> idx(order.begin() + b * o.batch_size,
-                              order.begin() + std::min<int64_t>(per_process, (b + 1) * o.batch_size));
-      std::vector<torch::Tensor> xs, ys;
-      for (size_t i : idx) {
-        bool flip = coin(rng);
-        xs.push_back(images.get(i, flip).image);
-        ys.push_back(flip ? labels[i].flip({1}) : labels[i]);
-      }
-      auto x = torch::stack(xs).to(device);
-      auto y = torch::stack(ys).to(device, torch::kLong);
-
+      std::vector<size_t> idx(order.begin() + std::min<int64_t>(mine, b * o.batch_size),
+                              order.begin() + std::min<int64_t>(mine, (b + 1) * o.batch_size));
       double factor = std::pow(1.0 - static_cast<double>(epoch * batches_per_epoch + b) / total_iters, o.poly_power);
       set_learning_rates(opt, o, factor);
       opt.zero_grad();
-      ModelOutput out = model.forward(x);
-      LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
-      terms.total.backward();
-      execution.average_gradients(trained);
+      if (!idx.empty()) {
+        std::vector<torch::Tensor> xs, ys;
+        for (size_t i : idx) {
+          xs.push_back(images.get(i, flipped[i]).image);
+          ys.push_back(flipped[i] ? labels[i].flip({1}) : labels[i]);
+        }
+        auto x = torch::stack(xs).to(device);
+        auto y = torch::stack(ys).to(device, torch::kLong);
+        ModelOutput out = model.forward(x);
+        LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
+        terms.total.backward();
+        const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2), aff = value_or_zero(terms.aff1);
+        log_line.loss += total / batches_per_epoch;
+        log_line.seg += seg / batches_per_epoch;
+        log_line.aff += aff / batches_per_epoch;
+        const auto k = static_cast<double>(idx.size());
+        group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
+      }
+      execution.average_gradients(trained, static_cast<int64_t>(idx.size()));
       opt.step();
-
-      log_line.loss += terms.total.item<double>() / batches_per_epoch;
-      log_line.seg += value_or_zero(terms.seg2) / batches_per_epoch;
-      log_line.aff += value_or_zero(terms.aff1) / batches_per_epoch;
       bar.set_postfix(fmt::format("loss {:.4f}", log_line.loss * batches_per_epoch / (b + 1)));
       bar.advance();
       check_interrupted();
     }
     bar.finish();
+    if (execution.world_size() > 1) set_group_losses(log_line, group_sums, execution);
+    share_buffers(model, execution);
+    check_identical(model, loss, epoch + 1, execution);
     log_line.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string selection;
     if (validate) {

@@ -15,12 +15,17 @@ void ModelOptions::bind(OptionBinder& b) {
   b.bind("width", &width, "base channels of the small preset");
   b.bind("feat1_dim", &feat1_dim, "auxiliary embedding width (reference: 128)");
   b.bind("feat2_dim", &feat2_dim, "main embedding width (reference: 256)");
+  b.bind("batchnorm", &batchnorm,
+         "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | frozen "
+         "(running statistics only; results independent of how batches are split over ranks)");
 }
 
 void ModelOptions::check() const {
   const ModelOptions& o = *this;
   if (o.preset != "small" && o.preset != "resnet101")
     throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
+  if (o.batchnorm != "batch" && o.batchnorm != "frozen")
+    throw UserError(fmt::format("--model.batchnorm '{}' is unknown (expected batch or frozen)", o.batchnorm));
   if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
   if (o.feat1_dim < 1 || o.feat2_dim < 1) throw UserError("model feat1_dim and feat2_dim must be positive");
   if (o.dilations.empty()) throw UserError("model dilations must name at least one dilation");
@@ -78,6 +83,13 @@ ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
 }
 
 ModuleState DeepLabImpl::state() const { return module_state(*this); }
+
+void DeepLabImpl::set_training(bool on) {
+  train(on);
+  if (options_.batchnorm != "frozen") return;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* bn = m->as<nn::BatchNorm2dImpl>()) bn->eval();
+}
 
 std::vector<torch::Tensor> DeepLabImpl::backbone_parameters() const { return backbone_->parameters(); }
 

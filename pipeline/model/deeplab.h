@@ -37,6 +37,10 @@ struct ModelOptions {
   int feat1_dim = 64, feat2_dim = 128;     // embedding widths (reference: 128 and 256)
   std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
   int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
+  // "batch": training normalises with each batch's statistics (per rank in a data-parallel run, as
+  // DDP does); "frozen": BatchNorm always uses its running statistics and leaves them as they are
+  // (affine weights still train), so the result does not depend on how a batch is split.
+  std::string batchnorm = "batch";
 
   // preset, width, feat1_dim, feat2_dim (keys relative to the binder's section); the class count
   // comes from the data.
@@ -54,7 +58,7 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   int num_classes() const override { return options_.num_classes; }
   std::vector<torch::Tensor> backbone_parameters() const override;
   std::vector<torch::Tensor> head_parameters() const override;
-  void set_training(bool on) override { train(on); }
+  void set_training(bool on) override;
   void move_to(const torch::Device& device) override { to(device); }
   ModuleState state() const override;
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "adapters/foundation/error.h"
+#include "pipeline/runner/process_group.h"
 
 namespace jcas {
 namespace {
@@ -26,7 +27,11 @@ int env_int(const char* name, int fallback) {
 ExecutionContext ExecutionContext::from(const RunOptions& run) {
   ExecutionContext e;
   if (run.device == DeviceKind::cuda) {
-    if (!torch::cuda::is_available()) throw UserError("--device cuda: this LibTorch build has no usable CUDA device");
+    if (!torch::cuda::is_available())
+      throw UserError(
+          "--device cuda: this LibTorch has no usable CUDA device (Debian's libtorch-dev is built for the CPU only): "
+          "build jcas against a CUDA build of LibTorch from pytorch.org with -DTorch_DIR=<libtorch>/share/cmake/Torch "
+          "(README: Scaling out), or run with --device cpu");
     e.device_ = c10::Device(c10::DeviceType::CUDA);
   }
   e.world_size_ = env_int("WORLD_SIZE", 1);
@@ -34,9 +39,7 @@ ExecutionContext ExecutionContext::from(const RunOptions& run) {
   if (e.world_size_ < 1 || e.rank_ < 0 || e.rank_ >= e.world_size_)
     throw UserError(fmt::format("RANK={} and WORLD_SIZE={} do not name a process of the run", e.rank_, e.world_size_));
   if (e.world_size_ > 1)
-    throw UserError(fmt::format("WORLD_SIZE={}: this jcas runs one process per run; data-parallel runs over c10d "
-                                "are not built yet",
-                                e.world_size_));
+    e.group_ = std::make_shared<ProcessGroup>(e.rank_, e.world_size_, std::chrono::seconds(run.dist_timeout));
   return e;
 }
 
@@ -48,9 +51,36 @@ std::vector<size_t> ExecutionContext::shard(const std::vector<size_t>& order) co
   return mine;
 }
 
-void ExecutionContext::average_gradients(const std::vector<at::Tensor>&) const {
-  // One process: its gradients are the average. A process group (world_size > 1) is refused in
-  // from() until the c10d all-reduce lands here.
+void ExecutionContext::average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const {
+  if (!group_) return;  // one process: its gradients are the average
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> sums;
+  for (auto p : parameters) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    sums.push_back(p.grad().mul_(static_cast<double>(samples)));
+  }
+  auto total = torch::tensor({static_cast<double>(samples)}, torch::kFloat64);
+  sums.push_back(total);
+  group_->all_reduce_sum(sums);
+  const double all_samples = total.item<double>();
+  for (auto& p : parameters) p.grad().div_(all_samples);
+}
+
+void ExecutionContext::all_reduce_sum(std::vector<at::Tensor>& tensors) const {
+  if (group_) group_->all_reduce_sum(tensors);
+}
+
+void ExecutionContext::broadcast_from_writer(std::vector<at::Tensor>& tensors) const {
+  if (group_) group_->broadcast_from_writer(tensors);
+}
+
+std::vector<at::Tensor> ExecutionContext::all_gather(const at::Tensor& tensor) const {
+  if (!group_) return {tensor};
+  return group_->all_gather(tensor);
+}
+
+void ExecutionContext::barrier(const std::string& what) const {
+  if (group_) group_->barrier(what);
 }
 
 }  // namespace jcas

@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "pipeline/runner/run_options.h"
@@ -16,12 +17,14 @@ class Tensor;
 
 namespace jcas {
 
+class ProcessGroup;
+
 class ExecutionContext {
  public:
   ExecutionContext() = default;
-  // The device of `run` (validated: cuda needs a usable CUDA device) and the process's place
-  // from torchrun's environment (RANK, WORLD_SIZE). UserError when the environment names a
-  // world of several processes: this build runs one process per run.
+  // The device of `run` (validated first: cuda needs a LibTorch built with CUDA and a device)
+  // and the process's place from torchrun's environment (RANK, WORLD_SIZE); with several
+  // processes it joins their Gloo process group at MASTER_ADDR:MASTER_PORT.
   static ExecutionContext from(const RunOptions& run);
 
   c10::Device device() const { return device_; }
@@ -30,12 +33,21 @@ class ExecutionContext {
   bool is_writer() const { return rank_ == 0; }
   // The indices of an epoch's sample order that this rank trains on: every world_size-th one.
   std::vector<size_t> shard(const std::vector<size_t>& order) const;
-  // Averages the gradients of `parameters` over the process group (nothing for one process).
-  void average_gradients(const std::vector<at::Tensor>& parameters) const;
+  // Averages the gradients of `parameters` over the process group, each rank weighted by the
+  // samples of its batch, so that W ranks of batch B step as one process of batch W x B.
+  // Undefined gradients (a rank with an empty last batch) count as zeros.
+  void average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const;
+
+  // Collectives over the group; with one process they leave everything as it is.
+  void all_reduce_sum(std::vector<at::Tensor>& tensors) const;
+  void broadcast_from_writer(std::vector<at::Tensor>& tensors) const;
+  std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const;
+  void barrier(const std::string& what) const;
 
  private:
   c10::Device device_ = c10::Device(c10::DeviceType::CPU);
   int rank_ = 0, world_size_ = 1;
+  std::shared_ptr<ProcessGroup> group_;  // null for one process
 };
 
 }  // namespace jcas

@@ -1,6 +1,7 @@
 #include "pipeline/runner/pipeline_plan.h"
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <map>
@@ -134,6 +135,8 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
     }
     return ", about " + format_duration(left) + " left";
   };
+  // Every rank has decided from the same files before rank 0 writes any.
+  plan_.context().execution().barrier("agreeing on the stages to run");
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& [name, why] : plan_.skipped())
     if (name != "data") log::info("skip {:<22} {}", name, why);
@@ -141,7 +144,8 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
   for (size_t i = 0; i < todo.size(); ++i) {
     const auto& [p, why] = todo[i];
     // A stage run earlier in this loop may have made a later one up to date (same fingerprint).
-    if (plan_.status(*p).state == CacheState::done && !forced(*p, force)) continue;
+    // Rank 0 decides for all: it may already have committed this stage when another rank looks.
+    if (writer_decides(plan_.status(*p).state == CacheState::done && !forced(*p, force))) continue;
     validate_once(*p);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log::info("run  {:<22} (stage {}/{}, {} so far{}; {})", p->key.label(), i + 1, todo.size(),
@@ -150,6 +154,14 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
     ++ran;
   }
   return ran;
+}
+
+bool PipelineRunner::writer_decides(bool decision) const {
+  const ExecutionContext& execution = plan_.context().execution();
+  if (execution.world_size() == 1) return decision;
+  std::vector<torch::Tensor> flag = {torch::tensor({static_cast<int64_t>(decision)})};
+  execution.broadcast_from_writer(flag);
+  return flag[0].item<int64_t>() != 0;
 }
 
 void PipelineRunner::run_one(const StageKey& key) {
@@ -184,7 +196,21 @@ void PipelineRunner::ensure(const StageKey& key) {
 }
 
 double PipelineRunner::execute(const PlannedStage& p) {
-  StageRecord record = run_job(p.job, plan_.context().execution().is_writer());
+  const ExecutionContext& execution = plan_.context().execution();
+  StageRecord record;
+  if (execution.is_writer() || p.stage->runs_on_every_rank()) record = run_job(p.job, execution.is_writer());
+  if (execution.world_size() > 1) {
+    // The other ranks go on with what rank 0 committed.
+    execution.barrier(fmt::format("waiting for rank 0 to commit {}", p.key.label()));
+    if (!execution.is_writer()) {
+      CacheStatus committed = plan_.status(p);
+      if (committed.state != CacheState::done)
+        throw UserError(fmt::format("rank {}: rank 0's {} is not in {} ({}): the work directory must be shared by "
+                                    "all ranks",
+                                    execution.rank(), p.key.label(), p.path().string(), state_name(committed.state)));
+      record = *committed.record;
+    }
+  }
   plan_.refresh();  // what it wrote may be what later stages read
   std::string figures;
   for (const auto& [k, v] : record.metrics) figures += fmt::format(" {}={:.4f}", k, v);

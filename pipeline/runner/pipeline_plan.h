@@ -61,6 +61,8 @@ class PipelineRunner {
  private:
   // Runs the stage's job and refreshes the plan; returns the stage's seconds.
   double execute(const PlannedStage& planned);
+  // `decision` as rank 0 took it, on every rank of a data-parallel run.
+  bool writer_decides(bool decision) const;
   // Before the first stage that reads a dataset computes anything: every split is checked.
   void validate_once(const PlannedStage& next);
   const PipelinePlan& plan_;

@@ -16,12 +16,16 @@ void RunOptions::bind(OptionBinder& b) {
   b.bind("rounds", &rounds, "adaptation rounds (pseudo-label -> estimate -> derive -> retrain -> evaluate)");
   b.bind("device", &device, "device");
   b.bind("threads", &threads, "LibTorch intra-op threads (0 = the CPUs this process may use: OMP_NUM_THREADS, affinity, cgroup quota)");
+  b.bind("dist_timeout", &dist_timeout,
+         "data-parallel runs: seconds a rank waits for the others (a collective, or rank 0 alone running a stage) "
+         "before the run fails");
 }
 
 void RunOptions::check() const {
   if (workdir.empty()) throw UserError("--workdir must not be empty");
   if (rounds < 1 || rounds > 100) throw UserError(fmt::format("--rounds must be in 1..100, got {}", rounds));
   if (threads < 0) throw UserError(fmt::format("--threads must be >= 0, got {}", threads));
+  if (dist_timeout < 1) throw UserError(fmt::format("--dist_timeout must be >= 1 second, got {}", dist_timeout));
 }
 
 void bind_seed(OptionBinder& b, int64_t* seed) {

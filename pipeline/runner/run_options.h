@@ -20,6 +20,7 @@ struct RunOptions {
   int rounds = 2;
   DeviceKind device = DeviceKind::cpu;
   int threads = 0;
+  int dist_timeout = 300;  // seconds; see ProcessGroup
 
   void bind(OptionBinder& b);
   void check() const;

@@ -61,6 +61,10 @@ class Stage {
   virtual std::string summary() const = 0;
   // Whether the stage runs once per round (false: once, listed under round 0).
   virtual bool per_round() const { return true; }
+  // Whether every rank of a data-parallel run computes it (the trainer's stages and the sharded
+  // inferences, which talk to the other ranks); otherwise rank 0 computes it alone and the others
+  // wait for its result. Either way only rank 0 commits files.
+  virtual bool runs_on_every_rank() const { return false; }
 
   // The stage's options filled from `values` and checked (UserError naming a bad value).
   virtual std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const = 0;

@@ -1,8 +1,11 @@
-// The execution context: one process is a world of size 1; torchrun's environment is read, and a
-// world of several processes is refused with one clear message until data-parallel runs exist.
+// The execution context: one process is a world of size 1; torchrun's environment is read and
+// checked (several processes: test_distributed.cpp); --device cuda without CUDA names the LibTorch
+// needed before anything runs.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+
+#include <torch/torch.h>
 
 #include "adapters/foundation/error.h"
 #include "pipeline/runner/execution_context.h"
@@ -39,8 +42,20 @@ TEST(ExecutionContext, TorchrunEnvironment) {
     Env env("0", "1");
     EXPECT_EQ(ExecutionContext::from(RunOptions{}).world_size(), 1);
   }
-  for (auto [rank, world] : std::vector<std::pair<const char*, const char*>>{{"1", "1"}, {"0", "zero"}, {"0", "2"}}) {
+  for (auto [rank, world] : std::vector<std::pair<const char*, const char*>>{{"1", "1"}, {"0", "zero"}, {"2", "2"}, {"0", "0"}}) {
     Env env(rank, world);
     EXPECT_THROW(ExecutionContext::from(RunOptions{}), UserError) << rank << "/" << world;
+  }
+}
+
+TEST(ExecutionContext, CudaWithoutCudaNamesTheLibTorchNeeded) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has CUDA";
+  RunOptions run;
+  run.device = DeviceKind::cuda;
+  try {
+    ExecutionContext::from(run);
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("-DTorch_DIR"), std::string::npos) << e.what();
   }
 }

@@ -309,7 +309,7 @@ Metrics Ablation::train_one(const std::string& variant, int seed, const std::str
             .to(torch::kFloat32);
   }
   data.validate = [&](SegmentationModel& m) {
-    return evaluate_model(m, val, inference, execution.device(), "validate").mean_jaccard;
+    return evaluate_model(m, val, inference, execution, "validate").mean_jaccard;
   };
   TrainerOptions run;
   run.seed = static_cast<uint64_t>(seed);
@@ -319,7 +319,7 @@ Metrics Ablation::train_one(const std::string& variant, int seed, const std::str
   run.checkpoint_key = fp;
   Retrained r = retrain_model(*model.net, o.retrain, data, run, execution);
   auto test = open_target(ctx, o.data, o.test.name, true);
-  SegmentationReport rep = evaluate_model(*model.net, test, inference, execution.device(), "test");
+  SegmentationReport rep = evaluate_model(*model.net, test, inference, execution, "test");
 
   r.loss->to(torch::kCPU);
   if (ablation_variant_method(variant).corrects()) {

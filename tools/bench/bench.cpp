@@ -1,8 +1,9 @@
 // jcas-bench: the toolkit's speed and memory in one run, printed as JSON lines (one per
 // measurement) — training steps of CE and JCAS at the quickstart's size, the JCAS loss alone at
 // N = 1024 / 4096 / 9216, pseudo-labelling images/s, and a full retrain step at the paper's scale
-// (256x320, the ResNet-101 preset, batch 4, 64x64 grid) with the dense and the tiled loss. Each
-// measurement runs in its own child process, so its peak memory is its own.
+// (256x320, the ResNet-101 preset, batch 4, 64x64 grid) with the dense and the tiled loss, and the
+// data-parallel retrain step at world 1 and 2 over c10d/Gloo on this machine. Each measurement
+// runs in its own child process(es), so its peak memory is its own.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -18,6 +19,8 @@
 #include "adapters/foundation/options.h"
 #include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/deeplab.h"
+#include "pipeline/runner/execution_context.h"
+#include "pipeline/runner/rendezvous_server.h"
 
 namespace {
 
@@ -117,6 +120,84 @@ Json training_step(const StepCase& c) {
           {"impl", enum_name(c.impl)}, {"step_s", s}, {"batches_per_s", 1 / s}};
 }
 
+// The retrain step of the quickstart (JCAS loss, batch 4 per rank, 128x160) in a data-parallel
+// run of `world` local processes (Gloo over 127.0.0.1), each with `threads` LibTorch threads:
+// images per second over all ranks, and the share of the step spent averaging gradients.
+Json data_parallel_step(int world, int threads) {
+  const int steps = 12, warmup = 3, batch = 4;
+  RendezvousServer rendezvous(world);  // the parent only hosts the store; the ranks compute
+  std::vector<int> result_pipe(2);
+  if (pipe(result_pipe.data()) != 0) throw std::runtime_error("pipe failed");
+  std::vector<pid_t> ranks;
+  for (int rank = 0; rank < world; ++rank) {
+    const pid_t pid = fork();
+    if (pid != 0) {
+      ranks.push_back(pid);
+      continue;
+    }
+    std::string text;
+    try {
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(rendezvous.port()).c_str(), 1);
+      setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+      set_thread_count(threads);
+      const ExecutionContext execution = ExecutionContext::from(RunOptions{});
+      torch::manual_seed(0);
+      ModelOptions mo;
+      DeepLab model(mo);
+      JcasLossOptions base;
+      base.affinity_h = 16;
+      base.affinity_w = 20;
+      JcasLoss loss(mo.num_classes, adaptation_method("jcas").loss_options(base));
+      std::vector<torch::Tensor> trained = model->parameters();
+      for (const auto& p : loss->parameters()) trained.push_back(p);
+      torch::optim::SGD sgd(trained, torch::optim::SGDOptions(0.005).momentum(0.9));
+      torch::manual_seed(1 + rank);  // each rank its own images
+      auto x = torch::randn({batch, 3, 128, 160});
+      auto y = torch::randint(0, mo.num_classes, {batch, 128, 160}, torch::kLong);
+      auto dist = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
+      model->train();
+      double reducing = 0;
+      auto step = [&] {
+        sgd.zero_grad();
+        ModelOutput out = model->forward(x);
+        loss->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist).total.backward();
+        const auto t0 = std::chrono::steady_clock::now();
+        execution.average_gradients(trained, batch);
+        reducing += seconds_since(t0);
+        sgd.step();
+      };
+      for (int i = 0; i < warmup; ++i) step();
+      execution.barrier("start");
+      reducing = 0;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < steps; ++i) step();
+      execution.barrier("end");
+      const double seconds = seconds_since(t0);
+      text = Json{{"measure", "data-parallel retrain step"}, {"world", world}, {"input", "128x160"},
+                  {"batch_per_rank", batch}, {"threads_per_rank", torch::get_num_threads()},
+                  {"images_per_s", world * batch * steps / seconds}, {"step_s", seconds / steps},
+                  {"all_reduce_share", reducing / seconds}, {"peak_rss_mib_rank0", peak_rss_mib()}}
+                 .dump();
+    } catch (const std::exception& e) {
+      text = Json{{"error", e.what()}}.dump();
+    }
+    if (rank == 0 && write(result_pipe[1], text.data(), text.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(result_pipe[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(result_pipe[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(result_pipe[0]);
+  for (pid_t pid : ranks) waitpid(pid, nullptr, 0);
+  if (text.empty()) return Json{{"error", "rank 0 of the measuring processes died"}};
+  return Json::parse(text);
+}
+
 // The JCAS loss alone (both heads, reference embedding widths), forward and backward.
 Json loss_step(int grid_h, int grid_w, AffinityImpl impl) {
   torch::manual_seed(0);
@@ -168,7 +249,7 @@ Json pseudo_labelling(bool dar) {
 int run(const std::vector<std::string>& args) {
   po::options_description desc("bench");
   desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
-                     "comma list of: step, loss, pseudo_label, paper")(
+                     "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank)")(
       "profile", po::value<std::string>()->default_value(""),
       "write the autograd profile of the quickstart-size JCAS steps (Chrome trace)");
   add_threads_option(desc);
@@ -223,6 +304,8 @@ int run(const std::vector<std::string>& args) {
       c.warmup = 1;
       emit(in_child(threads, [&] { return training_step(c); }));
     }
+  if (wants("scaling"))
+    for (int world : {1, 2}) emit(data_parallel_step(world, 1));
   return 0;
 }
 

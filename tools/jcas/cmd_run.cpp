@@ -6,14 +6,20 @@
 #include "adapters/foundation/progress.h"
 #include "pipeline/runner/status_report.h"
 #include "tools/jcas/commands.h"
+#include "tools/jcas/local_workers.h"
 #include "tools/jcas/pipeline_session.h"
 
 namespace jcas::commands {
 
-int run(const Args& args) {
+int run(const Args& given) {
+  Args args = given;
+  if (auto nproc = take_nproc(args)) return run_local_workers(*nproc, "run", args);
   po::options_description desc("run");
   desc.add_options()("force", po::value<std::vector<std::string>>()->composing(),
-                     "re-run a stage even if cached: NAME (every round) or NAME[r]; repeatable");
+                     "re-run a stage even if cached: NAME (every round) or NAME[r]; repeatable")(
+      "nproc", po::value<int>(),
+      "start N local processes of a data-parallel run (Gloo over 127.0.0.1; README: Scaling out); under "
+      "torchrun leave it out");
   auto session = PipelineSession::open("run", "Run every stage that is missing or stale; skip what is cached.",
                                        desc, args, WorkdirAccess::write);
   if (!session) return 0;
@@ -25,7 +31,7 @@ int run(const Args& args) {
   int ran = PipelineRunner(*session->plan).run_all(force);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::info("{} stage(s) run, {} total", ran, format_duration(seconds));
-  std::printf("%s", status_table(*session->plan).c_str());
+  if (session->context->execution().is_writer()) std::printf("%s", status_table(*session->plan).c_str());
   return 0;
 }
 

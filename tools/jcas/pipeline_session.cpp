@@ -34,10 +34,12 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   OptionValues values = resolve_options(s->schema->bindings(), s->values);
   RunOptions run = values.get<RunOptions>();
   set_thread_count(run.threads);
-  ExecutionContext execution = ExecutionContext::from(run);
+  ExecutionContext execution = ExecutionContext::from(run);  // a data-parallel run's ranks meet here
   s->context = std::make_unique<StageContext>(values, run, execution);
   s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);  // every option checked before the lock
-  if (access == WorkdirAccess::write) {
+  // Rank 0 speaks for a data-parallel run and alone holds the lock and writes the log file.
+  if (!execution.is_writer() && !s->values["verbose"].as<bool>()) log::set_level(log::Level::quiet);
+  if (access == WorkdirAccess::write && execution.is_writer()) {
     s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
     log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
     std::string line = "jcas " + command;

@@ -1,0 +1,125 @@
+#include "pipeline/runner/process_group.h"
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <map>
+
+#include "adapters/foundation/error.h"
+
+namespace jcas {
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
+
+// c10d's collectives take one tensor per device; many tensors travel as one flat buffer per
+// element type (as DDP's buckets), copied back after.
+template <class Collective>
+void flattened(std::vector<at::Tensor>& tensors, const Collective& collective) {
+  torch::NoGradGuard no_grad;  // parameters are written in place
+  std::map<c10::ScalarType, std::vector<at::Tensor*>> by_type;
+  for (auto& t : tensors) by_type[t.scalar_type()].push_back(&t);
+  for (auto& [type, group] : by_type) {
+    std::vector<at::Tensor> flat;
+    for (auto* t : group) flat.push_back(t->reshape({-1}));
+    std::vector<at::Tensor> buffer = {torch::cat(flat)};
+    collective(buffer);
+    int64_t offset = 0;
+    for (auto* t : group) {
+      t->copy_(buffer[0].narrow(0, offset, t->numel()).view_as(*t));
+      offset += t->numel();
+    }
+  }
+}
+
+}  // namespace
+
+struct ProcessGroup::Impl {
+  int rank = 0;
+  std::chrono::seconds timeout{0};
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+
+  // Runs a collective and waits for it; c10d's and Gloo's errors (peer closed the connection,
+  // timeout) become one UserError that says which rank saw what.
+  void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const {
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      throw UserError(fmt::format("rank {}: {} failed: another rank died, or did not answer within the {} s timeout "
+                                  "(--dist_timeout) ({})",
+                                  rank, what, timeout.count(), e.what()));
+    }
+  }
+};
+
+ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeout) : impl_(std::make_unique<Impl>()) {
+  impl_->rank = rank;
+  impl_->timeout = timeout;
+  const std::string host = env_or("MASTER_ADDR", "127.0.0.1");
+  const std::string port_text = env_or("MASTER_PORT", "29500");
+  int port = 0;
+  try {
+    port = std::stoi(port_text);
+  } catch (const std::exception&) {
+  }
+  if (port < 1 || port > 65535) throw UserError(fmt::format("MASTER_PORT='{}' is not a port number", port_text));
+  // torchrun's agent (and `jcas run --nproc`) hosts the store itself; otherwise rank 0 does.
+  const bool agent_store = env_or("TORCHELASTIC_USE_AGENT_STORE", "") == "True";
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<std::uint16_t>(port);
+    store_options.isServer = rank == 0 && !agent_store;
+    store_options.numWorkers = world_size;
+    store_options.waitWorkers = false;
+    store_options.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(host, store_options);
+    // A prefix per launch keeps a long-lived agent store's keys of earlier groups apart.
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("jcas/" + env_or("TORCHELASTIC_RESTART_COUNT", "0"), store);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    const std::string interface = env_or("GLOO_SOCKET_IFNAME", "");
+    options->devices.push_back(!interface.empty()  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                               : is_loopback(host) ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                                   : c10d::ProcessGroupGloo::createDefaultDevice());
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world_size, options);
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("rank {} of {}: cannot join the process group at {}:{} within {} s ({})", rank,
+                                world_size, host, port, timeout.count(), e.what()));
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) const {
+  flattened(tensors, [&](std::vector<at::Tensor>& one) { impl_->wait(impl_->group->allreduce(one), "all-reduce"); });
+}
+
+void ProcessGroup::broadcast_from_writer(std::vector<at::Tensor>& tensors) const {
+  c10d::BroadcastOptions options;
+  options.rootRank = 0;
+  flattened(tensors, [&](std::vector<at::Tensor>& one) {
+    impl_->wait(impl_->group->broadcast(one, options), "broadcast from rank 0");
+  });
+}
+
+std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& tensor) const {
+  std::vector<at::Tensor> input = {tensor.contiguous()};
+  std::vector<std::vector<at::Tensor>> output(1);
+  for (int r = 0; r < impl_->group->getSize(); ++r) output[0].push_back(torch::empty_like(input[0]));
+  impl_->wait(impl_->group->allgather(output, input), "all-gather");
+  return output[0];
+}
+
+void ProcessGroup::barrier(const std::string& what) const { impl_->wait(impl_->group->barrier(), what); }
+
+}  // namespace jcas

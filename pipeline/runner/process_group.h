@@ -1,0 +1,39 @@
+#pragma once
+// The communication of a data-parallel run: c10d's ProcessGroupGloo over a TCPStore rendezvous,
+// set up from torchrun's environment (MASTER_ADDR, MASTER_PORT) as torch.distributed does. Every
+// collective waits at most the run's timeout; a peer that died or a collective that timed out
+// becomes a UserError naming this rank, so every surviving rank exits non-zero.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace at {
+class Tensor;
+}
+
+namespace jcas {
+
+class ProcessGroup {
+ public:
+  // Joins the group as `rank` of `world_size` (blocks until all have joined, or `timeout`).
+  ProcessGroup(int rank, int world_size, std::chrono::seconds timeout);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  // In place: every rank ends with the element-wise sum over the ranks.
+  void all_reduce_sum(std::vector<at::Tensor>& tensors) const;
+  // In place: every rank ends with rank 0's values.
+  void broadcast_from_writer(std::vector<at::Tensor>& tensors) const;
+  // Every rank's `tensor` (same shape and type on every rank), in rank order.
+  std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const;
+  // Returns once every rank has reached it; `what` names the point in messages.
+  void barrier(const std::string& what) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jcas

@@ -1,0 +1,210 @@
+// Data-parallel runs over c10d (Gloo over 127.0.0.1), end to end through the CLI: two ranks of
+// batch 2 train as one process of batch 4, sharded inference reproduces one process's results
+// bit for bit, and a rank that dies stops the run in bounded time with nothing half-written, after
+// which the next run resumes from the checkpoint.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <regex>
+#include <thread>
+
+#include "adapters/io/h5_store.h"
+#include "cli_runner.h"
+#include "tiny_pipeline.h"
+
+using namespace jcas;
+using namespace jcas::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// BatchNorm frozen: with per-rank batch statistics two batches of 2 normalise differently from one
+// of 4, so only frozen statistics make the two splits the same computation.
+std::vector<std::string> parallel_options(const fs::path& workdir, int batch, int source_epochs = 2) {
+  auto args = concat(tiny_options(workdir), {"--model.batchnorm", "frozen", "--source.batch_size",
+                                             std::to_string(batch), "--retrain.batch_size", std::to_string(batch)});
+  *(std::find(args.begin(), args.end(), "--source.epochs") + 1) = std::to_string(source_epochs);
+  return args;
+}
+
+// The largest absolute difference between the tensors under `group` of two files.
+double max_difference(const fs::path& a, const fs::path& b, const std::string& group) {
+  H5Reader ra(a), rb(b);
+  double worst = 0;
+  std::function<void(const std::string&)> walk = [&](const std::string& g) {
+    for (const auto& name : ra.list(g)) {
+      const std::string path = g + "/" + name;
+      if (ra.is_group(path)) {
+        walk(path);
+        continue;
+      }
+      auto x = ra.read(path).to(torch::kFloat64), y = rb.read(path).to(torch::kFloat64);
+      EXPECT_EQ(x.sizes(), y.sizes()) << path;
+      if (x.sizes() == y.sizes()) worst = std::max(worst, (x - y).abs().max().item<double>());
+    }
+  };
+  walk(group);
+  return worst;
+}
+
+// Waits up to `limit` for `pid`; its exit code, or -1 when it is still running.
+int wait_at_most(int pid, std::chrono::seconds limit) {
+  const auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
+// Whether the child `pid` has not ended (it stays waitable).
+bool running(int pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+}
+
+// Whether `file` appears within `limit` while `pid` runs.
+bool wait_for_file(const fs::path& file, int pid, std::chrono::seconds limit) {
+  const auto until = Clock::now() + limit;
+  while (Clock::now() < until && running(pid)) {
+    if (fs::exists(file)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Starts `jcas run` as rank `rank` of 2 the way torchrun does: through the environment.
+int spawn_rank(int rank, int port, const std::vector<std::string>& args, const fs::path& log) {
+  setenv("RANK", std::to_string(rank).c_str(), 1);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+  const int pid = spawn_jcas(args, log.string());
+  for (const char* v : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(v);
+  return pid;
+}
+
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".tmp") found.push_back(e.path().string());
+  return found;
+}
+
+}  // namespace
+
+// Tolerance: the ranks' gradients are summed in another order than one process sums them (float32),
+// which moves weights by rounding only; 1e-4 is far above that and far below any real difference.
+TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
+  const fs::path one = fresh_dir("dp_world1"), two = fresh_dir("dp_world2");
+  auto r1 = run_jcas(concat({"run"}, parallel_options(one, 4)));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r2 = run_jcas(concat({"run", "--nproc", "2"}, parallel_options(two, 2)));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+
+  std::printf("source loss %.9g vs %.9g; weights source %g retrain %g\n", metric_of(one / "source.h5", "final_loss"),
+              metric_of(two / "source.h5", "final_loss"), max_difference(one / "source.h5", two / "source.h5", "/model"),
+              max_difference(one / "round-0/retrain.h5", two / "round-0/retrain.h5", "/model"));
+  EXPECT_NEAR(metric_of(one / "source.h5", "final_loss"), metric_of(two / "source.h5", "final_loss"), 1e-4);
+  EXPECT_LT(max_difference(one / "source.h5", two / "source.h5", "/model"), 1e-4);
+  const fs::path retrain = fs::path("round-0") / "retrain.h5";
+  auto loss1 = H5Reader(one / retrain).read("epoch_loss"), loss2 = H5Reader(two / retrain).read("epoch_loss");
+  ASSERT_EQ(loss1.sizes(), loss2.sizes());
+  EXPECT_LT((loss1 - loss2).abs().max().item<double>(), 1e-4) << loss1 << loss2;
+  EXPECT_LT(max_difference(one / retrain, two / retrain, "/model"), 1e-4);
+  // Rank 0 alone wrote the work directory: one run log, no temporaries.
+  EXPECT_TRUE(temporaries(two).empty());
+  fs::remove_all(one);
+  fs::remove_all(two);
+}
+
+TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
+  const fs::path dir = copy_of_completed("dp_inference");
+  const fs::path labels = dir / "round-0" / "pseudo_label.h5";
+  const auto before = H5Reader(labels).read("labels");
+  const auto probabilities = H5Reader(labels).read("probabilities");
+  const double mjac = metric_of(dir / "round-0" / "evaluate.h5", "test_mjac");
+  auto r = run_jcas(concat({"run", "--nproc", "2", "--force", "pseudo_label", "--force", "evaluate"}, tiny_options(dir)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
+  EXPECT_TRUE(H5Reader(labels).read("probabilities").equal(probabilities));
+  EXPECT_EQ(metric_of(dir / "round-0" / "evaluate.h5", "test_mjac"), mjac);
+  fs::remove_all(dir);
+}
+
+// torchrun's way (each rank from the environment, rank 0 hosting the store): rank 1 is killed
+// after the first epoch's checkpoint; rank 0 must fail within the timeout, naming itself and what
+// failed, commit nothing; the next run (with --nproc) resumes from the checkpoint and finishes.
+TEST(DataParallel, ADeadRankStopsTheRunAndTheNextRunResumes) {
+  const fs::path dir = fresh_dir("dp_fault");
+  const auto args = concat(concat({"run"}, parallel_options(dir, 2, 30)), {"--dist_timeout", "20"});
+  const int port = free_port();
+  const int rank0 = spawn_rank(0, port, args, dir.string() + ".rank0.log");
+  const int rank1 = spawn_rank(1, port, args, dir.string() + ".rank1.log");
+  ASSERT_TRUE(wait_for_file(dir / "source.checkpoint.h5", rank0, std::chrono::seconds(120)))
+      << read_text(dir.string() + ".rank0.log");
+  kill(rank1, SIGKILL);
+  const auto killed = Clock::now();
+  const int code = wait_at_most(rank0, std::chrono::seconds(40));
+  waitpid(rank1, nullptr, 0);
+  if (code == -1) kill(rank0, SIGKILL);
+  const std::string log = read_text(dir.string() + ".rank0.log");
+  ASSERT_NE(code, -1) << "rank 0 still runs 40 s after rank 1 died\n" << log;
+  EXPECT_NE(code, 0) << log;
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed).count(), 30.0);
+  EXPECT_NE(log.find("rank 0: "), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir / "source.h5"));  // the stage was not committed
+  for (const auto& t : temporaries(dir)) EXPECT_NE(t.find(std::to_string(rank1)), std::string::npos) << t;  // only the killed rank's
+
+  auto again = run_jcas(concat({"run", "--nproc", "2"}, parallel_options(dir, 2, 30)));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(std::regex_search(again.output, std::regex("source: resumed from checkpoint after epoch [1-9]")))
+      << again.output;
+  EXPECT_TRUE(fs::exists(dir / "source.h5"));
+  EXPECT_TRUE(temporaries(dir).empty());
+  fs::remove_all(dir);
+}
+
+// `jcas run --nproc 2`: the launcher names the rank that died and stops the others.
+TEST(DataParallel, TheLauncherNamesTheRankThatDied) {
+  const fs::path dir = fresh_dir("dp_launcher");
+  const fs::path log = dir.string() + ".log";
+  const int launcher =
+      spawn_jcas(concat({"run", "--nproc", "2"}, parallel_options(dir, 2, 30)), log);
+  ASSERT_TRUE(wait_for_file(dir / "source.checkpoint.h5", launcher, std::chrono::seconds(120))) << read_text(log);
+  std::smatch m;
+  std::string text = read_text(log);
+  ASSERT_TRUE(std::regex_search(text, m, std::regex("started rank 1 of 2 \\(pid (\\d+)\\)"))) << text;
+  kill(std::stoi(m[1]), SIGKILL);
+  const int code = wait_at_most(launcher, std::chrono::seconds(40));
+  if (code == -1) kill(launcher, SIGKILL);
+  text = read_text(log);
+  EXPECT_NE(code, 0) << text;
+  EXPECT_NE(code, -1) << text;
+  EXPECT_NE(text.find("rank 1 (pid " + std::string(m[1]) + ") was killed by signal 9"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(dir / "source.h5"));
+  fs::remove_all(dir);
+}
