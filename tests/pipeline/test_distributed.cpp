@@ -149,6 +149,7 @@ TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
   const double mjac = metric_of(dir / "round-0" / "evaluate.h5", "test_mjac");
   auto r = run_jcas(concat({"run", "--nproc", "2", "--force", "pseudo_label", "--force", "evaluate"}, tiny_options(dir)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "evaluate[0]"})) << r.output;
   EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
   EXPECT_TRUE(H5Reader(labels).read("probabilities").equal(probabilities));
   EXPECT_EQ(metric_of(dir / "round-0" / "evaluate.h5", "test_mjac"), mjac);
