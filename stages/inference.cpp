@@ -61,9 +61,10 @@ void predict_dataset(SegmentationModel& model, const SegmentationDataset& datase
 SegmentationReport evaluate_model(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                                   const ExecutionContext& execution, const std::string& label) {
   SegmentationScore score(dataset.num_classes());
-  predict_dataset(model, dataset, mode, execution, label, [&](size_t, const Sample& sample, const torch::Tensor& probs) {
+  auto add = [&](size_t, const Sample& sample, const torch::Tensor& probs) {
     score.add(sample.label, probs.argmax(0).to(torch::kUInt8));
-  });
+  };
+  predict_dataset(model, dataset, mode, execution, label, add);
   return score.report();
 }
 

@@ -276,12 +276,14 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
         ModelOutput out = model.forward(x);
         LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
         terms.total.backward();
-        const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2), aff = value_or_zero(terms.aff1);
+        const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2);
+        const double aff = value_or_zero(terms.aff1);
         log_line.loss += total / batches_per_epoch;
         log_line.seg += seg / batches_per_epoch;
         log_line.aff += aff / batches_per_epoch;
         const auto k = static_cast<double>(idx.size());
-        group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
+        if (execution.world_size() > 1)
+          group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
       }
       execution.average_gradients(trained, static_cast<int64_t>(idx.size()));
       opt.step();

@@ -126,7 +126,8 @@ TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
 
   std::printf("source loss %.9g vs %.9g; weights source %g retrain %g\n", metric_of(one / "source.h5", "final_loss"),
-              metric_of(two / "source.h5", "final_loss"), max_difference(one / "source.h5", two / "source.h5", "/model"),
+              metric_of(two / "source.h5", "final_loss"),
+              max_difference(one / "source.h5", two / "source.h5", "/model"),
               max_difference(one / "round-0/retrain.h5", two / "round-0/retrain.h5", "/model"));
   EXPECT_NEAR(metric_of(one / "source.h5", "final_loss"), metric_of(two / "source.h5", "final_loss"), 1e-4);
   EXPECT_LT(max_difference(one / "source.h5", two / "source.h5", "/model"), 1e-4);
@@ -147,7 +148,8 @@ TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
   const auto before = H5Reader(labels).read("labels");
   const auto probabilities = H5Reader(labels).read("probabilities");
   const double mjac = metric_of(dir / "round-0" / "evaluate.h5", "test_mjac");
-  auto r = run_jcas(concat({"run", "--nproc", "2", "--force", "pseudo_label", "--force", "evaluate"}, tiny_options(dir)));
+  auto r =
+      run_jcas(concat({"run", "--nproc", "2", "--force", "pseudo_label", "--force", "evaluate"}, tiny_options(dir)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "evaluate[0]"})) << r.output;
   EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
@@ -178,7 +180,8 @@ TEST(DataParallel, ADeadRankStopsTheRunAndTheNextRunResumes) {
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed).count(), 30.0);
   EXPECT_NE(log.find("rank 0: "), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(dir / "source.h5"));  // the stage was not committed
-  for (const auto& t : temporaries(dir)) EXPECT_NE(t.find(std::to_string(rank1)), std::string::npos) << t;  // only the killed rank's
+  for (const auto& t : temporaries(dir))  // only the killed rank's
+    EXPECT_NE(t.find(std::to_string(rank1)), std::string::npos) << t;
 
   auto again = run_jcas(concat({"run", "--nproc", "2"}, parallel_options(dir, 2, 30)));
   ASSERT_EQ(again.exit_code, 0) << again.output;

@@ -26,7 +26,8 @@ namespace {
 constexpr auto kStopGrace = std::chrono::seconds(10);
 
 std::string exit_text(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  if (WIFSIGNALED(status))
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("exited with status {}", WEXITSTATUS(status));
 }
 
@@ -79,7 +80,8 @@ std::optional<int> take_nproc(std::vector<std::string>& args) {
       if (used != text.size()) n = 0;
     } catch (const std::exception&) {
     }
-    if (n < 1 || n > 256) throw UserError(fmt::format("--nproc must be a number of processes in 1..256, got '{}'", text));
+    if (n < 1 || n > 256)
+      throw UserError(fmt::format("--nproc must be a number of processes in 1..256, got '{}'", text));
     if (std::getenv("WORLD_SIZE"))
       throw UserError("--nproc starts the workers itself: give it without torchrun (WORLD_SIZE is set)");
     args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + count));
