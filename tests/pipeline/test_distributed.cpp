@@ -33,6 +33,9 @@ std::vector<std::string> parallel_options(const fs::path& workdir, int batch, in
   auto args = concat(tiny_options(workdir), {"--model.batchnorm", "frozen", "--source.batch_size",
                                              std::to_string(batch), "--retrain.batch_size", std::to_string(batch)});
   *(std::find(args.begin(), args.end(), "--source.epochs") + 1) = std::to_string(source_epochs);
+  // 9 source images: in each epoch's last step rank 0 has 1 image and rank 1 none, which the
+  // sample-weighted average must combine as one process's last batch of 1.
+  *(std::find(args.begin(), args.end(), "--synth.source_train") + 1) = "9";
   return args;
 }
 
