@@ -28,10 +28,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // BatchNorm frozen: with per-rank batch statistics two batches of 2 normalise differently from one
-// of 4, so only frozen statistics make the two splits the same computation.
+// of 4, so only frozen statistics make the two splits the same computation. A 60 s timeout bounds
+// every wait between the ranks, so a test that hangs fails in about a minute.
 std::vector<std::string> parallel_options(const fs::path& workdir, int batch, int source_epochs = 2) {
   auto args = concat(tiny_options(workdir), {"--model.batchnorm", "frozen", "--source.batch_size",
-                                             std::to_string(batch), "--retrain.batch_size", std::to_string(batch)});
+                                             std::to_string(batch), "--retrain.batch_size", std::to_string(batch),
+                                             "--dist_timeout", "60"});
   *(std::find(args.begin(), args.end(), "--source.epochs") + 1) = std::to_string(source_epochs);
   // 9 source images: in each epoch's last step rank 0 has 1 image and rank 1 none, which the
   // sample-weighted average must combine as one process's last batch of 1.
@@ -152,7 +154,8 @@ TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
   const auto probabilities = H5Reader(labels).read("probabilities");
   const double mjac = metric_of(dir / "round-0" / "evaluate.h5", "test_mjac");
   auto r =
-      run_jcas(concat({"run", "--nproc", "2", "--force", "pseudo_label", "--force", "evaluate"}, tiny_options(dir)));
+      run_jcas(concat({"run", "--nproc", "2", "--dist_timeout", "60", "--force", "pseudo_label", "--force", "evaluate"},
+                      tiny_options(dir)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "evaluate[0]"})) << r.output;
   EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
@@ -166,7 +169,8 @@ TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
 // failed, commit nothing; the next run (with --nproc) resumes from the checkpoint and finishes.
 TEST(DataParallel, ADeadRankStopsTheRunAndTheNextRunResumes) {
   const fs::path dir = fresh_dir("dp_fault");
-  const auto args = concat(concat({"run"}, parallel_options(dir, 2, 30)), {"--dist_timeout", "20"});
+  auto args = concat({"run"}, parallel_options(dir, 2, 30));
+  *(std::find(args.begin(), args.end(), "--dist_timeout") + 1) = "20";
   const int port = free_port();
   const int rank0 = spawn_rank(0, port, args, dir.string() + ".rank0.log");
   const int rank1 = spawn_rank(1, port, args, dir.string() + ".rank1.log");
