@@ -26,6 +26,9 @@ int ablation(const Args& args) {
       "the source model's pseudo labels), select on val, report test Dice/Jaccard over seeds as Markdown.",
       cli, args, WorkdirAccess::write, {}, "ablation");
   if (!session) return 0;
+  if (session->context->execution().world_size() > 1)
+    throw UserError("the ablation runs in one process: spreading its runs over the ranks of a data-parallel run is "
+                    "not built yet (start it without torchrun)");
   resolve_options(binder.bindings(), session->values).apply(binder.bindings());
   o.quick = session->values["quick"].as<bool>();
 
