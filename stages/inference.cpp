@@ -7,16 +7,28 @@
 
 namespace jcas {
 
-torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
+namespace {
+
+ModelOutput forward_no_grad(SegmentationModel& model, const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
-  ModelOutput out = model.forward(images);
+  return model.forward(images);
+}
+
+torch::Tensor probabilities_of(const ModelOutput& out, const torch::Tensor& images, const InferenceMode& mode) {
+  torch::NoGradGuard no_grad;
   return predict_probabilities(out.feat2, out.pred2, static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                                mode);
 }
 
-void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
-                     torch::Device device, const std::string& label,
-                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
+}  // namespace
+
+torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
+  return probabilities_of(forward_no_grad(model, images), images, mode);
+}
+
+void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                    torch::Device device, const std::string& label,
+                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit) {
   model.set_training(false);
   const size_t batch = 4;
   ProgressBar bar(label, static_cast<int64_t>(dataset.size()), "img");
@@ -27,12 +39,25 @@ void predict_dataset(SegmentationModel& model, const SegmentationDataset& datase
       samples.push_back(dataset.get(i));
       xs.push_back(samples.back().image);
     }
-    auto probs = predict_batch(model, torch::stack(xs).to(device), mode).to(torch::kCPU);
-    for (size_t k = 0; k < xs.size(); ++k) visit(start + k, samples[k], probs[static_cast<int64_t>(k)]);
+    const auto images = torch::stack(xs).to(device);
+    const ModelOutput out = forward_no_grad(model, images);
+    const auto probs = probabilities_of(out, images, mode).to(torch::kCPU);
+    const auto logits = out.pred2.to(torch::kCPU);
+    for (size_t k = 0; k < xs.size(); ++k) {
+      const auto b = static_cast<int64_t>(k);
+      visit(start + k, samples[k], ImagePrediction{probs[b], logits[b]});
+    }
     bar.advance(static_cast<int64_t>(xs.size()));
     check_interrupted();
   }
   bar.finish();
+}
+
+void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                     torch::Device device, const std::string& label,
+                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
+  predict_images(model, dataset, mode, device, label,
+                 [&](size_t i, const Sample& sample, const ImagePrediction& p) { visit(i, sample, p.probabilities); });
 }
 
 SegmentationReport evaluate_model(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,

@@ -13,6 +13,16 @@ namespace jcas {
 // B x K x H x W class probabilities for images B x 3 x H x W (no grad).
 torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode);
 
+// What inference gives for one image, on CPU: the class probabilities K x H x W at the input size
+// (the model's read-out: softmax or DAR) and the main head's logits K x h x w as the model outputs them.
+struct ImagePrediction {
+  torch::Tensor probabilities, logits;
+};
+// Predicts every image of `dataset` in order and hands visit(index, sample, prediction).
+void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                    torch::Device device, const std::string& label,
+                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit);
+
 // Predicts every image of `dataset` in order and hands visit(index, sample, probabilities K x H x W
 // on CPU); the sample carries its label when the dataset has labels, so nothing is read twice.
 void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,

@@ -105,7 +105,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
                          const torch::Tensor& labels) {
     TemporaryPath ids(ctx.round_dir(round) / "pseudo_labels"), colour(ctx.round_dir(round) / "pseudo_labels_color");
     for (size_t i = 0; i < images.size(); ++i) {
-      const fs::path name = fs::path(images.names()[i]).replace_extension(".png");
+      const fs::path name = sample_file("", images.names()[i]);  // as `jcas labels stats --noisy` finds it
       cv::Mat label = label_tensor_to_mat(labels[static_cast<int64_t>(i)]);
       const auto [h, w] = image_file_size(images.image_path(i));
       if (label.rows != h || label.cols != w) cv::resize(label, label, cv::Size(w, h), 0, 0, cv::INTER_NEAREST);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <signal.h>
 
@@ -250,8 +251,17 @@ TEST(PipelineCli, PseudoLabelFilesKeepNamesAndFeedLabelStats) {
       fs::rename(t / dir / (std::string(from) + ".png"), t / dir / (std::string(to) + ".png"));
     }
   std::ofstream(t / "train.txt") << "seq_a/frame\nseq_b/frame\ntrain_0002\ntrain_0003\n";
+  // JPG images with PNG masks, as Kvasir-SEG and CVC-ClinicDB ship them.
+  std::vector<fs::path> images;
+  for (const char* ds : {"source", "target"})
+    for (const auto& entry : fs::recursive_directory_iterator(d / "ds" / ds / "img"))
+      if (entry.path().extension() == ".png") images.push_back(entry.path());
+  for (const auto& png : images) {
+    ASSERT_TRUE(cv::imwrite(fs::path(png).replace_extension(".jpg").string(), cv::imread(png.string())));
+    fs::remove(png);
+  }
   auto opts = concat(tiny_options(d / "work"), {"--data.source", (d / "ds" / "source").string(), "--data.target",
-                                                t.string()});
+                                                t.string(), "--data.image_ext", "jpg"});
   auto r = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* name : {"seq_a/frame.png", "seq_b/frame.png"}) {
