@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <signal.h>
 
@@ -23,7 +24,9 @@ using namespace jcas::testing;
 
 TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
   const fs::path& d = completed_workdir();
-  auto status = run_jcas(concat({"status", "--json"}, tiny_options(d)));
+  // The work directory knows its configuration: --workdir alone finds every stage done.
+  EXPECT_TRUE(fs::exists(d / "config.ini"));
+  auto status = run_jcas({"status", "--json", "--workdir", d.string()});
   ASSERT_EQ(status.exit_code, 0) << status.output;
   // Log lines go to stderr, the JSON object is the last line of the output.
   const std::string text = status.output.substr(status.output.rfind("{\"stages\""));
@@ -268,6 +271,30 @@ TEST(PipelineCli, PseudoLabelFilesKeepNamesAndFeedLabelStats) {
     EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels" / name)) << name;
     EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels_color" / name)) << name;
   }
+  // predict keeps names and sub-folders; labels come at each image's own size.
+  fs::copy(t / "img", d / "to_predict", fs::copy_options::recursive);
+  const fs::path jpg = d / "to_predict" / "seq_a" / "frame.jpg";
+  cv::Mat wide;
+  cv::resize(cv::imread(jpg.string()), wide, cv::Size(60, 30));
+  ASSERT_TRUE(cv::imwrite(jpg.string(), wide));
+  auto pred = run_jcas({"predict", "--workdir", (d / "work").string(), "--images", (d / "to_predict").string(),
+                        "--out", (d / "pred").string(), "--color"});
+  ASSERT_EQ(pred.exit_code, 0) << pred.output;
+  cv::Mat predicted = cv::imread((d / "pred" / "seq_a" / "frame.png").string(), cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(predicted.empty()) << pred.output;
+  EXPECT_EQ(predicted.type(), CV_8UC1);
+  EXPECT_EQ(predicted.size(), cv::Size(60, 30));
+  double top = 0;
+  cv::minMaxLoc(predicted, nullptr, &top);
+  EXPECT_LT(top, 4);
+  EXPECT_TRUE(fs::exists(d / "pred" / "seq_b" / "frame.png"));
+  EXPECT_TRUE(fs::exists(d / "pred" / "test_0000.png"));
+  EXPECT_TRUE(fs::exists(d / "pred_color" / "seq_b" / "frame.png"));
+  auto again = run_jcas({"predict", "--workdir", (d / "work").string(), "--images", (d / "to_predict").string(),
+                         "--out", (d / "pred").string()});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+
   // compare's --rounds lists the rounds to show.
   *(std::find(opts.begin(), opts.end(), "--rounds") + 1) = "0";
   auto cmp = run_jcas(concat({"compare", "--images", "seq_a/frame,seq_b/frame"}, opts));

@@ -49,8 +49,10 @@ ChosenModel PipelineSession::chosen_model() const {
     throw UserError(fmt::format("--model: {} is not a model of this pipeline (0..{})", m.round, rounds));
   m.producer = model_of_round(m.round);
   const PlannedStage* p = plan->find(m.producer);
-  if (!p || plan->status(*p).state != CacheState::done)
-    throw UserError(fmt::format("{} is not computed: run `jcas run` first", m.description()));
+  const CacheStatus status = p ? plan->status(*p) : CacheStatus{};
+  if (status.state != CacheState::done)
+    throw UserError(fmt::format("{} is {}{}: run `jcas run` first", m.description(), state_name(status.state),
+                                status.reason.empty() ? "" : " (" + status.reason + ")"));
   m.stored = load_model(*context, m.producer);
   return m;
 }
