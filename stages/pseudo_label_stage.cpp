@@ -13,6 +13,7 @@
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
+#include "stages/ntm_from_pseudo_labels.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 
@@ -48,6 +49,8 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   // How the model is read out (DAR-refined or not) is part of the model's result, so the input's
   // fingerprint covers it.
   std::vector<StageKey> input_keys(const StageContext& ctx, const PseudoLabelOptions&, int round) const override {
+    // Round r > 0 also reads round r-1's labels, to report how many pixels changed.
+    if (round > 0) return with_data_input(ctx, {model_of_round(round), StageKey{"pseudo_label", round - 1}});
     return with_data_input(ctx, {model_of_round(round)});
   }
 
@@ -90,6 +93,15 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     // Label-free diagnostics: how sure the model is of its own labels.
     Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
                     {"mean_entropy", entropy_sum / static_cast<double>(std::max<int64_t>(n, 1))}};
+    // The predicted class distribution (round 0's is the source model's) and the pixels whose label
+    // changed since the previous round: what there is to watch where no labels exist.
+    const auto shares = class_distribution(result.labels, k).to(torch::kFloat64);
+    for (int c = 0; c < k; ++c) metrics[fmt::format("class_share_{}", c)] = shares[c].item<double>();
+    if (round > 0) {
+      const auto previous = PseudoLabels::read(ctx.round_dir(round - 1) / "pseudo_label.h5");
+      if (previous.images == result.images && previous.labels.sizes() == result.labels.sizes())
+        metrics["changed_pixels"] = previous.labels.ne(result.labels).to(torch::kFloat64).mean().item<double>();
+    }
     if (has_gt) {
       metrics["class_noise_rate"] = stats.class_noise_rate();
       metrics["affinity_noise_rate"] = stats.affinity_noise_rate();

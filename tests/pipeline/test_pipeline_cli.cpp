@@ -216,6 +216,15 @@ TEST(PipelineCli, UnlabelledTargetAdaptsAndSaysWhatIsLeftOut) {
   ASSERT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("entropy"), std::string::npos) << status.output;
   EXPECT_EQ(status.output.find("evaluate"), std::string::npos) << status.output;
+  // The predicted class distribution is in the record: shares of every class, summing to 1.
+  auto json = run_jcas(concat({"status", "--json"}, opts));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  double share_sum = 0;
+  const auto parsed = nlohmann::json::parse(json.output.substr(json.output.rfind("{\"stages\"")));
+  for (const auto& s : parsed.at("stages"))
+    if (s.at("stage") == "pseudo_label")
+      for (int c = 0; c < 4; ++c) share_sum += s.at("metrics").at("class_share_" + std::to_string(c)).get<double>();
+  EXPECT_NEAR(share_sum, 1.0, 1e-9) << json.output;
   auto compare = run_jcas(concat({"compare"}, opts));
   EXPECT_EQ(compare.exit_code, 0) << compare.output;
   auto select_val = run_jcas(concat({"run", "--retrain.select", "val"}, opts));
