@@ -15,6 +15,8 @@ DatasetOptions dataset_options(const DataOptions& d, const std::filesystem::path
   o.root = root.string();
   o.image_dir = d.image_dir;
   o.label_dir = d.label_dir;
+  o.image_ext = d.image_ext;
+  o.label_ext = d.label_ext;
   o.input_h = d.input_size.height;
   o.input_w = d.input_size.width;
   return o;
@@ -27,7 +29,14 @@ void DataOptions::bind(OptionBinder& b) {
   b.bind("target", &target, "target dataset folder (empty: synthetic data in WORKDIR/data/target)");
   b.bind("image_dir", &image_dir, "image folder inside a dataset");
   b.bind("label_dir", &label_dir, "label folder inside a dataset (EndoVis18 reference copy: part/part_lbl)");
+  b.bind("image_ext", &image_ext, "image file extension (jpg for Kvasir-SEG-style datasets)");
+  b.bind("label_ext", &label_ext, "label file extension (class-id masks; lossless, so png)");
   b.bind("input_size", &input_size, "network input HxW (images resized bicubic, labels nearest)");
+}
+
+void DataOptions::check() const {
+  check_file_extension(image_ext, "--data.image_ext");
+  check_file_extension(label_ext, "--data.label_ext");
 }
 
 std::filesystem::path DataOptions::source_root(const std::filesystem::path& workdir) const {
@@ -78,7 +87,7 @@ bool split_has_labels(const StageContext& ctx, const DataOptions& data, const st
   const auto root = data.target_root(ctx.workdir());
   try {
     for (const auto& name : read_split_list(root.string(), split))
-      if (!std::filesystem::is_regular_file(sample_file((root / data.label_dir).string(), name))) return false;
+      if (!std::filesystem::is_regular_file(dataset_options(data, root).label_file(name))) return false;
   } catch (const UserError&) {
     return false;  // no list: the checks before running name the missing file
   }

@@ -16,10 +16,12 @@ struct DataOptions {
   std::string target;  // empty: synthetic data in WORKDIR/data/target
   std::string image_dir = "img";
   std::string label_dir = "label";
+  std::string image_ext = "png";
+  std::string label_ext = "png";
   ImageSize input_size{128, 160};
 
   void bind(OptionBinder& b);  // keys relative to [data]
-  void check() const {}
+  void check() const;
   // The embedded data is generated when no target is given (a given target with no source is the
   // source-free case: an imported model needs no source data).
   bool synthetic() const { return target.empty(); }

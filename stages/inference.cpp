@@ -6,17 +6,37 @@
 #include "adapters/foundation/progress.h"
 
 namespace jcas {
+namespace {
 
-torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
+ModelOutput forward_no_grad(SegmentationModel& model, const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
-  ModelOutput out = model.forward(images);
+  return model.forward(images);
+}
+
+torch::Tensor probabilities_of(const ModelOutput& out, const torch::Tensor& images, const InferenceMode& mode) {
+  torch::NoGradGuard no_grad;
   return predict_probabilities(out.feat2, out.pred2, static_cast<int>(images.size(2)), static_cast<int>(images.size(3)),
                                mode);
 }
 
-void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
-                     const ExecutionContext& execution, const std::string& label,
-                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
+// `t` (b x ...) zero-padded to `rows` rows, or zeros shaped like `like` when this rank had no batch.
+torch::Tensor padded(const torch::Tensor& t, int64_t rows, const torch::Tensor& like) {
+  auto sizes = like.sizes().vec();
+  sizes[0] = rows;
+  auto out = torch::zeros(sizes, like.options());
+  if (t.defined()) out.narrow(0, 0, t.size(0)).copy_(t);
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
+  return probabilities_of(forward_no_grad(model, images), images, mode);
+}
+
+void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                    const ExecutionContext& execution, const std::string& label,
+                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit) {
   model.set_training(false);
   const size_t batch = 4, n = dataset.size(), batches = (n + batch - 1) / batch;
   const auto world = static_cast<size_t>(execution.world_size()), rank = static_cast<size_t>(execution.rank());
@@ -28,34 +48,47 @@ void predict_dataset(SegmentationModel& model, const SegmentationDataset& datase
   auto predict = [&](const std::vector<Sample>& samples) {
     std::vector<torch::Tensor> xs;
     for (const auto& s : samples) xs.push_back(s.image);
-    return predict_batch(model, torch::stack(xs).to(execution.device()), mode).to(torch::kCPU);
+    const auto images = torch::stack(xs).to(execution.device());
+    const ModelOutput out = forward_no_grad(model, images);
+    return ImagePrediction{probabilities_of(out, images, mode).to(torch::kCPU), out.pred2.to(torch::kCPU)};
   };
+  // The output shapes, for the ranks that have no batch in the last step.
+  const ImagePrediction shapes = world > 1 ? predict({dataset.get(0)}) : ImagePrediction{};
   ProgressBar bar(label, static_cast<int64_t>(n), "img");
-  // Batch b (the batches one process forms, so every image's probabilities are bit-identical to
-  // one process's) is rank b % W's; each step's W batches are gathered to every rank and visited.
+  // Batch b (the batches one process forms, so every image's outputs are bit-identical to one
+  // process's) is rank b % W's; each step's W batches are gathered to every rank and visited.
   for (size_t first = 0; first < batches; first += world) {
     std::vector<Sample> mine;
-    torch::Tensor probs;
+    ImagePrediction out;
     if (first + rank < batches) {
       mine = samples_of(first + rank);
-      probs = predict(mine);
+      out = predict(mine);
     }
-    std::vector<torch::Tensor> step = {probs};
+    std::vector<torch::Tensor> probs = {out.probabilities}, logits = {out.logits};
     if (world > 1) {
-      const auto size = dataset.get(0).image.sizes();  // every image has the input size
-      auto padded = torch::zeros({static_cast<int64_t>(batch), model.num_classes(), size[1], size[2]});
-      if (probs.defined()) padded.narrow(0, 0, probs.size(0)).copy_(probs);
-      step = execution.all_gather(padded);
+      const auto rows = static_cast<int64_t>(batch);
+      probs = execution.all_gather(padded(out.probabilities, rows, shapes.probabilities));
+      logits = execution.all_gather(padded(out.logits, rows, shapes.logits));
     }
     for (size_t r = 0; r < world && first + r < batches; ++r) {
       const size_t b = first + r;
       const std::vector<Sample> samples = r == rank ? std::move(mine) : samples_of(b);
-      for (size_t k = 0; k < samples.size(); ++k) visit(b * batch + k, samples[k], step[r][static_cast<int64_t>(k)]);
+      for (size_t k = 0; k < samples.size(); ++k) {
+        const auto i = static_cast<int64_t>(k);
+        visit(b * batch + k, samples[k], ImagePrediction{probs[r][i], logits[r][i]});
+      }
       bar.advance(static_cast<int64_t>(samples.size()));
     }
     check_interrupted();
   }
   bar.finish();
+}
+
+void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
+                     const ExecutionContext& execution, const std::string& label,
+                     const std::function<void(size_t, const Sample&, const torch::Tensor&)>& visit) {
+  predict_images(model, dataset, mode, execution, label,
+                 [&](size_t i, const Sample& sample, const ImagePrediction& p) { visit(i, sample, p.probabilities); });
 }
 
 SegmentationReport evaluate_model(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,

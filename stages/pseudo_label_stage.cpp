@@ -13,6 +13,7 @@
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
+#include "stages/ntm_from_pseudo_labels.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 
@@ -49,6 +50,8 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
   // How the model is read out (DAR-refined or not) is part of the model's result, so the input's
   // fingerprint covers it.
   std::vector<StageKey> input_keys(const StageContext& ctx, const PseudoLabelOptions&, int round) const override {
+    // Round r > 0 also reads round r-1's labels, to report how many pixels changed.
+    if (round > 0) return with_data_input(ctx, {model_of_round(round), StageKey{"pseudo_label", round - 1}});
     return with_data_input(ctx, {model_of_round(round)});
   }
 
@@ -91,6 +94,15 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     // Label-free diagnostics: how sure the model is of its own labels.
     Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
                     {"mean_entropy", entropy_sum / static_cast<double>(std::max<int64_t>(n, 1))}};
+    // The predicted class distribution (round 0's is the source model's) and the pixels whose label
+    // changed since the previous round: what there is to watch where no labels exist.
+    const auto shares = class_distribution(result.labels, k).to(torch::kFloat64);
+    for (int c = 0; c < k; ++c) metrics[fmt::format("class_share_{}", c)] = shares[c].item<double>();
+    if (round > 0) {
+      const auto previous = PseudoLabels::read(ctx.round_dir(round - 1) / "pseudo_label.h5");
+      if (previous.images == result.images && previous.labels.sizes() == result.labels.sizes())
+        metrics["changed_pixels"] = previous.labels.ne(result.labels).to(torch::kFloat64).mean().item<double>();
+    }
     if (has_gt) {
       metrics["class_noise_rate"] = stats.class_noise_rate();
       metrics["affinity_noise_rate"] = stats.affinity_noise_rate();
@@ -106,7 +118,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
                          const torch::Tensor& labels) {
     TemporaryPath ids(ctx.round_dir(round) / "pseudo_labels"), colour(ctx.round_dir(round) / "pseudo_labels_color");
     for (size_t i = 0; i < images.size(); ++i) {
-      const fs::path name = fs::path(images.names()[i]).replace_extension(".png");
+      const fs::path name = sample_file("", images.names()[i]);  // as `jcas labels stats --noisy` finds it
       cv::Mat label = label_tensor_to_mat(labels[static_cast<int64_t>(i)]);
       const auto [h, w] = image_file_size(images.image_path(i));
       if (label.rows != h || label.cols != w) cv::resize(label, label, cv::Size(w, h), 0, 0, cv::INTER_NEAREST);

@@ -74,7 +74,8 @@ void read_config_file(const std::string& path, const po::options_description& de
 
 ParsedOptions parse_options(const std::string& command, const std::string& summary,
                             const po::options_description& desc, const std::vector<std::string>& args,
-                            const std::vector<std::string>& positional, const std::string& file_section) {
+                            const std::vector<std::string>& positional, const std::string& file_section,
+                            const std::function<std::string(const po::variables_map&)>& implied_config) {
   po::options_description common("Common options");
   common.add_options()("help,h", "show this help")("config", po::value<std::string>(),
                                                     "INI file with options ([section] key = value)");
@@ -92,7 +93,12 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
       out.help = true;
       return out;
     }
-    if (out.values.count("config")) read_config_file(out.values["config"].as<std::string>(), desc, file_section, out.values);
+    if (out.values.count("config")) {
+      read_config_file(out.values["config"].as<std::string>(), desc, file_section, out.values);
+    } else if (implied_config) {
+      const std::string implied = implied_config(out.values);
+      if (std::filesystem::is_regular_file(implied)) read_config_file(implied, desc, file_section, out.values);
+    }
     po::notify(out.values);
   } catch (const po::error& e) {
     throw UserError(fmt::format("jcas {}: {} (see jcas {} --help)", command, e.what(), command));

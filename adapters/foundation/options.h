@@ -4,6 +4,7 @@
 // Keys are the same in a config file and on the command line: `[retrain] epochs = 5` in a file is
 // `--retrain.epochs 5`. Precedence: built-in default < config file < command line.
 #include <boost/program_options.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,12 @@ struct ParsedOptions {
 // `file_section`, for commands whose options have plain names (`--source-train`): a config file's
 // `[file_section] source_train = 80` sets `--source-train`, in the underscore style of the
 // pipeline's configs.
+// `implied_config`, when given and there is no --config: the config file the parsed command line
+// implies (e.g. the one stored in its work directory); read if it exists.
 ParsedOptions parse_options(const std::string& command, const std::string& summary,
                             const po::options_description& desc, const std::vector<std::string>& args,
-                            const std::vector<std::string>& positional = {}, const std::string& file_section = "");
+                            const std::vector<std::string>& positional = {}, const std::string& file_section = "",
+                            const std::function<std::string(const po::variables_map&)>& implied_config = {});
 
 // Adds `--threads N` (default 0: the CPUs the process may use) and applies it to LibTorch's intra-op pool.
 void add_threads_option(po::options_description& desc);

@@ -25,8 +25,8 @@ std::vector<fs::path> dataset_files(const DatasetRead& read) {
     return files;  // the list's own digest ("missing") says it all
   }
   for (const auto& name : names) {
-    files.emplace_back(sample_file((root / read.dataset.image_dir).string(), name));
-    if (read.with_labels) files.emplace_back(sample_file((root / read.dataset.label_dir).string(), name));
+    files.emplace_back(read.dataset.image_file(name));
+    if (read.with_labels) files.emplace_back(read.dataset.label_file(name));
   }
   return files;
 }
@@ -90,14 +90,13 @@ std::pair<int, int> image_file_size(const fs::path& file) {
 
 void validate_dataset_read(const DatasetRead& read) {
   read_dataset_info(read.dataset.root);
-  const fs::path root = read.dataset.root;
   const auto names = read_split_list(read.dataset.root, read.split);  // refuses names leaving the root
   for (const auto& name : names) {
-    const fs::path image = sample_file((root / read.dataset.image_dir).string(), name);
+    const fs::path image = read.dataset.image_file(name);
     if (!fs::is_regular_file(image)) throw UserError(fmt::format("missing image file '{}'", image.string()));
     const auto image_hw = image_file_size(image);
     if (!read.with_labels) continue;
-    const fs::path label = sample_file((root / read.dataset.label_dir).string(), name);
+    const fs::path label = read.dataset.label_file(name);
     if (!fs::is_regular_file(label)) throw UserError(fmt::format("missing label file '{}'", label.string()));
     const auto label_hw = image_file_size(label);
     if (label_hw != image_hw)

@@ -3,6 +3,7 @@
 #include <H5Cpp.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <system_error>
 
 #include "adapters/foundation/error.h"
@@ -164,14 +165,16 @@ void H5Writer::write(const std::string& name, const torch::Tensor& tensor, const
     H5::PredType type = h5_type(t.scalar_type());
     H5::DSetCreatPropList props;
     if (t.numel() >= 4096 && !dims.empty()) {
-      // Chunked + deflate for large arrays (labels and probabilities compress well); leading axes
-      // are split off until a chunk holds at most 1M elements.
+      // Chunked + deflate for large arrays (labels and probabilities compress well); a chunk holds
+      // at most 1M elements, cut along the leading axes (never down to single elements: a 1-D
+      // array of 13M bytes, e.g. a TorchScript model, is 13 chunks, not 13M).
+      const hsize_t limit = hsize_t{1} << 20;
       std::vector<hsize_t> chunk = dims;
-      hsize_t total = 1;
-      for (auto d : chunk) total *= d;
-      for (size_t i = 0; i < chunk.size() && total > (1u << 20); ++i) {
-        total /= chunk[i];
-        chunk[i] = 1;
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        hsize_t inner = 1;  // elements of one slice along axis i
+        for (size_t j = i + 1; j < chunk.size(); ++j) inner *= chunk[j];
+        if (inner * chunk[i] <= limit) break;
+        chunk[i] = std::max<hsize_t>(1, limit / inner);
       }
       props.setChunk(chunk.size(), chunk.data());
       props.setDeflate(1);

@@ -4,7 +4,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <cstring>
 #include <mutex>
@@ -95,10 +97,25 @@ std::vector<std::string> read_split_list(const std::string& root, const std::str
   return names;
 }
 
-std::string sample_file(const std::string& dir, const std::string& name) {
+std::string sample_file(const std::string& dir, const std::string& name, const std::string& ext) {
   fs::path p = fs::path(dir) / name;
-  if (!fs::path(name).has_extension()) p += ".png";
+  if (ext.empty()) return p.string();
+  const std::string suffix = "." + ext;
+  const bool has_suffix = name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (!has_suffix) p += suffix;
   return p.string();
+}
+
+void check_file_extension(const std::string& ext, const std::string& key) {
+  if (ext.empty() || ext.front() == '.' || ext.find('/') != std::string::npos)
+    throw UserError(fmt::format("{}: a file extension without the dot (png, jpg), got '{}'", key, ext));
+}
+
+std::string DatasetOptions::image_file(const std::string& name) const {
+  return sample_file((fs::path(root) / image_dir).string(), name, image_ext);
+}
+std::string DatasetOptions::label_file(const std::string& name) const {
+  return sample_file((fs::path(root) / label_dir).string(), name, label_ext);
 }
 
 SegmentationDataset::SegmentationDataset(DatasetOptions options, const std::string& split, bool with_labels)
@@ -106,6 +123,8 @@ SegmentationDataset::SegmentationDataset(DatasetOptions options, const std::stri
   if (options_.input_h < 0 || options_.input_w < 0 || (options_.input_h == 0) != (options_.input_w == 0))
     throw UserError(fmt::format("dataset input size {}x{}: give both sides > 0, or 0x0 for the native size",
                                 options_.input_h, options_.input_w));
+  check_file_extension(options_.image_ext, "image extension");
+  check_file_extension(options_.label_ext, "label extension");
   info_ = read_dataset_info(options_.root);
   names_ = read_split_list(options_.root, split);
   // Existence is cheap to check up front, so a typo fails now rather than mid-training.
@@ -116,18 +135,31 @@ SegmentationDataset::SegmentationDataset(DatasetOptions options, const std::stri
   }
 }
 
+SegmentationDataset::SegmentationDataset(DatasetOptions options, std::vector<std::string> names, DatasetInfo info)
+    : options_(std::move(options)), split_("images"), with_labels_(false), info_(std::move(info)), names_(std::move(names)) {}
+
+std::vector<std::string> image_files_in(const std::string& folder) {
+  if (!fs::is_directory(folder)) throw UserError(fmt::format("image folder '{}' does not exist", folder));
+  static const std::set<std::string> kinds = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
+  std::vector<std::string> names;
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (entry.is_regular_file() && kinds.count(ext)) names.push_back(fs::relative(entry.path(), folder).generic_string());
+  }
+  if (names.empty()) throw UserError(fmt::format("image folder '{}' holds no png/jpg/bmp/tif images", folder));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 size_t SegmentationDataset::size() const { return names_.size(); }
 const std::vector<std::string>& SegmentationDataset::names() const { return names_; }
 int SegmentationDataset::num_classes() const { return info_.num_classes; }
 const std::vector<std::string>& SegmentationDataset::class_names() const { return info_.class_names; }
 const DatasetOptions& SegmentationDataset::options() const { return options_; }
 
-std::string SegmentationDataset::image_path(size_t index) const {
-  return sample_file((fs::path(options_.root) / options_.image_dir).string(), names_.at(index));
-}
-std::string SegmentationDataset::label_path(size_t index) const {
-  return sample_file((fs::path(options_.root) / options_.label_dir).string(), names_.at(index));
-}
+std::string SegmentationDataset::image_path(size_t index) const { return options_.image_file(names_.at(index)); }
+std::string SegmentationDataset::label_path(size_t index) const { return options_.label_file(names_.at(index)); }
 
 cv::Mat read_label_file(const std::string& path, int num_classes, const std::string& what) {
   if (!fs::exists(path)) throw UserError(fmt::format("{} file '{}' does not exist", what, path));

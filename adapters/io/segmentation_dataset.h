@@ -1,6 +1,7 @@
 #pragma once
 // Reader for the on-disk segmentation layout shared by real (EndoVis18) and synthetic data:
-// <root>/img/NAME.png, <root>/<label_dir>/NAME.png (single channel, class ids, 255 = ignore),
+// <root>/<image_dir>/NAME.<image_ext>, <root>/<label_dir>/NAME.<label_ext> (single channel, class ids,
+// 255 = ignore; NAME may hold sub-folders, e.g. seq_1/frame000),
 // <root>/<split>.txt (one NAME per line) and <root>/info.json {"classes": K, "label": [...]}.
 #include <torch/types.h>
 #include <opencv2/core.hpp>
@@ -17,7 +18,13 @@ struct DatasetOptions {
   std::string root;                 // folder with img/, label/, *.txt, info.json
   std::string image_dir = "img";
   std::string label_dir = "label";  // EndoVis18 copy of the reference: "part/part_lbl"
+  std::string image_ext = "png";    // Kvasir-SEG, CVC-ClinicDB: jpg images (with png masks); "": names carry theirs
+  std::string label_ext = "png";
   int input_h = 0, input_w = 0;     // 0 = keep native size; else resize (bicubic image, nearest label)
+
+  // The image and label file of a listed name.
+  std::string image_file(const std::string& name) const;
+  std::string label_file(const std::string& name) const;
 };
 
 struct Sample {
@@ -35,14 +42,20 @@ struct DatasetInfo {
 DatasetInfo read_dataset_info(const std::string& root);
 // Reads <root>/<split>.txt: one name per line, blank lines and '#' comments skipped.
 std::vector<std::string> read_split_list(const std::string& root, const std::string& split);
-// The file of `name` inside `dir`: ".png" is appended unless the name already has an extension.
-std::string sample_file(const std::string& dir, const std::string& name);
+// The file of `name` inside `dir`: "." + ext is appended unless the name already ends with it (or
+// ext is empty).
+std::string sample_file(const std::string& dir, const std::string& name, const std::string& ext = "png");
+// UserError unless `ext` is a bare file extension ("png", "jpg"; no dot, no '/').
+void check_file_extension(const std::string& ext, const std::string& key);
 
 class SegmentationDataset {
  public:
   // Reads <root>/<split>.txt and info.json, checks every listed file exists.
   // `with_labels` = false for unlabeled use (label files are then neither checked nor read).
   SegmentationDataset(DatasetOptions options, const std::string& split, bool with_labels = true);
+  // Unlabelled images named explicitly (relative to root/image_dir; see image_files_in), for
+  // `info`'s classes: images to predict rather than a dataset with lists.
+  SegmentationDataset(DatasetOptions options, std::vector<std::string> names, DatasetInfo info);
   size_t size() const;
   const std::vector<std::string>& names() const;
   int num_classes() const;
@@ -71,6 +84,10 @@ class SegmentationDataset {
   DatasetInfo info_;
   std::vector<std::string> names_;
 };
+
+// The image files (png, jpg, jpeg, bmp, tif, tiff; any case) under `folder`, recursively, as sorted
+// paths relative to it with their extensions. UserError when the folder does not exist or holds none.
+std::vector<std::string> image_files_in(const std::string& folder);
 
 // Reads a single-channel 8-bit label PNG whose values are < num_classes or 255; any problem is a
 // UserError naming the file (`what` names its role in the message, e.g. "noisy label").

@@ -10,7 +10,7 @@ namespace {
 
 // The figures worth a column, in the order shown.
 const std::vector<std::pair<std::string, std::string>> kColumns = {
-    {"mean_confidence", "confidence"},     {"mean_entropy", "entropy"},
+    {"mean_confidence", "confidence"},     {"mean_entropy", "entropy"},       {"changed_pixels", "changed"},
     {"class_noise_rate", "class noise"},   {"affinity_noise_rate", "aff. noise"}, {"estimation_error", "T_C err"},
     {"test_mjac", "test mJac"},            {"test_mdice", "test mDice"},         {"final_loss", "loss"},
 };

@@ -45,7 +45,7 @@ TEST(Compare, ReportNumbersEqualMetricsRecomputedFromTheCachedLabels) {
 
   // Recompute round 0's figures from the cache and the ground truth.
   auto labels = jcas::H5Reader(d / "round-0" / "pseudo_label.h5").read("labels");
-  jcas::SegmentationDataset train({(d / "data" / "target").string(), "img", "label", 32, 40}, "train", true);
+  jcas::SegmentationDataset train({(d / "data" / "target").string(), "img", "label", "png", "png", 32, 40}, "train", true);
   jcas::LabelNoiseStats stats(4);
   jcas::SegmentationScore score(4);
   for (size_t i = 0; i < train.size(); ++i) {

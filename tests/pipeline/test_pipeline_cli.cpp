@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <signal.h>
 
@@ -22,7 +24,9 @@ using namespace jcas::testing;
 
 TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
   const fs::path& d = completed_workdir();
-  auto status = run_jcas(concat({"status", "--json"}, tiny_options(d)));
+  // The work directory knows its configuration: --workdir alone finds every stage done.
+  EXPECT_TRUE(fs::exists(d / "config.ini"));
+  auto status = run_jcas({"status", "--json", "--workdir", d.string()});
   ASSERT_EQ(status.exit_code, 0) << status.output;
   // Log lines go to stderr, the JSON object is the last line of the output.
   const std::string text = status.output.substr(status.output.rfind("{\"stages\""));
@@ -212,6 +216,15 @@ TEST(PipelineCli, UnlabelledTargetAdaptsAndSaysWhatIsLeftOut) {
   ASSERT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("entropy"), std::string::npos) << status.output;
   EXPECT_EQ(status.output.find("evaluate"), std::string::npos) << status.output;
+  // The predicted class distribution is in the record: shares of every class, summing to 1.
+  auto json = run_jcas(concat({"status", "--json"}, opts));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  double share_sum = 0;
+  const auto parsed = nlohmann::json::parse(json.output.substr(json.output.rfind("{\"stages\"")));
+  for (const auto& s : parsed.at("stages"))
+    if (s.at("stage") == "pseudo_label")
+      for (int c = 0; c < 4; ++c) share_sum += s.at("metrics").at("class_share_" + std::to_string(c)).get<double>();
+  EXPECT_NEAR(share_sum, 1.0, 1e-9) << json.output;
   auto compare = run_jcas(concat({"compare"}, opts));
   EXPECT_EQ(compare.exit_code, 0) << compare.output;
   auto select_val = run_jcas(concat({"run", "--retrain.select", "val"}, opts));
@@ -250,14 +263,47 @@ TEST(PipelineCli, PseudoLabelFilesKeepNamesAndFeedLabelStats) {
       fs::rename(t / dir / (std::string(from) + ".png"), t / dir / (std::string(to) + ".png"));
     }
   std::ofstream(t / "train.txt") << "seq_a/frame\nseq_b/frame\ntrain_0002\ntrain_0003\n";
+  // JPG images with PNG masks, as Kvasir-SEG and CVC-ClinicDB ship them.
+  std::vector<fs::path> images;
+  for (const char* ds : {"source", "target"})
+    for (const auto& entry : fs::recursive_directory_iterator(d / "ds" / ds / "img"))
+      if (entry.path().extension() == ".png") images.push_back(entry.path());
+  for (const auto& png : images) {
+    ASSERT_TRUE(cv::imwrite(fs::path(png).replace_extension(".jpg").string(), cv::imread(png.string())));
+    fs::remove(png);
+  }
   auto opts = concat(tiny_options(d / "work"), {"--data.source", (d / "ds" / "source").string(), "--data.target",
-                                                t.string()});
+                                                t.string(), "--data.image_ext", "jpg"});
   auto r = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* name : {"seq_a/frame.png", "seq_b/frame.png"}) {
     EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels" / name)) << name;
     EXPECT_TRUE(fs::exists(d / "work" / "round-0" / "pseudo_labels_color" / name)) << name;
   }
+  // predict keeps names and sub-folders; labels come at each image's own size.
+  fs::copy(t / "img", d / "to_predict", fs::copy_options::recursive);
+  const fs::path jpg = d / "to_predict" / "seq_a" / "frame.jpg";
+  cv::Mat wide;
+  cv::resize(cv::imread(jpg.string()), wide, cv::Size(60, 30));
+  ASSERT_TRUE(cv::imwrite(jpg.string(), wide));
+  auto pred = run_jcas({"predict", "--workdir", (d / "work").string(), "--images", (d / "to_predict").string(),
+                        "--out", (d / "pred").string(), "--color"});
+  ASSERT_EQ(pred.exit_code, 0) << pred.output;
+  cv::Mat predicted = cv::imread((d / "pred" / "seq_a" / "frame.png").string(), cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(predicted.empty()) << pred.output;
+  EXPECT_EQ(predicted.type(), CV_8UC1);
+  EXPECT_EQ(predicted.size(), cv::Size(60, 30));
+  double top = 0;
+  cv::minMaxLoc(predicted, nullptr, &top);
+  EXPECT_LT(top, 4);
+  EXPECT_TRUE(fs::exists(d / "pred" / "seq_b" / "frame.png"));
+  EXPECT_TRUE(fs::exists(d / "pred" / "test_0000.png"));
+  EXPECT_TRUE(fs::exists(d / "pred_color" / "seq_b" / "frame.png"));
+  auto again = run_jcas({"predict", "--workdir", (d / "work").string(), "--images", (d / "to_predict").string(),
+                         "--out", (d / "pred").string()});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+
   // compare's --rounds lists the rounds to show.
   *(std::find(opts.begin(), opts.end(), "--rounds") + 1) = "0";
   auto cmp = run_jcas(concat({"compare", "--images", "seq_a/frame,seq_b/frame"}, opts));

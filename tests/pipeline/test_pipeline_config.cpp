@@ -124,7 +124,8 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"data.label_dir", "masks"},        {"data.train_split", "t2"},        {"data.val_split", "v2"},
       {"data.test_split", "t3"},          {"data.source", "/x/source"},      {"data.target", "/x/target"},
       {"source.torchscript", "m.pt"},     {"source.input_channels", "bgr"},  {"source.input_mean", "0,0,0"},
-      {"source.input_std", "1,1,1"},      {"model.batchnorm", "frozen"}};
+      {"source.input_std", "1,1,1"},      {"model.batchnorm", "frozen"},     {"data.image_ext", "jpg"},
+      {"data.label_ext", "bmp"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {

@@ -109,6 +109,8 @@ int labels_stats(const Args& args) {
       "noisy", po::value<std::string>(), "folder of noisy label PNGs named like the clean ones "
                                          "(a path, or a folder inside the dataset root)")(
       "label-dir", po::value<std::string>()->default_value("label"), "clean label folder inside the dataset")(
+      "image-ext", po::value<std::string>()->default_value("png"), "image file extension of the dataset")(
+      "label-ext", po::value<std::string>()->default_value("png"), "clean label file extension")(
       "per-image", po::bool_switch(), "also list every image's noise rates")(
       "json", po::bool_switch(), "print one JSON object on stdout instead of tables");
   auto parsed = parse_options(
@@ -131,6 +133,8 @@ int labels_stats(const Args& args) {
   DatasetOptions o;
   o.root = root;
   o.label_dir = label_dir;
+  o.image_ext = vm["image-ext"].as<std::string>();
+  o.label_ext = vm["label-ext"].as<std::string>();
   SegmentationDataset data(o, split, true);
   if (data.size() == 0) throw UserError(fmt::format("split '{}' of '{}' lists no images", split, root));
   const int k = data.num_classes();

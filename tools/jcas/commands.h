@@ -21,5 +21,6 @@ int inspect(const Args& args);
 int ablation(const Args& args);
 int options(const Args& args);
 int export_model(const Args& args);
+int predict(const Args& args);
 
 }  // namespace jcas::commands

@@ -3,11 +3,59 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <functional>
+
 #include "adapters/foundation/log.h"
 #include "jcas_version.h"
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/temporary_path.h"
 #include "stages/pipeline_stages.h"
+#include "stages/stage_inputs.h"
 
 namespace jcas {
+namespace {
+
+std::filesystem::path stored_config(const po::variables_map& vm) {
+  return std::filesystem::path(vm["workdir"].as<std::string>()) / "config.ini";
+}
+
+void store_config(const std::filesystem::path& file, const std::string& ini) {
+  std::filesystem::create_directories(file.parent_path());
+  TemporaryPath tmp(file);
+  std::ofstream(tmp.path()) << "# The effective configuration of the last `jcas run`/`jcas stage` here; the other\n"
+                               "# commands read it when given no --config.\n"
+                            << ini;
+  tmp.commit();
+}
+
+}  // namespace
+
+std::string ChosenModel::description() const {
+  return fmt::format("{} ({})", round == 0 ? "the source model" : fmt::format("the model after {} round(s)", round),
+                     producer.label());
+}
+
+void PipelineSession::add_model_option(po::options_description& desc) {
+  desc.add_options()("model", po::value<int>(), "which model: 0 = the source model, r = the model after r rounds "
+                                                "(default: the last round's)");
+}
+
+ChosenModel PipelineSession::chosen_model() const {
+  const int rounds = context->run().rounds;
+  ChosenModel m;
+  m.round = values.count("model") ? values["model"].as<int>() : rounds;
+  if (m.round < 0 || m.round > rounds)
+    throw UserError(fmt::format("--model: {} is not a model of this pipeline (0..{})", m.round, rounds));
+  m.producer = model_of_round(m.round);
+  const PlannedStage* p = plan->find(m.producer);
+  const CacheStatus status = p ? plan->status(*p) : CacheStatus{};
+  if (status.state != CacheState::done)
+    throw UserError(fmt::format("{} is {}{}: run `jcas run` first", m.description(), state_name(status.state),
+                                status.reason.empty() ? "" : " (" + status.reason + ")"));
+  m.stored = load_model(*context, m.producer);
+  return m;
+}
 
 std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& command, const std::string& summary,
                                                        const po::options_description& extra,
@@ -26,7 +74,10 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
     output.add_options()("wait", po::bool_switch(), "wait for another run holding the work directory to finish");
   po::options_description all;
   all.add(extra).add(desc).add(output);
-  auto parsed = parse_options(command, summary, all, args, positional, file_section);
+  // A reader given no --config takes the work directory's stored configuration.
+  std::function<std::string(const po::variables_map&)> implied_config;
+  if (access == WorkdirAccess::read) implied_config = [](const po::variables_map& vm) { return stored_config(vm).string(); };
+  auto parsed = parse_options(command, summary, all, args, positional, file_section, implied_config);
   if (parsed.help) return nullptr;
   s->values = parsed.values;
   if (s->values["quiet"].as<bool>()) log::set_level(log::Level::quiet);
@@ -42,6 +93,7 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   if (access == WorkdirAccess::write && execution.is_writer()) {
     s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
     log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
+    store_config(stored_config(s->values), bindings_ini(s->schema->bindings(), values));
     std::string line = "jcas " + command;
     for (const auto& a : args) line += " " + a;
     log::to_file(fmt::format("\n=== {} (jcas {}, pid {})\n=== effective configuration:\n{}\n", line, JCAS_VERSION,

@@ -10,10 +10,22 @@
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/pipeline_plan.h"
 #include "pipeline/runner/workdir_lock.h"
+#include "stages/stage_results.h"
 
 namespace jcas {
 
+// A writer (run, stage) stores the effective configuration as WORKDIR/config.ini; a reader
+// (status, compare, export, predict, ...) given no --config reads it from there, so a work directory
+// is inspected with the options it was run with.
 enum class WorkdirAccess { read, write };
+
+// The model a command works with (`--model`, see add_model_option).
+struct ChosenModel {
+  int round = 0;  // 0 = the source model, r = the model after r rounds
+  StageKey producer;
+  StoredModel stored;
+  std::string description() const;  // "the model after 2 round(s) (retrain[1])"
+};
 
 struct PipelineSession {
   // Declares the pipeline options plus `extra` (and --wait for writers), parses `args`; nullptr
@@ -24,6 +36,12 @@ struct PipelineSession {
                                                const std::vector<std::string>& args, WorkdirAccess access,
                                                const std::vector<std::string>& positional = {},
                                                const std::string& file_section = "");
+  // Declares `--model r` for a command that reads a model of the pipeline.
+  static void add_model_option(po::options_description& desc);
+  // The model `--model` names (default: the last round's), loaded; UserError when it is out of
+  // range or not computed yet.
+  ChosenModel chosen_model() const;
+
   po::variables_map values;
   std::vector<std::unique_ptr<Stage>> stages;
   std::unique_ptr<OptionSchema> schema;
