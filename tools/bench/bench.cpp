@@ -39,6 +39,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 // Runs `measure` in a child process (with `threads` LibTorch threads) and returns its JSON with
 // the child's peak resident memory added. The parent runs no LibTorch work, so forking is safe.
+// Everything a measuring process wrote to the pipe `fd` (closed after).
+std::string read_to_end(int fd) {
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return text;
+}
+
 Json in_child(int threads, const std::function<Json()>& measure) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
@@ -59,11 +69,7 @@ Json in_child(int threads, const std::function<Json()>& measure) {
     _exit(0);
   }
   close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
+  const std::string text = read_to_end(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   if (text.empty()) return Json{{"error", "the measuring process died (out of memory?)"}};
@@ -188,11 +194,7 @@ Json data_parallel_step(int world, int threads) {
     _exit(0);
   }
   close(result_pipe[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(result_pipe[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  close(result_pipe[0]);
+  const std::string text = read_to_end(result_pipe[0]);
   for (pid_t pid : ranks) waitpid(pid, nullptr, 0);
   if (text.empty()) return Json{{"error", "rank 0 of the measuring processes died"}};
   return Json::parse(text);
