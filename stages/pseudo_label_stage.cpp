@@ -4,12 +4,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/temporary_path.h"
 #include "adapters/io/h5_store.h"
+#include "adapters/io/label_files.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
@@ -119,14 +118,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     TemporaryPath ids(ctx.round_dir(round) / "pseudo_labels"), colour(ctx.round_dir(round) / "pseudo_labels_color");
     for (size_t i = 0; i < images.size(); ++i) {
       const fs::path name = sample_file("", images.names()[i]);  // as `jcas labels stats --noisy` finds it
-      cv::Mat label = label_tensor_to_mat(labels[static_cast<int64_t>(i)]);
-      const auto [h, w] = image_file_size(images.image_path(i));
-      if (label.rows != h || label.cols != w) cv::resize(label, label, cv::Size(w, h), 0, 0, cv::INTER_NEAREST);
-      for (const auto& [file, pixels] : {std::pair{ids.path() / name, label}, std::pair{colour.path() / name,
-                                                                                       label_to_color(label)}}) {
-        fs::create_directories(file.parent_path());
-        if (!cv::imwrite(file.string(), pixels)) throw UserError(fmt::format("cannot write {}", file.string()));
-      }
+      write_label_files(labels[static_cast<int64_t>(i)], images.image_path(i), ids.path() / name, colour.path() / name);
     }
     ids.commit();
     colour.commit();

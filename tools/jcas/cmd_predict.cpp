@@ -3,8 +3,6 @@
 // model's own read-out (softmax or DAR). Class-id PNGs at each image's size keep the names and
 // sub-folders; --probabilities also writes what inference gave, at the input size, in HDF5.
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <map>
@@ -12,8 +10,8 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/temporary_path.h"
-#include "adapters/io/dataset_check.h"
 #include "adapters/io/h5_store.h"
+#include "adapters/io/label_files.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
 #include "tools/jcas/commands.h"
@@ -87,15 +85,8 @@ int predict(const Args& args) {
                      probabilities.push_back(p.probabilities);
                      logits.push_back(p.logits);
                    }
-                   cv::Mat label = label_tensor_to_mat(p.probabilities.argmax(0).to(torch::kUInt8));
-                   const auto [h, w] = image_file_size(dataset.image_path(i));
-                   if (label.rows != h || label.cols != w) cv::resize(label, label, cv::Size(w, h), 0, 0, cv::INTER_NEAREST);
-                   std::vector<std::pair<fs::path, cv::Mat>> files = {{ids.path() / outputs[i], label}};
-                   if (color) files.emplace_back(colour.path() / outputs[i], label_to_color(label));
-                   for (const auto& [file, pixels] : files) {
-                     fs::create_directories(file.parent_path());
-                     if (!cv::imwrite(file.string(), pixels)) throw UserError(fmt::format("cannot write {}", file.string()));
-                   }
+                   write_label_files(p.probabilities.argmax(0).to(torch::kUInt8), dataset.image_path(i),
+                                     ids.path() / outputs[i], color ? colour.path() / outputs[i] : fs::path());
                  });
   if (keep) {
     H5Writer h5(ids.path() / "probabilities.h5");
