@@ -12,6 +12,7 @@
 #include "pipeline/metrics/label_noise_stats.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
+#include "stages/batchnorm_recalibration.h"
 #include "stages/ntm_from_pseudo_labels.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
@@ -26,12 +27,14 @@ struct PseudoLabelOptions {
   DataOptions data;
   TrainSplit train;
   int prob_stride = 4;
+  bool adabn = false;
 
   void bind(OptionBinder& b) {
-    OptionBinder d = b.section("data");
+    OptionBinder d = b.section("data"), p = b.section("pseudo_label");
     data.bind(d);
     train.bind(d);
-    b.section("pseudo_label").bind("prob_stride", &prob_stride, "probabilities are stored at 1/stride resolution");
+    p.bind("prob_stride", &prob_stride, "probabilities are stored at 1/stride resolution");
+    bind_adabn(p, &adabn);
   }
   void check() const {
     train.check();
@@ -65,6 +68,7 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     StoredModel model = load_model(ctx, producer);
     const int k = model.net->num_classes();
     auto train = open_target(ctx, o.data, o.train.name, has_gt);
+    if (o.adabn) recalibrate_batchnorm(*model.net, train, ctx.execution(), fmt::format("pseudo_label[{}] AdaBN", round));
 
     const auto n = static_cast<int64_t>(train.size());
     std::vector<torch::Tensor> labels(n), confidence(n), probs(n);

@@ -1,8 +1,15 @@
 #include "stages/retrain_recipe.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <set>
+#include <sstream>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
+#include "pipeline/model/batchnorm_layers.h"
+#include "stages/batchnorm_recalibration.h"
 
 namespace jcas {
 
@@ -17,18 +24,53 @@ const std::vector<std::pair<Selection, const char*>>& EnumNames<Selection>::tabl
   return t;
 }
 
+const std::vector<std::pair<TrainingLabels, const char*>>& EnumNames<TrainingLabels>::table() {
+  static const std::vector<std::pair<TrainingLabels, const char*>> t = {{TrainingLabels::pseudo, "pseudo"},
+                                                                        {TrainingLabels::truth, "truth"}};
+  return t;
+}
+
+std::string FrozenParts::text() const {
+  std::vector<std::string> parts;
+  if (bn_stats) parts.push_back("bn_stats");
+  if (bn_affine) parts.push_back("bn_affine");
+  if (early) parts.push_back("early");
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
+FrozenParts FrozenParts::parse(const std::string& text) {
+  FrozenParts f;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (part == "bn_stats") f.bn_stats = true;
+    else if (part == "bn_affine") f.bn_affine = true;
+    else if (part == "early") f.early = true;
+    else if (!part.empty())
+      throw UserError(fmt::format("--retrain.freeze: unknown part '{}' (expected a comma list of bn_stats, bn_affine, "
+                                  "early)",
+                                  part));
+  }
+  return f;
+}
+
 void RetrainOptions::bind(OptionBinder& b) {
   b.bind("epochs", &epochs, "retraining epochs per round (warm-up included)");
   b.bind("warmup_epochs", &warmup_epochs, "first epochs with affinity + DAR but no correction");
   b.bind("batch_size", &batch_size, "retraining batch size");
   b.bind("lr", &lr, "retraining learning rate (heads 10x)");
   b.bind("ntm_lr", &ntm_lr, "learning rate of the NTM weights");
+  b.bind("ntm_lr_tied", &ntm_lr_tied, "NTMs at the backbone's rate instead of ntm_lr (the reference's effective rate)");
   b.bind("momentum", &momentum, "SGD momentum");
   b.bind("weight_decay", &weight_decay, "SGD weight decay");
   b.bind("method", &method, "adaptation method (" + adaptation_method_names() + ")");
   loss.bind(b);
   b.bind("ntm_init", &ntm_init, "NTM start: this round's T_C and T_C->A, or the reference's W = -2");
   b.bind("select", &select, "model selection: the last epoch (label-free) or the labelled target val split");
+  b.bind("labels", &labels, "training labels: the round's pseudo labels, or the train split's truth (upper bound)");
+  b.bind("freeze", "parts fixed while retraining: comma list of bn_stats, bn_affine, early (reference: bn_affine,early)",
+         [this] { return freeze.text(); }, [this](const std::string& t) { freeze = FrozenParts::parse(t); });
+  filter.bind(b);
 }
 
 void RetrainOptions::check() const {
@@ -44,6 +86,7 @@ void RetrainOptions::check() const {
     throw UserError(fmt::format("--retrain.method: {}", e.what()));
   }
   loss.check();
+  filter.check();
 }
 
 Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const RetrainData& data,
@@ -53,6 +96,20 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   const JcasLossOptions main = method.loss_options(o.loss);
   Retrained out;
   out.loss = JcasLoss(k, main);
+  if (method.filter == LabelFilter::class_balanced && !data.confidence.defined())
+    throw UserError(fmt::format("{}: method '{}' filters by pseudo-label confidence, and these labels have none",
+                                run.label, method.name));
+  FilteredLabels filtered = filter_pseudo_labels(method.filter, data.labels, data.confidence, model, *data.images,
+                                                 data.labeller, o.filter, execution);
+  out.labels = filtered.labels;
+  out.kept = filtered.kept;
+  if (method.filter != LabelFilter::none)
+    log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name,
+              100 * filtered.kept);
+  const bool adabn = method.adabn || o.adabn;
+  if (adabn) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
+  if (!method.trains) return out;
+
   if (data.initial_class_ntm.defined()) {
     // A sliver of identity keeps every diagonal positive, which the logit parameterisation needs.
     auto nudge = [](const torch::Tensor& t) { return 0.999 * t + 0.001 * torch::eye(t.size(0)); };
@@ -66,10 +123,30 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   run.batch_size = o.batch_size;
   run.lr = o.lr;
   run.ntm_lr = o.ntm_lr;
+  run.ntm_lr_tied = o.ntm_lr_tied;
   run.momentum = o.momentum;
   run.weight_decay = o.weight_decay;
-  out.result = train_model(model, out.loss, warmup ? &*warmup : nullptr, *data.images, data.labels, data.class_dist,
+  run.batchnorm_statistics_frozen = o.freeze.bn_stats;
+  const auto affine = batchnorm_affine_parameters(model);
+  if (method.batchnorm_affine_only) {
+    std::set<const void*> keep;
+    for (const auto& p : affine) keep.insert(p.unsafeGetTensorImpl());
+    for (const auto& p : model.backbone_parameters())
+      if (!keep.count(p.unsafeGetTensorImpl())) run.frozen.push_back(p);
+    for (const auto& p : model.head_parameters())
+      if (!keep.count(p.unsafeGetTensorImpl())) run.frozen.push_back(p);
+  }
+  if (o.freeze.bn_affine) run.frozen.insert(run.frozen.end(), affine.begin(), affine.end());
+  if (o.freeze.early) {
+    auto early = model.early_parameters();
+    if (early.empty()) log::info("{}: --retrain.freeze early: this model has no known early stages", run.label);
+    run.frozen.insert(run.frozen.end(), early.begin(), early.end());
+  }
+  out.result = train_model(model, out.loss, warmup ? &*warmup : nullptr, *data.images, out.labels, data.class_dist,
                            run, execution, data.validate);
+  // Training in batches of a few images leaves running statistics that trail the last batches;
+  // the model is stored with the target's own, as it started.
+  if (adabn && !o.freeze.bn_stats) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
   return out;
 }
 

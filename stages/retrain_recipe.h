@@ -10,12 +10,15 @@
 #include "adapters/foundation/option_binder.h"
 #include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/segmentation_model.h"
+#include "stages/pseudo_label_filters.h"
 #include "stages/trainer.h"
 
 namespace jcas {
 
 enum class NtmInit { estimate, identity };
 enum class Selection { last, val };
+// pseudo: the round's pseudo labels; truth: the train split's own labels (the upper bound).
+enum class TrainingLabels { pseudo, truth };
 template <>
 struct EnumNames<NtmInit> {
   static const std::vector<std::pair<NtmInit, const char*>>& table();
@@ -23,6 +26,19 @@ struct EnumNames<NtmInit> {
 template <>
 struct EnumNames<Selection> {
   static const std::vector<std::pair<Selection, const char*>>& table();
+};
+template <>
+struct EnumNames<TrainingLabels> {
+  static const std::vector<std::pair<TrainingLabels, const char*>>& table();
+};
+
+// What stays fixed while retraining (the reference: bn_affine and early).
+struct FrozenParts {
+  bool bn_stats = false;   // BatchNorm normalises with its running statistics and keeps them
+  bool bn_affine = false;  // BatchNorm weights and biases
+  bool early = false;      // the model's early stages (native network: stem, stage1, stage2)
+  std::string text() const;
+  static FrozenParts parse(const std::string& text);  // "bn_affine,early"; "" = none
 };
 
 struct RetrainOptions {
@@ -33,7 +49,14 @@ struct RetrainOptions {
   std::string method = "jcas";  // a name of pipeline/method/adaptation_methods.h
   JcasLossOptions loss;         // weights, affinity grid and implementation
   NtmInit ntm_init = NtmInit::estimate;
+  bool ntm_lr_tied = false;  // the reference's effective NTM rate: the backbone's
   Selection select = Selection::last;
+  TrainingLabels labels = TrainingLabels::pseudo;
+  // AdaBN before any method (the adabn and tent methods always start with it). Not a [retrain]
+  // key: the retrain stage binds it to [pseudo_label] adabn, continuing from the labelling model.
+  bool adabn = false;
+  FrozenParts freeze;
+  LabelFilterOptions filter;
 
   void bind(OptionBinder& b);  // keys relative to [retrain]
   void check() const;
@@ -46,6 +69,8 @@ struct RetrainOptions {
 struct RetrainData {
   const SegmentationDataset* images = nullptr;  // the training split (its labels are not read)
   torch::Tensor labels;                          // N x H x W uint8 noisy labels, dataset order
+  torch::Tensor confidence;                      // N x H x W uint8 of pseudo labels (class-balanced filter)
+  InferenceMode labeller;                        // how the model that made them reads out (DPL filter)
   torch::Tensor class_dist;                      // K, proportions of `labels`
   // Where the NTMs start (ntm_init estimate); undefined: the reference's W = -2.
   torch::Tensor initial_class_ntm, initial_affinity_ntm;
@@ -53,7 +78,9 @@ struct RetrainData {
 };
 
 struct Retrained {
-  TrainResult result;
+  TrainResult result;        // no epochs for a method that takes no gradient step (AdaBN)
+  torch::Tensor labels;      // the labels trained on (after the method's filter)
+  double kept = 1.0;         // share of the pseudo-labelled pixels the filter kept
   JcasLoss loss{nullptr};  // with the learned NTMs
 };
 

@@ -3,10 +3,13 @@
 // estimates; the result is the model of round r+1.
 #include <fmt/format.h>
 
+#include <numeric>
+
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/io/h5_store.h"
 #include "pipeline/runner/run_options.h"
+#include "stages/batchnorm_recalibration.h"
 #include "stages/dataset_options.h"
 #include "stages/inference.h"
 #include "stages/pipeline_stages.h"
@@ -15,6 +18,12 @@
 
 namespace jcas {
 namespace {
+
+torch::Tensor all_labels(const SegmentationDataset& ds) {
+  std::vector<size_t> all(ds.size());
+  std::iota(all.begin(), all.end(), size_t{0});
+  return ds.batch(all).second;
+}
 
 struct RetrainStageOptions {
   DataOptions data;
@@ -29,6 +38,8 @@ struct RetrainStageOptions {
     train.bind(d);
     val.bind(d);
     retrain.bind(r);
+    OptionBinder p = b.section("pseudo_label");
+    bind_adabn(p, &retrain.adabn);
     bind_seed(b, &seed);
   }
   void check() const {
@@ -48,6 +59,9 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
   void check_context(const StageContext& ctx, const RetrainStageOptions& o) const override {
     if (o.retrain.loss.affinity_impl == AffinityImpl::tiled && ctx.run().device != DeviceKind::cpu)
       throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");
+    if (o.retrain.labels == TrainingLabels::truth && !split_has_labels(ctx, o.data, o.train.name))
+      throw UserError(fmt::format("--retrain.labels truth needs labels for the target split '{}', and it has none",
+                                  o.train.name));
     if (o.retrain.select == Selection::val && !split_has_labels(ctx, o.data, o.val.name))
       throw UserError(fmt::format("--retrain.select val needs labels for the target split '{}', and it has none; "
                                   "use --retrain.select last (label-free)",
@@ -59,7 +73,8 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
   }
 
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const RetrainStageOptions& o, int) const override {
-    std::vector<DatasetRead> reads = {target_read(ctx, o.data, o.train.name, false)};
+    std::vector<DatasetRead> reads = {
+        target_read(ctx, o.data, o.train.name, o.retrain.labels == TrainingLabels::truth)};
     if (o.retrain.select == Selection::val) reads.push_back(target_read(ctx, o.data, o.val.name, true));
     return reads;
   }
@@ -72,14 +87,17 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     PseudoLabels pl = PseudoLabels::read(ctx.result_path({"pseudo_label", round}));
     NtmEstimate est = NtmEstimate::read(ctx.result_path({"estimate_ntm", round}));
 
-    auto train = open_target(ctx, o.data, o.train.name, false);
+    const bool truth = o.retrain.labels == TrainingLabels::truth;
+    auto train = open_target(ctx, o.data, o.train.name, truth);
     if (static_cast<int64_t>(train.size()) != pl.labels.size(0))
       throw UserError(fmt::format("{}: {} pseudo labels for {} training images; re-run pseudo_label[{}]",
                                   ctx.result_path({"pseudo_label", round}).string(), pl.labels.size(0), train.size(),
                                   round));
     RetrainData data;
     data.images = &train;
-    data.labels = pl.labels;
+    data.labels = truth ? all_labels(train) : pl.labels;
+    data.confidence = pl.confidence;
+    data.labeller = model.inference;
     data.class_dist = est.class_dist;
     if (o.retrain.ntm_init == NtmInit::estimate) {
       data.initial_class_ntm = est.class_ntm;
@@ -108,14 +126,21 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     std::vector<double> losses;
     for (const auto& e : r.result.epochs) losses.push_back(e.loss);
     outcome.epoch_loss = torch::tensor(losses, torch::kFloat64);
+    outcome.kept = r.kept;
     outcome.selected_epoch = r.result.selected_epoch;
     outcome.resumed_from_epoch = r.result.resumed_from;
     outcome.selection = o.retrain.select == Selection::val ? "best validation mJac" : "last epoch";
     outcome.write(out);
     if (execution.is_writer()) std::filesystem::remove(run.checkpoint);  // rank 0's file
+    Metrics metrics = {{"selected_epoch", r.result.selected_epoch}, {"kept_labels", r.kept}};
+    if (r.result.epochs.empty()) {
+      log::info("retrain[{}]: {} takes no gradient step", round, o.retrain.method);
+      return metrics;
+    }
     log::info("retrain[{}]: kept epoch {} ({})", round, r.result.selected_epoch,
               o.retrain.select == Selection::val ? "best validation mJac" : "last epoch, label-free");
-    return {{"final_loss", r.result.epochs.back().loss}, {"selected_epoch", r.result.selected_epoch}};
+    metrics["final_loss"] = r.result.epochs.back().loss;
+    return metrics;
   }
 };
 

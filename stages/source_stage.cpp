@@ -25,7 +25,17 @@ struct SourceStageOptions {
   InputConvention input;
   int epochs = 12, batch_size = 4;
   double lr = 0.01;
+  std::string method = "ce";  // ce, or the reference's stage 1: affinity (+ DAR) on the source labels
+  ImageSize affinity_grid{16, 20};
   int64_t seed = 0;
+
+  // The loss of source training: `method`'s terms at `affinity_grid`, without correction.
+  JcasLossOptions loss() const {
+    JcasLossOptions l;
+    l.affinity_h = affinity_grid.height;
+    l.affinity_w = affinity_grid.width;
+    return adaptation_method(method).loss_options(l);
+  }
 
   void bind(OptionBinder& b) {
     OptionBinder d = b.section("data"), m = b.section("model"), s = b.section("source");
@@ -39,6 +49,10 @@ struct SourceStageOptions {
     s.bind("epochs", &epochs, "source training epochs");
     s.bind("batch_size", &batch_size, "source batch size");
     s.bind("lr", &lr, "source learning rate (heads 10x)");
+    s.bind("method", &method,
+           "source training loss: ce | affinity | dar (the reference's stage 1: affinity + DAR, so the embeddings "
+           "are trained before adaptation)");
+    s.bind("affinity_grid", &affinity_grid, "affinity grid HxW of source training (method affinity or dar)");
     bind_seed(b, &seed);
   }
   void check() const {
@@ -49,6 +63,9 @@ struct SourceStageOptions {
     if (epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
     if (!(lr > 0)) throw UserError("--source.lr must be > 0");
+    if (method != "ce" && method != "affinity" && method != "dar")
+      throw UserError(fmt::format("--source.method '{}' is unknown (expected ce, affinity or dar)", method));
+    if (affinity_grid.height < 1 || affinity_grid.width < 1) throw UserError("--source.affinity_grid must be >= 1x1");
   }
 };
 
@@ -92,10 +109,12 @@ class SourceStage : public StageWith<SourceStageOptions> {
                   H5Writer& out) const override {
     const int k = target_num_classes(ctx, o.data);
     const auto& execution = ctx.execution();
-    // Cross-entropy on both heads, the auxiliary weighted by the reference's lambda = 0.1; SGD with
-    // the reference's momentum and weight decay (TrainerOptions' defaults).
-    const AdaptationMethod& ce = adaptation_method("ce");
+    // Cross-entropy on both heads (or the reference's stage 1: affinity + DAR), the auxiliary
+    // weighted by the reference's lambda = 0.1; SGD with the reference's momentum and weight decay
+    // (TrainerOptions' defaults). An imported model is read out as it comes (softmax).
+    const JcasLossOptions source_loss = o.loss();
     Metrics metrics;
+    InferenceMode inference = adaptation_method("ce").inference({});
     std::shared_ptr<SegmentationModel> model;
     if (!o.torchscript.empty()) {
       model = std::make_shared<TorchScriptModel>(o.torchscript, o.input, k, o.data.input_size.height,
@@ -114,7 +133,8 @@ class SourceStage : public StageWith<SourceStageOptions> {
           throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
         std::vector<torch::Tensor> labels;
         for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-        JcasLoss loss(k, ce.loss_options({}));
+        JcasLoss loss(k, source_loss);
+        inference = InferenceMode::of(source_loss);
         TrainerOptions t;
         t.epochs = o.epochs;
         t.batch_size = o.batch_size;
@@ -130,7 +150,6 @@ class SourceStage : public StageWith<SourceStageOptions> {
       }
     }
     model->move_to(execution.device());
-    const InferenceMode inference = ce.inference({});
     // The source model on held-out source images: how well it learned its own domain.
     if (has_source_test(ctx, o)) {
       auto test = open_source(ctx, o.data, "test");

@@ -167,6 +167,7 @@ void RetrainOutcome::write(H5Writer& out) const {
   out.attr("/", "selected_epoch", selected_epoch);
   out.attr("/", "selection", selection);
   out.attr("/", "resumed_from_epoch", resumed_from_epoch);
+  out.attr("/", "kept_labels", kept);
 }
 
 RetrainOutcome RetrainOutcome::read(const std::filesystem::path& file) {
@@ -178,6 +179,7 @@ RetrainOutcome RetrainOutcome::read(const std::filesystem::path& file) {
   r.selected_epoch = in.attr_int("/", "selected_epoch");
   r.selection = in.attr_string("/", "selection");
   r.resumed_from_epoch = in.attr_int("/", "resumed_from_epoch");
+  r.kept = in.attr_double("/", "kept_labels");
   return r;
 }
 

@@ -66,8 +66,9 @@ struct AffinityDerivation {
 struct RetrainOutcome {
   torch::Tensor learned_class_ntm, learned_affinity_ntm;  // end of retraining
   torch::Tensor epoch_loss;                               // epochs, float64
-  int64_t selected_epoch = 0, resumed_from_epoch = 0;
+  int64_t selected_epoch = 0, resumed_from_epoch = 0;  // 0: no gradient step (AdaBN)
   std::string selection;
+  double kept = 1.0;  // share of the pseudo-labelled pixels the method's filter kept
   void write(H5Writer& out) const;
   static RetrainOutcome read(const std::filesystem::path& file);
 };

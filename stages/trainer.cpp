@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include "adapters/foundation/error.h"
 #include "adapters/io/h5_store.h"
@@ -21,22 +22,30 @@ using torch::optim::SGD;
 using torch::optim::SGDOptions;
 using torch::optim::SGDParamState;
 
-// Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, no weight decay).
-SGD make_optimizer(SegmentationModel& model, JcasLoss& loss, const TrainerOptions& o) {
+// Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, or lr when tied; no weight
+// decay), each without the frozen parameters; a group left empty is not created. `base` receives
+// each created group's undecayed rate.
+SGD make_optimizer(SegmentationModel& model, JcasLoss& loss, const TrainerOptions& o, std::vector<double>& base) {
+  std::set<const void*> frozen;
+  for (const auto& p : o.frozen) frozen.insert(p.unsafeGetTensorImpl());
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  auto opts = [&](double lr, double wd) {
-    return std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd));
+  auto add = [&](const std::vector<torch::Tensor>& params, double lr, double wd) {
+    std::vector<torch::Tensor> trained;
+    for (const auto& p : params)
+      if (!frozen.count(p.unsafeGetTensorImpl())) trained.push_back(p);
+    if (trained.empty()) return;
+    groups.emplace_back(trained, std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd)));
+    base.push_back(lr);
   };
-  groups.emplace_back(model.backbone_parameters(), opts(o.lr, o.weight_decay));
-  groups.emplace_back(model.head_parameters(), opts(10 * o.lr, o.weight_decay));
-  auto ntm = loss->parameters();
-  if (!ntm.empty()) groups.emplace_back(ntm, opts(o.ntm_lr, 0.0));
+  add(model.backbone_parameters(), o.lr, o.weight_decay);
+  add(model.head_parameters(), 10 * o.lr, o.weight_decay);
+  add(loss->parameters(), o.ntm_lr_tied ? o.lr : o.ntm_lr, 0.0);
+  if (groups.empty()) throw UserError(o.label + ": every parameter is frozen; nothing to train");
   return SGD(groups, SGDOptions(o.lr));
 }
 
-// Poly decay scales every group's base rate (backbone lr, heads 10 lr, NTMs ntm_lr) alike.
-void set_learning_rates(SGD& opt, const TrainerOptions& o, double factor) {
-  const double base[] = {o.lr, 10 * o.lr, o.ntm_lr};
+// Poly decay scales every group's base rate alike.
+void set_learning_rates(SGD& opt, const std::vector<double>& base, double factor) {
   auto& groups = opt.param_groups();
   for (size_t g = 0; g < groups.size(); ++g) static_cast<SGDOptions&>(groups[g].options()).lr(base[g] * factor);
 }
@@ -201,6 +210,26 @@ void set_group_losses(EpochLog& log_line, torch::Tensor sums, const ExecutionCon
   }
 }
 
+// Frozen parameters need no gradient while training; they get their flag back afterwards.
+class GradientsOff {
+ public:
+  explicit GradientsOff(const std::vector<torch::Tensor>& params) {
+    for (const auto& p : params)
+      if (p.requires_grad()) {
+        p.requires_grad_(false);
+        params_.push_back(p);
+      }
+  }
+  ~GradientsOff() {
+    for (auto& p : params_) p.requires_grad_(true);
+  }
+  GradientsOff(const GradientsOff&) = delete;
+  GradientsOff& operator=(const GradientsOff&) = delete;
+
+ private:
+  std::vector<torch::Tensor> params_;
+};
+
 }  // namespace
 
 TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
@@ -214,7 +243,9 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
   loss->to(device);
   if (warmup_loss) (*warmup_loss)->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
-  SGD opt = make_optimizer(model, loss, o);
+  std::vector<double> base_rates;
+  SGD opt = make_optimizer(model, loss, o, base_rates);
+  GradientsOff frozen(o.frozen);
   std::vector<torch::Tensor> trained;  // what the step updates: the model's and the NTMs' parameters
   for (const auto& group : opt.param_groups())
     for (const auto& p : group.params()) trained.push_back(p);
@@ -255,6 +286,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     const bool warm = warmup_loss && epoch < o.warmup_epochs;
     JcasLoss& active = warm ? *warmup_loss : loss;
     model.set_training(true);
+    if (o.batchnorm_statistics_frozen) model.set_batchnorm_training(false);
     auto t0 = std::chrono::steady_clock::now();
     EpochLog log_line;
     ProgressBar bar(fmt::format("{} epoch {}/{}{}", o.label, epoch + 1, o.epochs, warm ? " (warm-up)" : ""),
@@ -263,7 +295,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
       std::vector<size_t> idx(order.begin() + std::min<int64_t>(mine, b * o.batch_size),
                               order.begin() + std::min<int64_t>(mine, (b + 1) * o.batch_size));
       double factor = std::pow(1.0 - static_cast<double>(epoch * batches_per_epoch + b) / total_iters, o.poly_power);
-      set_learning_rates(opt, o, factor);
+      set_learning_rates(opt, base_rates, factor);
       opt.zero_grad();
       if (!idx.empty()) {
         std::vector<torch::Tensor> xs, ys;

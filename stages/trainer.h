@@ -19,6 +19,9 @@ struct TrainerOptions {
   int warmup_epochs = 0;  // epochs trained with `warmup_loss` instead of the main loss
   int batch_size = 4;
   double lr = 0.01, ntm_lr = 0.001, momentum = 0.9, weight_decay = 5e-4, poly_power = 0.9;
+  bool ntm_lr_tied = false;                // the reference's effective NTM rate: the backbone's, decayed alike
+  std::vector<torch::Tensor> frozen;       // parameters left out of the optimiser
+  bool batchnorm_statistics_frozen = false;  // BatchNorm in evaluation mode while training
   uint64_t seed = 0;
   std::string label = "train";          // shown on the progress bar
   std::filesystem::path checkpoint;     // empty: no checkpoint

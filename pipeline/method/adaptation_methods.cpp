@@ -6,18 +6,63 @@
 
 namespace jcas {
 
-const std::vector<AdaptationMethod>& adaptation_methods() {
+namespace {
+
+AdaptationMethod jcas_switches(std::string name, std::string title, bool affinity, bool dar, bool calc) {
+  AdaptationMethod m{std::move(name), std::move(title), LossKind::jcas};
+  m.affinity = affinity;
+  m.dar = dar;
+  m.calc = calc;
+  return m;
+}
+
+// A baseline of the SFDA literature: not a row of the paper's ablation.
+AdaptationMethod sfda_baseline(AdaptationMethod m) {
+  m.paper_ablation = false;
+  return m;
+}
+
+std::vector<AdaptationMethod> registered_methods() {
   // "+DAR" and "+CALC" each add one component to "+affinity", and JCAS adds both, so the ablation
   // rows show what each component brings alone and together.
-  static const std::vector<AdaptationMethod> methods = {
+  std::vector<AdaptationMethod> methods = {
       {"ce", "Baseline (CE)", LossKind::ce},
-      {"affinity", "+ Affinity", LossKind::jcas, true, false, false},
-      {"dar", "+ Affinity + DAR", LossKind::jcas, true, true, false},
-      {"calc", "+ Affinity + CALC", LossKind::jcas, true, false, true},
-      {"jcas", "JCAS (Affinity + DAR + CALC)", LossKind::jcas, true, true, true},
+      jcas_switches("affinity", "+ Affinity", true, false, false),
+      jcas_switches("dar", "+ Affinity + DAR", true, true, false),
+      jcas_switches("calc", "+ Affinity + CALC", true, false, true),
+      jcas_switches("jcas", "JCAS (Affinity + DAR + CALC)", true, true, true),
       {"volmin", "VolMin", LossKind::volmin},
       {"sparsereg", "SparseReg", LossKind::sparsereg},
   };
+  AdaptationMethod adabn{"adabn", "AdaBN (target BatchNorm statistics)", LossKind::ce};
+  adabn.trains = false;
+  adabn.adabn = true;
+  methods.push_back(sfda_baseline(adabn));
+  AdaptationMethod tent{"tent", "Tent (entropy, BatchNorm affine)", LossKind::entropy};
+  tent.adabn = true;
+  tent.batchnorm_affine_only = true;
+  methods.push_back(sfda_baseline(tent));
+  methods.push_back(sfda_baseline({"ce_prior", "CE + class prior (logit adjustment)", LossKind::ce_prior}));
+  AdaptationMethod cbst{"cbst", "Class-balanced self-training", LossKind::ce};
+  cbst.filter = LabelFilter::class_balanced;
+  methods.push_back(sfda_baseline(cbst));
+  AdaptationMethod dpl{"dpl", "DPL (denoised pseudo labels)", LossKind::ce};
+  dpl.filter = LabelFilter::dpl;
+  methods.push_back(sfda_baseline(dpl));
+  // JCAS on the filtered labels: the comparison with cbst and dpl is then between losses.
+  AdaptationMethod jcas_cbst = jcas_switches("jcas_cbst", "JCAS on class-balanced labels", true, true, true);
+  jcas_cbst.filter = LabelFilter::class_balanced;
+  methods.push_back(sfda_baseline(jcas_cbst));
+  AdaptationMethod jcas_dpl = jcas_switches("jcas_dpl", "JCAS on DPL-denoised labels", true, true, true);
+  jcas_dpl.filter = LabelFilter::dpl;
+  methods.push_back(sfda_baseline(jcas_dpl));
+  return methods;
+}
+
+}  // namespace
+
+const std::vector<AdaptationMethod>& adaptation_methods() {
+  static const std::vector<AdaptationMethod> methods = registered_methods();
   return methods;
 }
 

@@ -11,10 +11,21 @@
 
 namespace jcas {
 
+// Which pseudo-label pixels a method trains on (the rest become ignore, 255):
+//   class_balanced: CBST (Zou et al., ECCV 2018), per class the most confident share;
+//   dpl: DPL (Chen et al., MICCAI 2021), low uncertainty across views and agreeing with the
+//        nearest class prototype of the embedding.
+enum class LabelFilter { none, class_balanced, dpl };
+
 struct AdaptationMethod {
   std::string name, title;
   LossKind loss = LossKind::jcas;
   bool affinity = false, dar = false, calc = false;  // JCAS's switches (jcas only)
+  bool trains = true;                  // false: AdaBN alone, no gradient step
+  bool adabn = false;                  // BatchNorm statistics recomputed on the target first
+  bool batchnorm_affine_only = false;  // only BatchNorm's weights and biases train (Tent)
+  LabelFilter filter = LabelFilter::none;
+  bool paper_ablation = true;          // a row of the paper's ablation (`jcas ablation`)
 
   // Learns noise transition matrices (CALC or VolMin): they start from the round's estimate, and
   // the first epochs warm up without the correction.
@@ -28,7 +39,7 @@ struct AdaptationMethod {
   InferenceMode inference(const JcasLossOptions& base) const { return InferenceMode::of(loss_options(base)); }
 };
 
-// In the order the ablation table lists them.
+// The paper's rows first, in the order the ablation table lists them, then the SFDA baselines.
 const std::vector<AdaptationMethod>& adaptation_methods();
 // UserError listing the names when `name` is not registered.
 const AdaptationMethod& adaptation_method(const std::string& name);

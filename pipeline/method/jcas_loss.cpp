@@ -15,7 +15,8 @@ namespace F = torch::nn::functional;
 
 const std::vector<std::pair<LossKind, const char*>>& EnumNames<LossKind>::table() {
   static const std::vector<std::pair<LossKind, const char*>> t = {
-      {LossKind::jcas, "jcas"}, {LossKind::ce, "ce"}, {LossKind::volmin, "volmin"}, {LossKind::sparsereg, "sparsereg"}};
+      {LossKind::jcas, "jcas"}, {LossKind::ce, "ce"}, {LossKind::volmin, "volmin"}, {LossKind::sparsereg, "sparsereg"},
+      {LossKind::entropy, "entropy"},       {LossKind::ce_prior, "ce_prior"}};
   return t;
 }
 
@@ -39,11 +40,13 @@ void JcasLossOptions::bind(OptionBinder& b) {
          });
   b.bind("affinity_impl", &affinity_impl, "affinity loss implementation");
   b.bind("affinity_ignore", &affinity_ignore, "pairs touching an ignore pixel");
+  b.bind("prior_tau", &prior_tau, "ce_prior: weight of log(class prior) added to the logits while training");
 }
 
 void JcasLossOptions::check() const {
   if (affinity_h < 1 || affinity_w < 1) throw UserError("affinity grid must be at least 1x1");
   if (sparse_tau <= 0) throw UserError("sparse_tau must be > 0");
+  if (!(prior_tau >= 0)) throw UserError("--retrain.prior_tau must be >= 0");
   if (!(volume_weight >= 0) || !(consistency_weight >= 0) || !(lambda >= 0))
     throw UserError("loss weights (lambda, volume_weight, consistency_weight) must be >= 0");
 }
@@ -88,6 +91,20 @@ torch::Tensor sparse_reg(const torch::Tensor& logits, const torch::Tensor& label
   return ce + o.sparse_weight * pnorm;
 }
 
+// Tent (Wang et al., ICLR 2021): the mean Shannon entropy of the prediction at the label size.
+torch::Tensor mean_entropy(const torch::Tensor& logits, int64_t h, int64_t w) {
+  auto logp = torch::log_softmax(resize_bilinear(logits, h, w), 1);
+  return -(logp.exp() * logp).sum(1).mean();
+}
+
+// Logit adjustment (Menon et al., ICLR 2021): CE on logits + tau * log(prior); the model is read
+// out without the prior, which moves its decisions towards the rare classes.
+torch::Tensor logit_adjusted_ce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& prior,
+                                double tau) {
+  auto log_prior = prior.to(logits.options()).clamp_min(1e-8).log().view({1, -1, 1, 1});
+  return plain_ce(logits + tau * log_prior, labels);
+}
+
 }  // namespace
 
 LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor& feat2, const torch::Tensor& pred1,
@@ -104,6 +121,14 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
   if (o.method == LossKind::ce) {
     t.seg1 = plain_ce(pred1, labels);
     t.seg2 = plain_ce(pred2, labels);
+  } else if (o.method == LossKind::entropy) {
+    t.seg1 = mean_entropy(pred1, labels.size(1), labels.size(2));
+    t.seg2 = mean_entropy(pred2, labels.size(1), labels.size(2));
+  } else if (o.method == LossKind::ce_prior) {
+    if (!class_dist.defined() || class_dist.numel() != num_classes_)
+      throw std::invalid_argument("JcasLoss: ce_prior needs the class prior (class_dist, one entry per class)");
+    t.seg1 = logit_adjusted_ce(pred1, labels, class_dist, o.prior_tau);
+    t.seg2 = logit_adjusted_ce(pred2, labels, class_dist, o.prior_tau);
   } else if (o.method == LossKind::sparsereg) {
     t.seg1 = sparse_reg(pred1, labels, o);
     t.seg2 = sparse_reg(pred2, labels, o);

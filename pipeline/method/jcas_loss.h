@@ -11,7 +11,9 @@
 namespace jcas {
 
 // Which loss computes the total: JCAS (with its switches below) or a reference baseline.
-enum class LossKind { jcas, ce, volmin, sparsereg };
+// entropy: Tent's label-free objective (mean Shannon entropy of the prediction); ce_prior: CE on
+// logit-adjusted logits (the training labels' class prior added, Menon et al., ICLR 2021).
+enum class LossKind { jcas, ce, volmin, sparsereg, entropy, ce_prior };
 // dense: autograd over B×N×N affinities; tiled: block by block, never N×N (CPU only), low-rank DAR.
 enum class AffinityImpl { dense, tiled };
 template <>
@@ -40,6 +42,7 @@ struct JcasLossOptions {
   AffinityIgnore affinity_ignore = AffinityIgnore::exclude;
   double sparse_tau = 0.5, sparse_p = 0.01;  // sparsereg: logit normalisation temperature, p-norm power
   double sparse_weight = 1.0;                // sparsereg: weight of the p-norm regulariser (reference: 1)
+  double prior_tau = 1.0;                    // ce_prior: logits + tau * log(class prior) during training
 
   // The weights, grid and implementation (keys relative to the binder's section).
   void bind(OptionBinder& b);

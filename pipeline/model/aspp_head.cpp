@@ -16,7 +16,8 @@ AsppHeadImpl::AsppHeadImpl(const HeadSpec& s) {
         "project", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(s.branch_channels, s.embed_dim, 1).bias(false)),
                                   nn::BatchNorm2d(s.embed_dim), nn::ReLU()));
   }
-  classifier = register_module("classifier", nn::Conv2d(nn::Conv2dOptions(s.embed_dim, s.num_classes, 1)));
+  if (s.logits)
+    classifier = register_module("classifier", nn::Conv2d(nn::Conv2dOptions(s.embed_dim, s.num_classes, 1)));
 }
 
 std::pair<torch::Tensor, torch::Tensor> AsppHeadImpl::forward(torch::Tensor x) {
@@ -27,7 +28,7 @@ std::pair<torch::Tensor, torch::Tensor> AsppHeadImpl::forward(torch::Tensor x) {
   }
   auto feat = torch::relu(bn(sum));
   if (project) feat = project->forward(feat);
-  return {feat, classifier(feat)};
+  return {feat, classifier ? classifier(feat) : torch::Tensor()};
 }
 
 }  // namespace jcas

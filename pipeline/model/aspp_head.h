@@ -14,12 +14,13 @@ struct HeadSpec {
   int embed_dim;
   int num_classes;
   std::vector<int> dilations;
+  bool logits = true;  // false: an embedding head alone (the reference's layer_feat1/layer_feat2)
 };
 
 class AsppHeadImpl : public torch::nn::Module {
  public:
   explicit AsppHeadImpl(const HeadSpec& s);
-  // Returns {embedding (B x embed_dim x h x w), logits (B x K x h x w)}.
+  // Returns {embedding (B x embed_dim x h x w), logits (B x K x h x w; undefined without them)}.
   std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor x);
 
  private:

@@ -15,6 +15,9 @@ void ModelOptions::bind(OptionBinder& b) {
   b.bind("width", &width, "base channels of the small preset");
   b.bind("feat1_dim", &feat1_dim, "auxiliary embedding width (reference: 128)");
   b.bind("feat2_dim", &feat2_dim, "main embedding width (reference: 256)");
+  b.bind("embedding", &embedding,
+         "shared (the embedding is the classifier's input) | separate (the reference's embedding heads beside the "
+         "classifiers)");
   b.bind("batchnorm", &batchnorm,
          "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | frozen "
          "(running statistics only; results independent of how batches are split over ranks)");
@@ -26,6 +29,8 @@ void ModelOptions::check() const {
     throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
   if (o.batchnorm != "batch" && o.batchnorm != "frozen")
     throw UserError(fmt::format("--model.batchnorm '{}' is unknown (expected batch or frozen)", o.batchnorm));
+  if (o.embedding != "shared" && o.embedding != "separate")
+    throw UserError(fmt::format("--model.embedding '{}' is unknown (expected shared or separate)", o.embedding));
   if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
   if (o.feat1_dim < 1 || o.feat2_dim < 1) throw UserError("model feat1_dim and feat2_dim must be positive");
   if (o.dilations.empty()) throw UserError("model dilations must name at least one dilation");
@@ -64,11 +69,16 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
   stage3_ = backbone_->register_module("stage3", make_stage(big, c2, width * mult[2], blocks[2], 1, 2, c3));
   stage4_ = backbone_->register_module("stage4", make_stage(big, c3, width * mult[3], blocks[3], 1, 4, c4));
 
-  auto head = [&](int in, int dim) {
-    return AsppHead(HeadSpec{in, big ? dim : options_.head_width, dim, options_.num_classes, options_.dilations});
+  auto head = [&](int in, int dim, bool logits) {
+    return AsppHead(
+        HeadSpec{in, big ? dim : options_.head_width, dim, options_.num_classes, options_.dilations, logits});
   };
-  aux_head_ = register_module("aux_head", head(c3, options_.feat1_dim));
-  main_head_ = register_module("main_head", head(c4, options_.feat2_dim));
+  aux_head_ = register_module("aux_head", head(c3, options_.feat1_dim, true));
+  main_head_ = register_module("main_head", head(c4, options_.feat2_dim, true));
+  if (options_.embedding == "separate") {
+    aux_embedding_ = register_module("aux_embedding", head(c3, options_.feat1_dim, false));
+    main_embedding_ = register_module("main_embedding", head(c4, options_.feat2_dim, false));
+  }
 }
 
 ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
@@ -79,6 +89,10 @@ ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
   ModelOutput out;
   std::tie(out.feat1, out.pred1) = aux_head_->forward(mid);
   std::tie(out.feat2, out.pred2) = main_head_->forward(end);
+  if (aux_embedding_) {
+    out.feat1 = aux_embedding_->forward(mid).first;
+    out.feat2 = main_embedding_->forward(end).first;
+  }
   return out;
 }
 
@@ -86,17 +100,32 @@ ModuleState DeepLabImpl::state() const { return module_state(*this); }
 
 void DeepLabImpl::set_training(bool on) {
   train(on);
-  if (options_.batchnorm != "frozen") return;
+  if (on && options_.batchnorm == "frozen") set_batchnorm_training(false);
+}
+
+void DeepLabImpl::set_batchnorm_training(bool on) {
   for (const auto& m : modules(/*include_self=*/false))
-    if (auto* bn = m->as<nn::BatchNorm2dImpl>()) bn->eval();
+    if (auto* bn = m->as<nn::BatchNorm2dImpl>()) bn->train(on);
 }
 
 std::vector<torch::Tensor> DeepLabImpl::backbone_parameters() const { return backbone_->parameters(); }
 
+std::vector<torch::Tensor> DeepLabImpl::early_parameters() const {
+  std::vector<torch::Tensor> p;
+  for (const auto& part : {stem_, stage1_, stage2_}) {
+    auto q = part->parameters();
+    p.insert(p.end(), q.begin(), q.end());
+  }
+  return p;
+}
+
 std::vector<torch::Tensor> DeepLabImpl::head_parameters() const {
-  auto p = aux_head_->parameters();
-  auto m = main_head_->parameters();
-  p.insert(p.end(), m.begin(), m.end());
+  std::vector<torch::Tensor> p;
+  for (const auto& head : {aux_head_, main_head_, aux_embedding_, main_embedding_}) {
+    if (!head) continue;
+    auto q = head->parameters();
+    p.insert(p.end(), q.begin(), q.end());
+  }
   return p;
 }
 

@@ -12,7 +12,8 @@
 // Each head is the DeepLab-v2 classifier made to expose an embedding: parallel dilated 3x3 convs
 // summed, BN, ReLU; for "small" a 1x1 conv + BN + ReLU then widens to the embedding width (the
 // dilated convs stay narrow, which is where the CPU time would go). The embedding is `feat`;
-// `pred` = 1x1 conv (with bias) on it, so `feat` is exactly the pre-classifier representation.
+// `pred` = 1x1 conv (with bias) on it, so `feat` is exactly the pre-classifier representation;
+// with embedding "separate", `feat` comes from a head of the same shape without a classifier.
 // The head dilations default to {1, 2, 3} instead of DeepLab-v2's {6, 12, 18, 24}: at 16x20
 // maps a dilation of 12 or more reaches past the map and only sees padding.
 #include <torch/torch.h>
@@ -41,6 +42,10 @@ struct ModelOptions {
   // DDP does); "frozen": BatchNorm always uses its running statistics and leaves them as they are
   // (affine weights still train), so the result does not depend on how a batch is split.
   std::string batchnorm = "batch";
+  // "shared": a head's embedding is its classifier's input; "separate": the reference's embedding
+  // heads (layer_feat1/2), parallel to the classifiers, so the affinity loss does not act on the
+  // features the classifier reads.
+  std::string embedding = "shared";
 
   // preset, width, feat1_dim, feat2_dim (keys relative to the binder's section); the class count
   // comes from the data.
@@ -58,6 +63,9 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   int num_classes() const override { return options_.num_classes; }
   std::vector<torch::Tensor> backbone_parameters() const override;
   std::vector<torch::Tensor> head_parameters() const override;
+  void set_batchnorm_training(bool on) override;
+  // backbone.stem, stage1 and stage2: the reference's conv1, layer1 and layer2.
+  std::vector<torch::Tensor> early_parameters() const override;
   void set_training(bool on) override;
   void move_to(const torch::Device& device) override { to(device); }
   ModuleState state() const override;
@@ -67,6 +75,7 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   std::shared_ptr<torch::nn::Module> backbone_;  // holds stem and stage1..4, so names read "backbone.stage1.0..."
   torch::nn::Sequential stem_{nullptr}, stage1_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr};
   AsppHead aux_head_{nullptr}, main_head_{nullptr};
+  AsppHead aux_embedding_{nullptr}, main_embedding_{nullptr};  // embedding "separate" only
 };
 TORCH_MODULE(DeepLab);
 

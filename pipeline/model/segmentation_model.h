@@ -31,6 +31,13 @@ class SegmentationModel {
   virtual std::vector<torch::Tensor> head_parameters() const = 0;
   // Training mode (BatchNorm statistics updated) or evaluation mode.
   virtual void set_training(bool on) = 0;
+  // After set_training: the BatchNorm layers alone switched to training mode (normalising with
+  // batch statistics and updating the running ones) or to evaluation mode (running statistics
+  // used and left as they are).
+  virtual void set_batchnorm_training(bool on) = 0;
+  // The parameters the reference keeps out of the optimiser besides BatchNorm's (conv1, layer1,
+  // layer2 of its ResNet); empty where the model has no such known part.
+  virtual std::vector<torch::Tensor> early_parameters() const { return {}; }
   virtual void move_to(const torch::Device& device) = 0;
   // Every parameter and buffer by its dotted name, as live tensors: what checkpoints and results
   // store (pipeline/model/model_io.h) and what a loaded state is copied into.

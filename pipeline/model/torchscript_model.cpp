@@ -155,6 +155,12 @@ std::vector<torch::Tensor> TorchScriptModel::backbone_parameters() const {
   return out;
 }
 
+// A scripted module's BatchNorm layers are the submodules that hold running statistics.
+void TorchScriptModel::set_batchnorm_training(bool on) {
+  for (auto m : module_.named_modules())  // handles to the submodules: train() changes them
+    if (m.value.hasattr("running_mean")) m.value.train(on);
+}
+
 std::vector<torch::Tensor> TorchScriptModel::head_parameters() const {
   std::vector<torch::Tensor> out;
   for (const auto& p : module_.named_parameters(true))

@@ -49,6 +49,7 @@ class TorchScriptModel : public SegmentationModel {
   std::vector<torch::Tensor> backbone_parameters() const override;
   std::vector<torch::Tensor> head_parameters() const override;
   void set_training(bool on) override { module_.train(on); }
+  void set_batchnorm_training(bool on) override;
   void move_to(const torch::Device& device) override { module_.to(device); }
   ModuleState state() const override;
 

@@ -10,7 +10,12 @@ using namespace jcas;
 TEST(AdaptationMethods, TheAblationRowsAndBaselines) {
   std::vector<std::string> names;
   for (const auto& m : adaptation_methods()) names.push_back(m.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg", "adabn",
+                                             "tent", "ce_prior", "cbst", "dpl", "jcas_cbst", "jcas_dpl"}));
+  std::vector<std::string> paper;
+  for (const auto& m : adaptation_methods())
+    if (m.paper_ablation) paper.push_back(m.name);
+  EXPECT_EQ(paper, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg"}));
   EXPECT_THROW(adaptation_method("magic"), UserError);
   try {
     adaptation_method("magic");
@@ -38,6 +43,16 @@ TEST(AdaptationMethods, SwitchesWarmUpAndInference) {
   EXPECT_TRUE(volmin.corrects());
   EXPECT_EQ(volmin.warmup_loss(volmin.loss_options(base))->method, LossKind::ce);
   EXPECT_FALSE(volmin.inference(base).dar);
+
+  // The SFDA baselines: AdaBN takes no gradient step, Tent trains BatchNorm's affine parameters
+  // on the entropy after AdaBN, the filters keep the loss and change the labels.
+  EXPECT_FALSE(adaptation_method("adabn").trains);
+  EXPECT_TRUE(adaptation_method("tent").adabn && adaptation_method("tent").batchnorm_affine_only);
+  EXPECT_EQ(adaptation_method("tent").loss, LossKind::entropy);
+  EXPECT_EQ(adaptation_method("cbst").filter, LabelFilter::class_balanced);
+  EXPECT_EQ(adaptation_method("jcas_dpl").filter, LabelFilter::dpl);
+  EXPECT_TRUE(adaptation_method("jcas_dpl").corrects());
+  EXPECT_TRUE(adaptation_method("jcas_dpl").inference(base).dar);
 
   for (const char* plain : {"ce", "affinity", "dar", "sparsereg"}) {
     const auto& m = adaptation_method(plain);

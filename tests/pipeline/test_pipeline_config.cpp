@@ -125,7 +125,9 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"data.test_split", "t3"},          {"data.source", "/x/source"},      {"data.target", "/x/target"},
       {"source.torchscript", "m.pt"},     {"source.input_channels", "bgr"},  {"source.input_mean", "0,0,0"},
       {"source.input_std", "1,1,1"},      {"model.batchnorm", "frozen"},     {"data.image_ext", "jpg"},
-      {"data.label_ext", "bmp"}};
+      {"data.label_ext", "bmp"},          {"retrain.labels", "truth"},       {"retrain.freeze", "bn_affine,early"},
+      {"retrain.ntm_lr_tied", "true"},    {"pseudo_label.adabn", "true"},    {"model.embedding", "separate"},
+      {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {

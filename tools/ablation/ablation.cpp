@@ -63,14 +63,17 @@ std::string dist_text(const std::vector<double>& d) {
 
 std::vector<std::string> ablation_variant_names() {
   std::vector<std::string> names = {"upper_bound"};
-  for (const auto& m : adaptation_methods()) names.push_back(m.name);
+  for (const auto& m : adaptation_methods())
+    if (m.paper_ablation) names.push_back(m.name);
   return names;
 }
 
 const AdaptationMethod& ablation_variant_method(const std::string& v) {
   if (v == "upper_bound") return adaptation_method("ce");
   try {
-    return adaptation_method(v);
+    const AdaptationMethod& m = adaptation_method(v);
+    if (m.paper_ablation) return m;
+    throw UserError("not a row of the paper's ablation");
   } catch (const UserError&) {
     throw UserError(fmt::format("unknown ablation variant '{}': expected one of {}", v,
                                 fmt::join(ablation_variant_names(), ", ")));

@@ -27,6 +27,9 @@ c10::impl::GenericList int_list(const std::vector<int>& values) {
 // The native network as a torch.load-readable dict: its construction options and its state.
 std::vector<char> native_checkpoint(const DeepLabImpl& net, const InferenceMode& readout) {
   const ModelOptions& o = net.options();
+  if (o.embedding != "shared")
+    throw UserError("export: the native network with --model.embedding separate has no PyTorch definition in "
+                    "tools/python/jcas_native.py yet; models with shared embeddings (the default) export");
   c10::impl::GenericDict options(c10::StringType::get(), c10::AnyType::get());
   options.insert("num_classes", static_cast<int64_t>(o.num_classes));
   options.insert("preset", o.preset);

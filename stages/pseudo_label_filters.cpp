@@ -1,0 +1,140 @@
+#include "stages/pseudo_label_filters.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/progress.h"
+#include "pipeline/method/affinity_loss.h"
+#include "pipeline/method/class_loss.h"
+#include "stages/inference.h"
+
+namespace jcas {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& confidence, double portion,
+                             int num_classes) {
+  auto out = labels.clone();
+  auto flat_labels = labels.reshape({-1});
+  auto flat_conf = confidence.reshape({-1});
+  auto flat_out = out.view({-1});
+  for (int c = 0; c < num_classes; ++c) {
+    auto mask = flat_labels == c;
+    auto conf = flat_conf.masked_select(mask);
+    const int64_t n = conf.numel();
+    if (n == 0) continue;
+    // The keep-th highest confidence: every pixel at or above it stays (ties at it included).
+    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(portion * static_cast<double>(n))));
+    const int64_t k = n - keep + 1;
+    const auto threshold = std::get<0>(conf.to(torch::kInt32).kthvalue(k)).item<int>();
+    flat_out.masked_fill_(mask & (flat_conf.to(torch::kInt32) < threshold), static_cast<uint8_t>(kIgnoreLabel));
+  }
+  return out;
+}
+
+// One image batch's DPL mask (true = keep) for its pseudo labels `pl` (B x H x W, long).
+torch::Tensor dpl_keep(SegmentationModel& model, const torch::Tensor& x, const torch::Tensor& pl,
+                       const InferenceMode& mode, const LabelFilterOptions& o, torch::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const auto h = x.size(2), w = x.size(3);
+  std::vector<torch::Tensor> pclass;  // per view: B x H x W probability of the pseudo class
+  torch::Tensor feat;
+  for (int v = 0; v < o.dpl_views; ++v) {
+    const bool flip = v % 2 == 1, noisy = (v / 2) % 2 == 1;
+    auto xv = flip ? x.flip({3}) : x;
+    if (noisy) xv = xv + o.dpl_noise * torch::randn(xv.sizes(), gen, xv.options());
+    ModelOutput out = model.forward(xv);
+    auto p = predict_probabilities(out.feat2, out.pred2, static_cast<int>(h), static_cast<int>(w), mode);
+    if (flip) p = p.flip({3});
+    pclass.push_back(p.gather(1, pl.unsqueeze(1)).squeeze(1));
+    if (v == 0) feat = out.feat2;
+  }
+  auto certain = torch::stack(pclass).std(0, /*unbiased=*/false) < o.dpl_uncertainty;
+
+  // Embeddings at the label size, unit length per pixel.
+  auto f = F::normalize(resize_bilinear(feat, h, w), F::NormalizeFuncOptions().dim(1));  // B x d x H x W
+  const int64_t k = model.num_classes();
+  auto keep = certain.clone();
+  for (int64_t b = 0; b < x.size(0); ++b) {
+    auto fb = f[b].reshape({f.size(1), -1});  // d x HW
+    auto lb = pl[b].reshape({-1});
+    auto cb = certain[b].reshape({-1});
+    std::vector<torch::Tensor> protos;
+    std::vector<bool> has(k, false);
+    for (int64_t c = 0; c < k; ++c) {
+      auto m = ((lb == c) & cb).to(fb.dtype());
+      const double count = m.sum().item<double>();
+      has[c] = count > 0;
+      protos.push_back(has[c] ? F::normalize((fb * m).sum(1) / count, F::NormalizeFuncOptions().dim(0))
+                              : torch::zeros({fb.size(0)}, fb.options()));
+    }
+    auto sim = torch::matmul(torch::stack(protos), fb);  // K x HW cosine similarity
+    for (int64_t c = 0; c < k; ++c)
+      if (!has[c]) sim[c].fill_(-2.0);  // an absent prototype is never the nearest
+    auto nearest = sim.argmax(0);
+    auto own_has = torch::tensor(std::vector<int64_t>(has.begin(), has.end())).to(lb.device()).index_select(0, lb);
+    // A class without a certain pixel in this image has no prototype to agree with: uncertainty decides.
+    auto agree = (nearest == lb) | (own_has == 0);
+    keep[b].view({-1}).logical_and_(agree);
+  }
+  return keep;
+}
+
+}  // namespace
+
+void LabelFilterOptions::bind(OptionBinder& b) {
+  b.bind("cbst_portion", &cbst_portion, "class-balanced filter: share of each class's pixels kept (most confident)");
+  b.bind("dpl_uncertainty", &dpl_uncertainty,
+         "DPL filter: kept where the pseudo class's probability varies less than this (std over views)");
+  b.bind("dpl_views", &dpl_views, "DPL filter: passes per image (flips and input noise)");
+  b.bind("dpl_noise", &dpl_noise, "DPL filter: std of the noise added to the normalised image");
+}
+
+void LabelFilterOptions::check() const {
+  if (!(cbst_portion > 0 && cbst_portion <= 1)) throw UserError("--retrain.cbst_portion must be in (0, 1]");
+  if (!(dpl_uncertainty > 0)) throw UserError("--retrain.dpl_uncertainty must be > 0");
+  if (dpl_views < 2) throw UserError("--retrain.dpl_views must be >= 2 (the uncertainty is a spread over views)");
+  if (!(dpl_noise >= 0)) throw UserError("--retrain.dpl_noise must be >= 0");
+}
+
+FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& labels, const torch::Tensor& confidence,
+                                    SegmentationModel& model, const SegmentationDataset& images,
+                                    const InferenceMode& mode, const LabelFilterOptions& o,
+                                    const ExecutionContext& execution) {
+  FilteredLabels out;
+  if (filter == LabelFilter::none) {
+    out.labels = labels;
+    return out;
+  }
+  if (filter == LabelFilter::class_balanced) {
+    out.labels = class_balanced(labels, confidence, o.cbst_portion, model.num_classes());
+  } else {
+    out.labels = labels.clone();
+    model.move_to(execution.device());
+    model.set_training(false);
+    torch::Generator gen = at::detail::createCPUGenerator(12345);
+    const int64_t n = labels.size(0), batch = 4;
+    ProgressBar bar("DPL filter", n, "img");
+    for (int64_t first = 0; first < n; first += batch) {
+      std::vector<size_t> idx;
+      for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(static_cast<size_t>(i));
+      auto x = images.batch(idx).first;
+      auto pl = labels.narrow(0, first, static_cast<int64_t>(idx.size()));
+      auto keep = dpl_keep(model, x.to(execution.device()), pl.to(execution.device(), torch::kLong), mode, o, gen);
+      out.labels.narrow(0, first, static_cast<int64_t>(idx.size())).masked_fill_(keep.to(torch::kCPU).logical_not(),
+                                                                                 static_cast<uint8_t>(kIgnoreLabel));
+      bar.advance(static_cast<int64_t>(idx.size()));
+      check_interrupted();
+    }
+    bar.finish();
+  }
+  const auto valid = (labels != kIgnoreLabel).sum().item<double>();
+  out.kept = valid > 0 ? (out.labels != kIgnoreLabel).sum().item<double>() / valid : 0.0;
+  return out;
+}
+
+}  // namespace jcas

@@ -1,0 +1,44 @@
+#pragma once
+// The label filters of the SFDA baselines (pipeline/method/adaptation_methods.h, LabelFilter):
+// which pseudo-label pixels a method trains on; the others become ignore (255).
+#include <torch/torch.h>
+
+#include "adapters/foundation/option_binder.h"
+#include "adapters/io/segmentation_dataset.h"
+#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/model/segmentation_model.h"
+#include "pipeline/runner/execution_context.h"
+
+namespace jcas {
+
+struct LabelFilterOptions {
+  double cbst_portion = 0.5;       // class_balanced: the most confident share of each class kept
+  double dpl_uncertainty = 0.05;   // dpl: kept where the pseudo class's probability varies less (std) across views
+  int dpl_views = 4;               // dpl: identity, flip, and both with input noise, then repeated
+  double dpl_noise = 0.05;         // dpl: std of the Gaussian noise added to the normalised image
+  void bind(OptionBinder& b);      // keys relative to the binder's section
+  void check() const;
+};
+
+struct FilteredLabels {
+  torch::Tensor labels;  // N x H x W uint8, rejected pixels 255
+  double kept = 1.0;     // share of the pseudo-labelled pixels kept
+};
+
+// class_balanced (CBST, Zou et al., ECCV 2018): per class c, the pixels pseudo-labelled c whose
+// confidence is in that class's top `cbst_portion` (a per-class threshold, so rare classes keep
+// as large a share as the background).
+// dpl (DPL, Chen et al., MICCAI 2021): the pixel-level uncertainty is the standard deviation of
+// the pseudo class's probability over `dpl_views` passes; DPL draws them with MC dropout, which
+// the native network and most imported models lack, so here the views are flips and input noise.
+// Kept: low uncertainty and the pixel's embedding nearest (cosine) to its own class's prototype,
+// the prototypes being per image the mean embeddings of its low-uncertainty pixels of each class.
+// `labels` N x H x W uint8 and `confidence` (max probability x 255, same size) are the round's
+// pseudo labels; the model is the one that made them (dpl re-runs it). Every rank computes the
+// same result over all images.
+FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& labels, const torch::Tensor& confidence,
+                                    SegmentationModel& model, const SegmentationDataset& images,
+                                    const InferenceMode& mode, const LabelFilterOptions& options,
+                                    const ExecutionContext& execution);
+
+}  // namespace jcas
