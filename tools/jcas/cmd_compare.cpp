@@ -93,6 +93,8 @@ int compare(const Args& original_args) {
     if (names.empty()) names = images_with_largest_change(cmp, truth, static_cast<size_t>(count));
     panels = write_label_panels(cmp, images, names, out / "panels");
   }
+  for (const auto& round : cmp.rounds)
+    if (round.has_pseudo_labels) write_text(out / ntm_heatmaps_file(round.round), ntm_heatmaps_svg(round));
   write_text(out / "report.md", comparison_markdown(cmp, panels, out));
   write_text(out / "report.html", comparison_html(cmp, panels));
   std::printf("%s", comparison_table_text(cmp).c_str());

@@ -120,6 +120,25 @@ std::vector<std::vector<std::string>> matrix_rows(const RoundSummary& s) {
           {"T_A learned (end of retraining)", matrix_text(s.learned_affinity_ntm)}};
 }
 
+// A row-stochastic matrix as a grid of cells, white (0) to dark blue (1), each with its value.
+std::string svg_heatmap(const torch::Tensor& t, const std::string& title, double x0, double y0, double cell) {
+  std::string out = fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-weight=\"bold\">{}</text>\n", x0,
+                                y0 - 6, html_escape(title));
+  if (!t.defined()) return out + fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">–</text>\n", x0, y0 + 14);
+  auto m = t.to(torch::kFloat64).contiguous();
+  for (int64_t i = 0; i < m.size(0); ++i)
+    for (int64_t j = 0; j < m.size(1); ++j) {
+      const double v = std::clamp(m[i][j].item<double>(), 0.0, 1.0);
+      const int r = static_cast<int>(255 - 225 * v), g = static_cast<int>(255 - 175 * v), b = static_cast<int>(255 - 75 * v);
+      const double x = x0 + j * cell, y = y0 + i * cell;
+      out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"rgb({},{},{})\" "
+                         "stroke=\"#999\" stroke-width=\"0.5\"/>", x, y, cell, cell, r, g, b);
+      out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"{}\">{:.2f}</text>\n",
+                         x + cell / 2, y + cell / 2 + 4, v > 0.55 ? "white" : "black", v);
+    }
+  return out;
+}
+
 std::vector<std::vector<std::string>> estimator_rows(const RoundSummary& s) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& [e, v] : s.estimator_errors) rows.push_back({e + (e == s.estimator ? " (used)" : ""), num(v)});
@@ -204,6 +223,33 @@ std::string comparison_table_text(const RoundComparison& cmp) {
   return out;
 }
 
+std::string ntm_heatmaps_file(int round) { return fmt::format("ntm_round{}.svg", round); }
+
+std::string ntm_heatmaps_svg(const RoundSummary& s) {
+  if (!s.has_pseudo_labels) return "";
+  const std::vector<std::pair<std::string, torch::Tensor>> class_ntms = {
+      {"T_C estimated (" + s.estimator + ")", s.estimated_class_ntm},
+      {"T_C true", s.true_class_ntm},
+      {"T_C learned", s.learned_class_ntm}};
+  const std::vector<std::pair<std::string, torch::Tensor>> affinity_ntms = {
+      {"T_C->A derived", s.class_to_affinity}, {"T_A true", s.true_affinity_ntm}, {"T_A learned", s.learned_affinity_ntm}};
+  int64_t k = 2;
+  for (const auto& [name, t] : class_ntms)
+    if (t.defined()) k = std::max<int64_t>(k, t.size(0));
+  const double cell = 34, gap = 40, top = 28;
+  const double block = k * cell + gap, width = 3 * block, height = top + k * cell + 40 + 2 * cell + 30;
+  std::string out = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" "
+                                "font-family=\"sans-serif\" font-size=\"11\">\n", width, height);
+  for (size_t i = 0; i < class_ntms.size(); ++i)
+    out += svg_heatmap(class_ntms[i].second, class_ntms[i].first, 10 + i * block, top, cell);
+  const double y2 = top + k * cell + 40;
+  for (size_t i = 0; i < affinity_ntms.size(); ++i)
+    out += svg_heatmap(affinity_ntms[i].second, affinity_ntms[i].first, 10 + i * block, y2, cell);
+  out += fmt::format("<text x=\"10\" y=\"{:.0f}\" fill=\"#555\">rows: clean, columns: noisy; affinity index 0 = "
+                     "dissimilar</text>\n", height - 8);
+  return out + "</svg>\n";
+}
+
 std::string comparison_markdown(const RoundComparison& cmp, const std::vector<std::filesystem::path>& panels,
                                 const std::filesystem::path& report_dir) {
   std::string md = "# Pseudo-label rounds\n\n" + source_line(cmp) + "\n\n";
@@ -217,6 +263,7 @@ std::string comparison_markdown(const RoundComparison& cmp, const std::vector<st
     if (!s.notes.empty()) md += "\n";
     if (!s.has_pseudo_labels) continue;
     md += markdown_table(kClassHead, class_rows(cmp, s)) + "\n";
+    md += fmt::format("![NTMs of round {}]({})\n\n", s.round, ntm_heatmaps_file(s.round));
     md += markdown_table({"matrix (rows clean, columns noisy; affinity index 0 = dissimilar)", "value"}, matrix_rows(s));
     if (!s.estimator_errors.empty())
       md += "\n" + markdown_table({"estimator", "‖T̂ − T‖₁ / K"}, estimator_rows(s));
@@ -247,6 +294,7 @@ std::string comparison_html(const RoundComparison& cmp, const std::vector<std::f
     }
     if (!s.has_pseudo_labels) continue;
     html += html_table(kClassHead, class_rows(cmp, s));
+    html += ntm_heatmaps_svg(s);
     html += html_table({"matrix (rows clean, columns noisy)", "value"}, matrix_rows(s));
     if (!s.estimator_errors.empty()) html += html_table({"estimator", "‖T̂ − T‖₁ / K"}, estimator_rows(s));
   }
