@@ -354,7 +354,7 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
   write_file_atomically(result_json(run), j.dump() + "\n");
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
-  log::info("done {} shift {} seed {}: test mJac source {} -> rounds {} % ({}{})", run.method,
+  log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.method,
             benchmark_shift_text(run.shift), run.seed, pct(run.mjac[0]), fmt::join(jac, ", "), format_duration(seconds),
             stages_run == 0 ? ", cached: no stage ran" : stages_run > 0 ? fmt::format(", {} stage(s) run", stages_run) : "");
 }
