@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <cstdlib>
 
 #include "cli_runner.h"
 #include "tiny_pipeline.h"
@@ -89,4 +91,32 @@ TEST(BenchmarkCli, FailingRunNamesItsLog) {
   EXPECT_NE(r.output.find("see " + log.string()), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(log));
   EXPECT_FALSE(fs::exists(w / "benchmark" / "report.md"));
+}
+
+TEST(BenchmarkCli, RunsAreSpreadOverTorchrunRanks) {
+  // Two ranks as torchrun starts them (the environment set by hand): rank r runs the runs whose
+  // index mod 2 is r (source and jcas on rank 0, ce on rank 1); rank 0 reports every run.
+  const fs::path w = fresh("jcas_benchmark_ranks");
+  fs::create_directories(w);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", "29517", 1);
+  setenv("RANK", "1", 1);
+  const int pid = jcas::testing::spawn_jcas(tiny(w), (w / "rank1.txt").string());
+  setenv("RANK", "0", 1);
+  auto r0 = run_jcas(tiny(w));
+  for (const char* v : {"WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "RANK"}) unsetenv(v);
+  const int rc1 = jcas::testing::wait_jcas(pid);
+  const std::string out1 = read_text(w / "rank1.txt");
+  ASSERT_EQ(r0.exit_code, 0) << r0.output;
+  ASSERT_EQ(rc1, 0) << out1;
+  EXPECT_NE(r0.output.find("done jcas shift 1 seed 0"), std::string::npos) << r0.output;
+  EXPECT_EQ(r0.output.find("done ce shift 1 seed 0"), std::string::npos) << r0.output;
+  EXPECT_NE(out1.find("done ce shift 1 seed 0"), std::string::npos) << out1;
+  EXPECT_EQ(out1.find("# SFDA benchmark"), std::string::npos) << out1;  // rank 0 alone reports
+  const std::string md = read_text(w / "benchmark" / "report.md");
+  EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| ce \(.*\| \d+\.\d\d / \d+\.\d\d \| 1 \|)"))) << md;
+  // The children are one-process runs: no torchrun variables reach them.
+  const std::string ce_log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
+  EXPECT_EQ(ce_log.find(" rank "), std::string::npos) << ce_log;
 }

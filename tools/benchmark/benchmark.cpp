@@ -155,7 +155,7 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
   for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
     const fs::path rel = fs::relative(it->path(), from);
     const std::string name = it->path().filename().string();
-    if (rel == "benchmark.log" || rel == "jcas.log" || rel == fs::path(".jcas") / "lock" ||
+    if (rel.string().rfind("benchmark", 0) == 0 || rel == "jcas.log" || rel == fs::path(".jcas") / "lock" ||
         (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
@@ -373,7 +373,9 @@ void Benchmark::run_mine() {
     const fs::path base = base_dir(r.shift, r.seed);
     if (bases.insert(base.string()).second) {
       Task t;
-      t.base = true, t.shift = r.shift, t.seed = r.seed, t.dir = base, t.log = base / "benchmark.log";
+      // Several ranks may each make (or wait for, then skip) the same base: one log per rank.
+      t.base = true, t.shift = r.shift, t.seed = r.seed, t.dir = base;
+      t.log = base / (setup_.rank == 0 ? std::string("benchmark.log") : fmt::format("benchmark-rank{}.log", setup_.rank));
       pending.push_back(t);
     }
     if (r.method == "source") {
