@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <cstdlib>
@@ -77,6 +78,13 @@ TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
   auto r = run_jcas(tiny(w, {"--methods", "source,ce,magic"}));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("jcas benchmark: error: --methods: unknown method 'magic'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(w / "benchmark" / "shift1"));
+  // The same from a config's [benchmark] section (the command line's other options still apply).
+  fs::create_directories(w);
+  { std::ofstream(w / "bench.ini") << "[benchmark]\nmethods = source,magic\nseeds = 2\n"; }
+  auto f = run_jcas(tiny(w, {"--config", (w / "bench.ini").string()}));
+  EXPECT_EQ(f.exit_code, 2) << f.output;
+  EXPECT_NE(f.output.find("unknown method 'magic'"), std::string::npos) << f.output;
   EXPECT_FALSE(fs::exists(w / "benchmark" / "shift1"));
   auto s = run_jcas(tiny(w, {"--seed", "3"}));
   EXPECT_EQ(s.exit_code, 2) << s.output;
