@@ -6,6 +6,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +64,42 @@ const Style& style_of(SynthDomain d) {
                             {0.88f, 1.02f, 1.00f}, 0.05f,
                             0.7f, 1.1f, 0.025f, 0.04f, 0.20f};
   return d == SynthDomain::source ? source : target;
+}
+
+// The style of `domain` at shift strength `shift`: the source is fixed; the target moves along
+// the line from the source style (shift 0) through today's target (shift 1) and beyond
+// (target + (shift - 1) (target - source), field by field), clamped where a value must stay
+// physical. Shift 1 is the target style itself, untouched (the default data stays byte-identical).
+Style shifted_style(SynthDomain domain, double shift) {
+  const Style& src = style_of(SynthDomain::source);
+  const Style& tgt = style_of(SynthDomain::target);
+  if (domain == SynthDomain::source || shift == 1.0) return style_of(domain);
+  const float k = static_cast<float>(shift - 1.0);
+  auto lerp = [k](float s, float t, float lo, float hi) { return std::clamp(t + k * (t - s), lo, hi); };
+  auto lerp3 = [&](const cv::Vec3f& s, const cv::Vec3f& t, float lo, float hi) {
+    return cv::Vec3f(lerp(s[0], t[0], lo, hi), lerp(s[1], t[1], lo, hi), lerp(s[2], t[2], lo, hi));
+  };
+  constexpr float inf = 1e9f;
+  Style o;
+  o.tissue = lerp3(src.tissue, tgt.tissue, 0.f, 1.f);
+  o.tissue_jitter = lerp(src.tissue_jitter, tgt.tissue_jitter, 0.f, 0.5f);
+  o.shaft = lerp3(src.shaft, tgt.shaft, 0.f, 1.f);
+  o.wrist = lerp3(src.wrist, tgt.wrist, 0.f, 1.f);
+  o.clasper = lerp3(src.clasper, tgt.clasper, 0.f, 1.f);
+  o.metal_spec = lerp(src.metal_spec, tgt.metal_spec, 0.f, 1.f);
+  o.ring_amp = lerp(src.ring_amp, tgt.ring_amp, 0.f, 1.f);
+  o.gain_lo = lerp(src.gain_lo, tgt.gain_lo, 0.05f, inf);
+  o.gain_hi = std::max(o.gain_lo, lerp(src.gain_hi, tgt.gain_hi, 0.05f, inf));
+  o.vignette = lerp(src.vignette, tgt.vignette, 0.f, 0.95f);
+  o.light_offset = lerp(src.light_offset, tgt.light_offset, 0.f, 0.5f);
+  o.cast = lerp3(src.cast, tgt.cast, 0.f, 2.f);
+  o.cast_jitter = lerp(src.cast_jitter, tgt.cast_jitter, 0.f, 0.5f);
+  o.blur_lo = lerp(src.blur_lo, tgt.blur_lo, 0.05f, inf);  // a Gaussian sigma must stay > 0
+  o.blur_hi = std::max(o.blur_lo, lerp(src.blur_hi, tgt.blur_hi, 0.05f, inf));
+  o.noise = lerp(src.noise, tgt.noise, 0.f, inf);
+  o.haze_lo = lerp(src.haze_lo, tgt.haze_lo, 0.f, 0.9f);
+  o.haze_hi = std::max(o.haze_lo, lerp(src.haze_hi, tgt.haze_hi, 0.f, 0.9f));
+  return o;
 }
 
 // Smooth noise in [0, 1]: octaves of bicubically upsampled random grids.
@@ -331,6 +368,12 @@ std::string info_json() {
 
 }  // namespace
 
+void check_synthetic_shift(double shift) {
+  if (!(shift >= kMinSyntheticShift && shift <= kMaxSyntheticShift))
+    throw UserError(fmt::format("synthetic domain shift {} out of range ({}..{}; 0 = the source style, 1 = the default "
+                                "target)", shift, kMinSyntheticShift, kMaxSyntheticShift));
+}
+
 uint64_t synthetic_scene_seed(uint64_t seed, SynthDomain domain, const std::string& split, int index) {
   uint64_t h = splitmix64(seed);
   h = splitmix64(h ^ (domain == SynthDomain::source ? 0x50u : 0x7Au));
@@ -338,10 +381,11 @@ uint64_t synthetic_scene_seed(uint64_t seed, SynthDomain domain, const std::stri
   return splitmix64(h ^ static_cast<uint64_t>(index));
 }
 
-SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int height, int width) {
+SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int height, int width, double shift) {
   if (height < 16 || width < 16) throw UserError(fmt::format("synthetic image size {}x{} too small (min 16x16)", height, width));
+  check_synthetic_shift(shift);
   PortableRng rng(scene_seed);
-  const Style& st = style_of(domain);
+  const Style st = shifted_style(domain, shift);
   const float s = std::min(height, width) / 128.f;  // feature sizes are designed at 128 px
   cv::Mat img = render_tissue(rng, st, height, width, s);
   cv::Mat label = cv::Mat::zeros(height, width, CV_8U);
@@ -359,6 +403,7 @@ SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int h
 
 void generate_synthetic_dataset(const SynthOptions& o) {
   if (o.out.empty()) throw UserError("synth: no output folder given (--out DIR)");
+  check_synthetic_shift(o.shift);
   const int counts[] = {o.source_train, o.source_val, o.source_test, o.target_train, o.target_val, o.target_test};
   for (int c : counts)
     if (c < 1) throw UserError(fmt::format("synth: every split needs at least one image, got {}", c));
@@ -401,7 +446,7 @@ void generate_synthetic_dataset(const SynthOptions& o) {
             try {
               const std::string name = fmt::format("{}_{:04d}", split.name, i);
               SynthScene scene = render_synthetic_scene(domain, synthetic_scene_seed(o.seed, domain, split.name, i),
-                                                        o.height, o.width);
+                                                        o.height, o.width, o.shift);
               write_png((tmp / "img" / (name + ".png")).string(), scene.image);
               write_png((tmp / "label" / (name + ".png")).string(), scene.label);
             } catch (const std::exception& e) {

@@ -17,6 +17,10 @@ struct SynthOptions {
   int source_train = 160, source_val = 20, source_test = 20;
   int target_train = 120, target_val = 30, target_test = 60;
   int height = 128, width = 160;
+  // Strength of the target's domain shift: the target style is target + (shift - 1) (target -
+  // source), field by field, clamped to physical values; 0 = the source style, 1 = the default
+  // target (byte-identical to the data before the option existed), 1.5 = a stronger shift.
+  double shift = 1.0;
   bool progress = true;  // progress bar on stderr
 };
 
@@ -27,8 +31,15 @@ struct SynthScene {
   cv::Mat label;  // CV_8UC1, 0 background, 1 shaft, 2 wrist, 3 clasper
 };
 
-// One scene, a pure function of (domain, scene_seed, size).
-SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int height, int width);
+// The accepted range of SynthOptions::shift.
+constexpr double kMinSyntheticShift = 0.0, kMaxSyntheticShift = 3.0;
+// UserError when `shift` is outside [kMinSyntheticShift, kMaxSyntheticShift] (or NaN).
+void check_synthetic_shift(double shift);
+
+// One scene, a pure function of (domain, scene_seed, size, shift). `shift` only changes the
+// target domain's style (see SynthOptions::shift); the source and the layout stay the same.
+SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int height, int width,
+                                  double shift = 1.0);
 
 // The seed of scene `index` of `split` ("train", "val", "test") in `domain`: each scene has its
 // own stream, so changing one split's count never changes another split's images.

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 struct DataStageOptions {
   int source_train = 160, target_train = 120, target_val = 30, target_test = 60;
   ImageSize size{128, 160};
+  double shift = 1.0;
   int64_t seed = 0;
 
   void bind(OptionBinder& b) {
@@ -29,11 +30,17 @@ struct DataStageOptions {
     s.bind("target_val", &target_val, "synthetic target validation images");
     s.bind("target_test", &target_test, "synthetic target test images");
     s.bind("size", &size, "synthetic image size HxW");
+    s.bind("shift", &shift,
+           "strength of the target's domain shift (0..3): 0 = the source style, 1 = the default target, "
+           "1.5 = a stronger shift (target + (shift - 1) (target - source), clamped)");
     bind_seed(b, &seed);
   }
   void check() const {
     if (source_train < 1 || target_train < 1 || target_val < 0 || target_test < 1)
       throw UserError("--synth.*: image counts must be >= 1 (target_val >= 0)");
+    if (!(shift >= kMinSyntheticShift && shift <= kMaxSyntheticShift))
+      throw UserError(fmt::format("--synth.shift {} out of range ({}..{})", shift, kMinSyntheticShift,
+                                  kMaxSyntheticShift));
   }
 };
 
@@ -59,6 +66,7 @@ class DataStage : public StageWith<DataStageOptions> {
     synth.target_test = o.target_test;
     synth.height = o.size.height;
     synth.width = o.size.width;
+    synth.shift = o.shift;
     // Generated beside the final folder and renamed, so a stop never leaves a partial dataset.
     const fs::path final_dir = ctx.workdir() / "data";
     TemporaryPath tmp(final_dir);

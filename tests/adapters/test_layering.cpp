@@ -17,7 +17,7 @@ const std::vector<std::pair<std::string, int>> kLayers = {
     {"adapters/foundation/", 0}, {"adapters/io/", 1},      {"data/", 2},
     {"pipeline/method/", 3},     {"pipeline/model/", 3},   {"pipeline/metrics/", 3},
     {"pipeline/cache/", 4},      {"pipeline/runner/", 4},  {"stages/", 5},
-    {"tools/report/", 6},        {"tools/ablation/", 6},   {"tools/bench/", 6},
+    {"tools/report/", 6},        {"tools/ablation/", 6},   {"tools/benchmark/", 6},   {"tools/bench/", 6},
     {"tools/jcas/", 7},
 };
 

@@ -178,3 +178,57 @@ TEST(Synthetic, BytesDoNotDependOnThreadCount) {
   cv::setNumThreads(threads);
   EXPECT_TRUE(snapshot(a.path()) == snapshot(b.path()));
 }
+
+namespace {
+
+// FNV-1a over an image's bytes (row by row).
+uint64_t pixel_digest(const cv::Mat& m) {
+  uint64_t h = 1469598103934665603ull;
+  for (int y = 0; y < m.rows; ++y) {
+    const uchar* p = m.ptr<uchar>(y);
+    for (size_t i = 0; i < m.cols * m.elemSize(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+TEST(Synthetic, ShiftOneIsTodaysTargetAndShiftOnlyMovesTheTarget) {
+  // Shift 1 (the default) renders exactly what the renderer gave before the option existed:
+  // digests of target scene 7 and source scene 7 at 64x80, recorded with the code before the change
+  // (commit 9916cf2, Debian 12's OpenCV on x86-64, as the other byte-identity tests assume).
+  auto t_default = render_synthetic_scene(SynthDomain::target, 7, 64, 80);
+  auto t_one = render_synthetic_scene(SynthDomain::target, 7, 64, 80, 1.0);
+  EXPECT_EQ(cv::norm(t_default.image, t_one.image, cv::NORM_INF), 0.0);
+  EXPECT_EQ(pixel_digest(t_one.image), 0xf553c95c8e1ac622ull);
+  EXPECT_EQ(pixel_digest(render_synthetic_scene(SynthDomain::source, 7, 64, 80).image), 0x58c56b4a8a7bb4c6ull);
+  for (int i = 0; i < 4; ++i) {
+    auto s1 = render_synthetic_scene(SynthDomain::source, 200 + i, 64, 80, 1.0);
+    auto s15 = render_synthetic_scene(SynthDomain::source, 200 + i, 64, 80, 1.5);
+    EXPECT_EQ(cv::norm(s1.image, s15.image, cv::NORM_INF), 0.0) << "the source does not move, scene " << i;
+    auto t1 = render_synthetic_scene(SynthDomain::target, 200 + i, 64, 80, 1.0);
+    auto t15 = render_synthetic_scene(SynthDomain::target, 200 + i, 64, 80, 1.5);
+    EXPECT_EQ(cv::countNonZero(t1.label != t15.label), 0) << "the layout does not move, scene " << i;
+    cv::Mat d1, d15;
+    cv::absdiff(t1.image, t15.image, d1);
+    const cv::Scalar m = cv::mean(d1);
+    EXPECT_GT((m[0] + m[1] + m[2]) / 3, 3.0) << "a stronger shift changes the target, scene " << i;
+    // Further from the source than the default target.
+    cv::absdiff(s1.image, t1.image, d1);
+    cv::absdiff(s1.image, t15.image, d15);
+    EXPECT_GT(cv::mean(d15)[0] + cv::mean(d15)[1] + cv::mean(d15)[2],
+              cv::mean(d1)[0] + cv::mean(d1)[1] + cv::mean(d1)[2]) << "scene " << i;
+    // Shift 0 is the source style: the same scene as the source's up to float rounding.
+    auto t0 = render_synthetic_scene(SynthDomain::target, 200 + i, 64, 80, 0.0);
+    cv::absdiff(s1.image, t0.image, d1);
+    EXPECT_LT(cv::norm(d1, cv::NORM_INF), 3.0) << "scene " << i;
+  }
+  // The whole range renders (clamped styles stay valid); outside it is a user error.
+  for (double shift : {0.0, 0.5, 2.0, 3.0}) EXPECT_NO_THROW(render_synthetic_scene(SynthDomain::target, 3, 32, 40, shift));
+  EXPECT_THROW(render_synthetic_scene(SynthDomain::target, 3, 32, 40, 3.5), UserError);
+  EXPECT_THROW(render_synthetic_scene(SynthDomain::target, 3, 32, 40, -0.1), UserError);
+  TempDir dir;
+  auto o = small_options(dir.str(), 1);
+  o.shift = 4;
+  EXPECT_THROW(generate_synthetic_dataset(o), UserError);
+}

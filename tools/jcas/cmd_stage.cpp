@@ -1,4 +1,10 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/log.h"
 #include "stages/pipeline_stages.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
@@ -10,11 +16,37 @@ int stage(const Args& args) {
   std::string names;
   for (const auto& s : pipeline_stages()) names += (names.empty() ? "" : ", ") + s->name();
   desc.add_options()("name", po::value<std::string>(), ("stage to run (" + names + ")").c_str())(
-      "round", po::value<int>()->default_value(0), "round of the stage");
+      "round", po::value<int>()->default_value(0), "round of the stage")(
+      "ensure", po::bool_switch(),
+      "run the stage only if it is missing or stale, and first, the same way, every stage it needs (cached ones "
+      "are skipped)");
   auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, WorkdirAccess::write, {"name"});
   if (!session) return 0;
   if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
-  PipelineRunner(*session->plan).run_one({session->values["name"].as<std::string>(), session->values["round"].as<int>()});
+  const StageKey key{session->values["name"].as<std::string>(), session->values["round"].as<int>()};
+  PipelineRunner runner(*session->plan);
+  if (!session->values["ensure"].as<bool>()) {
+    runner.run_one(key);
+    return 0;
+  }
+  const PipelinePlan& plan = *session->plan;
+  if (!plan.find(key)) throw UserError(fmt::format("no stage {} in this pipeline (check --round and --rounds)", key.label()));
+  // Inputs first (depth first), each once; a stage left out of the plan is skipped with it.
+  std::vector<StageKey> order;
+  std::function<void(const StageKey&)> visit = [&](const StageKey& k) {
+    const PlannedStage* p = plan.find(k);
+    if (!p || std::find(order.begin(), order.end(), k) != order.end()) return;
+    for (const auto& in : p->inputs) visit(in);
+    order.push_back(k);
+  };
+  visit(key);
+  int ran = 0;
+  for (const auto& k : order) {
+    const bool cached = plan.status(*plan.find(k)).state == CacheState::done;
+    runner.ensure(k);
+    if (!cached) ++ran;
+  }
+  log::info("{} stage(s) run", ran);
   return 0;
 }
 

@@ -22,6 +22,9 @@ int synth(const Args& args) {
       "target-val", po::value<int>(), fmt::format("target validation images (default {})", d.target_val).c_str())(
       "target-test", po::value<int>(), fmt::format("target test images (default {})", d.target_test).c_str())(
       "size", po::value<std::string>(), fmt::format("image size HxW (default {}x{})", d.height, d.width).c_str())(
+      "shift", po::value<double>(),
+      fmt::format("strength of the target's domain shift, {}..{}: 0 = the source style, 1 = the default target, "
+                  "1.5 = a stronger shift (default {})", kMinSyntheticShift, kMaxSyntheticShift, d.shift).c_str())(
       "panel", po::value<std::string>(), "also write a PNG panel of examples with coloured labels");
   auto parsed = parse_options("synth", "Generate the embedded synthetic endoscopy data (source and target domains).", cli, args, {}, "synth");
   if (parsed.help) return 0;
@@ -42,12 +45,13 @@ int synth(const Args& args) {
   o.target_test = get("target-test", d.target_test);
   const std::string size = get("size", fmt::format("{}x{}", d.height, d.width));
   std::tie(o.height, o.width) = parse_size(size, "size");
+  o.shift = get("shift", d.shift);
   const auto start = std::chrono::steady_clock::now();
   generate_synthetic_dataset(o);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log::info("synth: wrote {}/source ({}+{}+{}) and {}/target ({}+{}+{}) at {}x{}, seed {}, in {:.1f} s", o.out,
-            o.source_train, o.source_val, o.source_test, o.out, o.target_train, o.target_val, o.target_test, o.height,
-            o.width, o.seed, secs);
+  log::info("synth: wrote {}/source ({}+{}+{}) and {}/target ({}+{}+{}) at {}x{}, seed {}, shift {}, in {:.1f} s",
+            o.out, o.source_train, o.source_val, o.source_test, o.out, o.target_train, o.target_val, o.target_test,
+            o.height, o.width, o.seed, o.shift, secs);
   const std::string panel = get("panel", std::string());
   if (!panel.empty()) {
     write_synthetic_panel(o.out, panel);

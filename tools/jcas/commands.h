@@ -19,6 +19,7 @@ int status(const Args& args);
 int compare(const Args& args);
 int inspect(const Args& args);
 int ablation(const Args& args);
+int benchmark(const Args& args);
 int options(const Args& args);
 int export_model(const Args& args);
 int predict(const Args& args);

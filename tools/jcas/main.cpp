@@ -30,6 +30,8 @@ const std::vector<Command>& command_table() {
       {"compare", "compare the pseudo labels of the rounds: report, panels, table", c::compare},
       {"ablation", "the paper's ablation and baselines on noisy target labels, over seeds (Markdown table)",
        c::ablation},
+      {"benchmark", "the SFDA benchmark: methods x seeds x shift strengths, one `jcas run` each (Markdown + plot)",
+       c::benchmark},
       {"inspect", "list a cache file's stage, fingerprint, options and datasets", c::inspect},
       {"export", "write a round's adapted model for PyTorch (TorchScript, or the native network's state_dict)", c::export_model},
       {"predict", "segment a folder of images with the source model or a round's model", c::predict},

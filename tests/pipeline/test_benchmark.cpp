@@ -1,0 +1,130 @@
+// `jcas benchmark --quick` end to end on tiny data: the report and plot, the cache on a second
+// invocation, an unknown method, a failing run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <cstdlib>
+
+#include "cli_runner.h"
+#include "tiny_pipeline.h"
+
+namespace fs = std::filesystem;
+using jcas::testing::read_text;
+using jcas::testing::run_jcas;
+
+namespace {
+
+std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"benchmark", "--quick", "--workdir", workdir.string(), "--threads", "1",
+                                "--synth.source_train", "8", "--synth.target_train", "8", "--synth.target_val", "2",
+                                "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
+                                "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
+                                "--retrain.affinity_grid", "4x5", "--pseudo_label.prob_stride", "2"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
+  return n;
+}
+
+fs::path fresh(const std::string& name) {
+  fs::path w = fs::temp_directory_path() / (name + "_" + std::to_string(getpid()));
+  fs::remove_all(w);
+  return w;
+}
+
+}  // namespace
+
+TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
+  const fs::path w = fresh("jcas_benchmark_quick");
+  auto first = run_jcas(tiny(w, {"--jobs", "2"}));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const fs::path report = w / "benchmark" / "report.md", plot = w / "benchmark" / "report.png";
+  ASSERT_TRUE(fs::exists(report)) << first.output;
+  const std::string md = read_text(report);
+  for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("}) EXPECT_EQ(count(md, row), 1) << row << "\n" << md;
+  EXPECT_NE(md.find("## Shift 1 (`--synth.shift 1`)"), std::string::npos) << md;
+  EXPECT_NE(md.find("![mean test mJac per round](report.png)"), std::string::npos) << md;
+  EXPECT_EQ(md, first.output.substr(first.output.find("# SFDA benchmark")));  // printed as written
+  const cv::Mat png = cv::imread(plot.string());
+  EXPECT_FALSE(png.empty());
+  for (const char* d : {"base", "ce", "jcas"}) EXPECT_TRUE(fs::is_directory(w / "benchmark" / "shift1" / "seed0" / d)) << d;
+  EXPECT_EQ(count(first.output, "] done "), 3) << first.output;
+  // A method's work directory is a copy of the base: its run trains no source model.
+  const std::string ce_log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
+  EXPECT_NE(ce_log.find("skip source[0]"), std::string::npos) << ce_log;
+  EXPECT_EQ(ce_log.find("run  source[0]"), std::string::npos) << ce_log;
+  EXPECT_NE(ce_log.find("run  retrain[0]"), std::string::npos) << ce_log;
+
+  auto second = run_jcas(tiny(w));
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(count(second.output, "cached: no stage ran"), 3) << second.output;
+  auto tables = [](const std::string& m) { return m.substr(m.find("## Shift")); };
+  auto strip_times = [](std::string t) {  // the per-seed table shows each run's time
+    return t.substr(0, t.find("Test mJac (%) of each seed"));
+  };
+  EXPECT_EQ(strip_times(tables(md)), strip_times(tables(read_text(report))));
+}
+
+TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
+  const fs::path w = fresh("jcas_benchmark_bad");
+  auto r = run_jcas(tiny(w, {"--methods", "source,ce,magic"}));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("jcas benchmark: error: --methods: unknown method 'magic'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(w / "benchmark" / "shift1"));
+  // The same from a config's [benchmark] section (the command line's other options still apply).
+  fs::create_directories(w);
+  { std::ofstream(w / "bench.ini") << "[benchmark]\nmethods = source,magic\nseeds = 2\n"; }
+  auto f = run_jcas(tiny(w, {"--config", (w / "bench.ini").string()}));
+  EXPECT_EQ(f.exit_code, 2) << f.output;
+  EXPECT_NE(f.output.find("unknown method 'magic'"), std::string::npos) << f.output;
+  EXPECT_FALSE(fs::exists(w / "benchmark" / "shift1"));
+  auto s = run_jcas(tiny(w, {"--seed", "3"}));
+  EXPECT_EQ(s.exit_code, 2) << s.output;
+  EXPECT_NE(s.output.find("use --seeds"), std::string::npos) << s.output;
+}
+
+TEST(BenchmarkCli, FailingRunNamesItsLog) {
+  const fs::path w = fresh("jcas_benchmark_fail");
+  auto r = run_jcas(tiny(w, {"--retrain.epochs", "0"}));  // parses; the run refuses it
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  const fs::path log = w / "benchmark" / "shift1" / "seed0" / "base" / "benchmark.log";
+  EXPECT_NE(r.output.find("see " + log.string()), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(log));
+  EXPECT_FALSE(fs::exists(w / "benchmark" / "report.md"));
+}
+
+TEST(BenchmarkCli, RunsAreSpreadOverTorchrunRanks) {
+  // Two ranks as torchrun starts them (the environment set by hand): rank r runs the runs whose
+  // index mod 2 is r (source and jcas on rank 0, ce on rank 1); rank 0 reports every run.
+  const fs::path w = fresh("jcas_benchmark_ranks");
+  fs::create_directories(w);
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", "29517", 1);
+  setenv("RANK", "1", 1);
+  const int pid = jcas::testing::spawn_jcas(tiny(w), (w / "rank1.txt").string());
+  setenv("RANK", "0", 1);
+  auto r0 = run_jcas(tiny(w));
+  for (const char* v : {"WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "RANK"}) unsetenv(v);
+  const int rc1 = jcas::testing::wait_jcas(pid);
+  const std::string out1 = read_text(w / "rank1.txt");
+  ASSERT_EQ(r0.exit_code, 0) << r0.output;
+  ASSERT_EQ(rc1, 0) << out1;
+  EXPECT_NE(r0.output.find("done jcas shift 1 seed 0"), std::string::npos) << r0.output;
+  EXPECT_EQ(r0.output.find("done ce shift 1 seed 0"), std::string::npos) << r0.output;
+  EXPECT_NE(out1.find("done ce shift 1 seed 0"), std::string::npos) << out1;
+  EXPECT_EQ(out1.find("# SFDA benchmark"), std::string::npos) << out1;  // rank 0 alone reports
+  const std::string md = read_text(w / "benchmark" / "report.md");
+  EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| ce \(.*\| \d+\.\d\d / \d+\.\d\d \| 1 \|)"))) << md;
+  // The children are one-process runs: no torchrun variables reach them.
+  const std::string ce_log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
+  EXPECT_EQ(ce_log.find(" rank "), std::string::npos) << ce_log;
+}

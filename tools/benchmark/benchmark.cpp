@@ -1,0 +1,677 @@
+#include "tools/benchmark/benchmark.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "adapters/foundation/error.h"
+#include "adapters/foundation/interrupt.h"
+#include "adapters/foundation/log.h"
+#include "adapters/foundation/options.h"
+#include "adapters/foundation/progress.h"
+#include "adapters/foundation/temporary_path.h"
+#include "data/synthetic_endoscopy.h"
+#include "pipeline/cache/stage_record.h"
+#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/runner/execution_context.h"
+#include "pipeline/runner/option_schema.h"
+#include "pipeline/runner/stage.h"
+#include "stages/pipeline_stages.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace jcas {
+namespace {
+
+// torchrun's variables: a child `jcas run` is one process of its own, whatever started jcas.
+const std::set<std::string> kTorchrunVariables = {
+    "RANK",       "WORLD_SIZE",        "LOCAL_RANK",  "LOCAL_WORLD_SIZE", "GROUP_RANK",
+    "GROUP_WORLD_SIZE", "ROLE_RANK",   "ROLE_WORLD_SIZE", "ROLE_NAME",    "MASTER_ADDR",
+    "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
+    "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE"};
+
+std::vector<std::string> child_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (!kTorchrunVariables.count(entry.substr(0, entry.find('=')))) env.push_back(entry);
+  }
+  return env;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  for (auto& s : strings) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+std::string exit_text(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  return fmt::format("exited with status {}", WEXITSTATUS(status));
+}
+
+struct Spread {
+  double mean = NAN, sd = NAN;
+  int n = 0;
+};
+
+Spread spread(const std::vector<double>& xs) {
+  Spread s;
+  std::vector<double> v;
+  for (double x : xs)
+    if (std::isfinite(x)) v.push_back(x);
+  s.n = static_cast<int>(v.size());
+  if (v.empty()) return s;
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / v.size();
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.sd = std::sqrt(ss / (v.size() - 1));  // sample standard deviation over seeds
+  }
+  return s;
+}
+
+std::string pct(const Spread& s) {
+  if (s.n == 0) return "–";
+  if (!std::isfinite(s.sd)) return fmt::format("{:.2f}", 100 * s.mean);
+  return fmt::format("{:.2f} ± {:.2f}", 100 * s.mean, 100 * s.sd);
+}
+
+std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
+
+std::string method_title(const std::string& m) {
+  if (m == "source") return "source (no adaptation)";
+  if (m == "upper_bound") return "upper_bound (CE, true target labels)";
+  try {
+    return fmt::format("{} ({})", m, adaptation_method(m).title);
+  } catch (const UserError&) {
+    return m;
+  }
+}
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+// Stages a child ran, from its log: `jcas run` and `jcas stage --ensure` end with "N stage(s) run".
+int stages_run_in(const fs::path& log) {
+  std::ifstream f(log);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  static const std::regex re(R"((\d+) stage\(s\) run)");
+  int n = -1;
+  for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) n = std::stoi((*it)[1]);
+  return n;
+}
+
+void write_file_atomically(const fs::path& path, const std::string& bytes) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  TemporaryPath tmp(path);
+  {
+    std::ofstream f(tmp.path(), std::ios::binary);
+    f << bytes;
+    f.close();
+    if (!f.good()) throw UserError("cannot write " + tmp.path().string());
+  }
+  tmp.commit();
+}
+
+// A copy of the base work directory for a method's run: results, data, checkpoints and the
+// digest memo; not the logs, the lock or another process's temporaries.
+void copy_workdir(const fs::path& from, const fs::path& to) {
+  TemporaryPath tmp(to);
+  fs::create_directories(tmp.path());
+  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
+    const fs::path rel = fs::relative(it->path(), from);
+    const std::string name = it->path().filename().string();
+    if (rel.string().rfind("benchmark", 0) == 0 || rel == "jcas.log" || rel == fs::path(".jcas") / "lock" ||
+        (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory())
+      fs::create_directories(tmp.path() / rel);
+    else if (it->is_regular_file())
+      fs::copy_file(it->path(), tmp.path() / rel, fs::copy_options::overwrite_existing);
+  }
+  tmp.commit();
+}
+
+}  // namespace
+
+std::vector<std::string> benchmark_default_methods() {
+  return {"source", "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "jcas", "jcas_dpl", "upper_bound"};
+}
+
+std::vector<std::string> benchmark_quick_methods() { return {"source", "ce", "jcas"}; }
+
+void check_benchmark_method(const std::string& name, bool has_truth_labels) {
+  if (name == "source") return;
+  if (name == "upper_bound") {
+    if (!has_truth_labels)
+      throw UserError("--methods: upper_bound trains CE on the target's true labels (--retrain.labels truth), which "
+                      "this build of the pipeline does not have yet");
+    return;
+  }
+  try {
+    adaptation_method(name);
+  } catch (const UserError&) {
+    throw UserError(fmt::format("--methods: unknown method '{}': expected source, upper_bound or one of {}", name,
+                                adaptation_method_names()));
+  }
+}
+
+std::string benchmark_shift_text(double shift) { return fmt::format("{}", shift); }
+
+void BenchmarkOptions::bind(OptionBinder& b) {
+  b.bind("methods",
+         "comma list of methods: source (no adaptation), upper_bound (CE on the target's true labels), or a "
+         "--retrain.method name",
+         [this] { return fmt::format("{}", fmt::join(methods, ",")); },
+         [this](const std::string& t) { methods = split_list(t); });
+  b.bind("seeds", &seeds, "pipeline seeds 0..N-1 (--seed: data, initialisation, sample order)");
+  b.bind("shifts", "comma list of target shift strengths (--synth.shift, 0..3)",
+         [this] {
+           std::vector<std::string> t;
+           for (double s : shifts) t.push_back(benchmark_shift_text(s));
+           return fmt::format("{}", fmt::join(t, ","));
+         },
+         [this](const std::string& t) {
+           shifts.clear();
+           for (const auto& item : split_list(t)) {
+             size_t used = 0;
+             double v = NAN;
+             try {
+               v = std::stod(item, &used);
+             } catch (const std::exception&) {
+               used = 0;
+             }
+             if (used != item.size()) throw UserError(fmt::format("--shifts: expected numbers, got '{}'", item));
+             shifts.push_back(v);
+           }
+         });
+  b.bind("jobs", &jobs, "child runs at once on this machine (each gets --threads CPUs/jobs unless --threads is given)");
+  b.bind("out", &out, "Markdown report (empty: WORKDIR/benchmark/report.md; the plot is written beside it as .png)");
+}
+
+void BenchmarkOptions::check() const {
+  if (methods.empty()) throw UserError("--methods: name at least one method");
+  std::set<std::string> seen;
+  for (const auto& m : methods)
+    if (!seen.insert(m).second) throw UserError(fmt::format("--methods: '{}' is listed twice", m));
+  if (seeds < 1 || seeds > 100) throw UserError(fmt::format("--seeds must be in 1..100, got {}", seeds));
+  if (shifts.empty()) throw UserError("--shifts: name at least one shift strength");
+  std::set<std::string> shift_names;
+  for (double s : shifts) {
+    if (!(s >= kMinSyntheticShift && s <= kMaxSyntheticShift))
+      throw UserError(fmt::format("--shifts: {} is out of range ({}..{})", s, kMinSyntheticShift, kMaxSyntheticShift));
+    if (!shift_names.insert(benchmark_shift_text(s)).second)
+      throw UserError(fmt::format("--shifts: {} is listed twice", s));
+  }
+  if (jobs < 1 || jobs > 256) throw UserError(fmt::format("--jobs must be in 1..256, got {}", jobs));
+}
+
+struct Benchmark::Task {
+  bool base = false;       // the (shift, seed)'s shared stages
+  double shift = 1;
+  int seed = 0;
+  int run = -1;            // index into runs_ (method tasks)
+  fs::path dir, log;
+  pid_t pid = -1;
+  std::chrono::steady_clock::time_point start;
+  std::string what() const;
+};
+
+Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::move(options)), setup_(std::move(setup)) {
+  o_.check();
+  for (const auto& m : o_.methods) check_benchmark_method(m, setup_.has_truth_labels);
+  for (double shift : o_.shifts)
+    for (int seed = 0; seed < o_.seeds; ++seed)
+      for (const auto& m : o_.methods) {
+        BenchmarkRun r;
+        r.shift = shift;
+        r.seed = seed;
+        r.method = m;
+        r.dir = m == "source" ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
+        runs_.push_back(r);
+      }
+  std::string id = setup_.command_line;
+  for (const char* v : {"MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"})
+    if (const char* e = std::getenv(v)) id += std::string(" ") + v + "=" + e;
+  token_ = hash_text(id);
+  started_ = static_cast<int64_t>(std::time(nullptr));
+}
+
+fs::path Benchmark::base_dir(double shift, int seed) const {
+  return root() / ("shift" + benchmark_shift_text(shift)) / fmt::format("seed{}", seed) / "base";
+}
+
+fs::path Benchmark::result_json(const BenchmarkRun& run) const {
+  return base_dir(run.shift, run.seed).parent_path() / (run.method + ".result.json");
+}
+
+fs::path Benchmark::report_path() const { return o_.out.empty() ? root() / "report.md" : fs::path(o_.out); }
+
+fs::path Benchmark::plot_path() const {
+  fs::path p = report_path();
+  p.replace_extension(".png");
+  return p;
+}
+
+int Benchmark::rounds_of(const BenchmarkRun& run) const { return run.method == "upper_bound" ? 1 : setup_.rounds; }
+
+std::string Benchmark::Task::what() const {
+  return base ? fmt::format("base (data, source model) shift {} seed {}", benchmark_shift_text(shift), seed)
+              : fmt::format("run shift {} seed {}", benchmark_shift_text(shift), seed);
+}
+
+std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double shift, int seed) const {
+  std::vector<std::string> a;
+  std::set<std::string> replaced;
+  if (!run) {
+    a = {"stage", "evaluate_source", "--ensure", "--workdir", base_dir(shift, seed).string()};
+    if (setup_.world_size > 1) a.push_back("--wait");  // another rank may be making the same base
+  } else {
+    a = {"run", "--workdir", run->dir.string()};
+    if (run->method == "upper_bound") {
+      a.insert(a.end(), {"--retrain.method", "ce", "--retrain.labels", "truth", "--rounds", "1"});
+      replaced.insert("rounds");
+    } else {
+      a.insert(a.end(), {"--retrain.method", run->method});
+    }
+  }
+  a.insert(a.end(), {"--seed", std::to_string(seed), "--synth.shift", benchmark_shift_text(shift)});
+  for (const auto& [key, tokens] : setup_.passthrough)
+    if (!replaced.count(key)) a.insert(a.end(), tokens.begin(), tokens.end());
+  return a;
+}
+
+void Benchmark::read_scores(BenchmarkRun& run) const {
+  // The child's work directory seen as a pipeline with the benchmark's rounds: the result files
+  // of evaluate_source and evaluate[r] (scoring the model after r+1 rounds), read through their records.
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  OptionValues values = schema.defaults({{"workdir", run.dir.string()}});
+  RunOptions ro = values.get<RunOptions>();
+  StageContext ctx(values, ro, ExecutionContext());
+  const int rounds = run.method == "source" ? setup_.rounds : rounds_of(run);
+  run.mjac.assign(setup_.rounds + 1, NAN);
+  run.mdice.assign(setup_.rounds + 1, NAN);
+  auto read = [&](const StageKey& key, int column) {
+    const fs::path file = ctx.result_path(key);
+    if (!fs::exists(file)) return;
+    const Metrics m = read_record(file).metrics;
+    if (auto it = m.find("test_mjac"); it != m.end()) run.mjac[column] = it->second;
+    if (auto it = m.find("test_mdice"); it != m.end()) run.mdice[column] = it->second;
+  };
+  read({"evaluate_source", 0}, 0);
+  if (run.method == "source") {
+    for (int r = 1; r <= rounds; ++r) run.mjac[r] = run.mjac[0], run.mdice[r] = run.mdice[0];
+  } else {
+    for (int r = 1; r <= rounds; ++r) read({"evaluate", r - 1}, r);
+  }
+}
+
+void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
+  run.seconds = seconds;
+  run.stages_run = stages_run;
+  read_scores(run);
+  run.done = true;
+  nlohmann::json j = {{"token", token_},     {"method", run.method},  {"shift", run.shift},
+                      {"seed", run.seed},     {"seconds", seconds},    {"stages_run", stages_run},
+                      {"rank", setup_.rank}};
+  write_file_atomically(result_json(run), j.dump() + "\n");
+  std::vector<std::string> jac;
+  for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
+  log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.method,
+            benchmark_shift_text(run.shift), run.seed, pct(run.mjac[0]), fmt::join(jac, ", "), format_duration(seconds),
+            stages_run == 0 ? ", cached: no stage ran" : stages_run > 0 ? fmt::format(", {} stage(s) run", stages_run) : "");
+}
+
+void Benchmark::run_mine() {
+  std::vector<int> mine;
+  for (size_t i = 0; i < runs_.size(); ++i)
+    if (static_cast<int>(i) % setup_.world_size == setup_.rank) mine.push_back(static_cast<int>(i));
+  // Tasks: one base per (shift, seed) that one of this rank's runs needs, then a task per run of
+  // a method other than source (a source run is read from its base).
+  std::vector<Task> pending;
+  std::map<std::string, std::vector<int>> source_runs;  // base dir -> source runs read from it
+  std::set<std::string> bases;
+  for (int i : mine) {
+    const BenchmarkRun& r = runs_[i];
+    const fs::path base = base_dir(r.shift, r.seed);
+    if (bases.insert(base.string()).second) {
+      Task t;
+      // Several ranks may each make (or wait for, then skip) the same base: one log per rank.
+      t.base = true, t.shift = r.shift, t.seed = r.seed, t.dir = base;
+      t.log = base / (setup_.rank == 0 ? std::string("benchmark.log") : fmt::format("benchmark-rank{}.log", setup_.rank));
+      pending.push_back(t);
+    }
+    if (r.method == "source") {
+      source_runs[base.string()].push_back(i);
+    } else {
+      Task t;
+      t.shift = r.shift, t.seed = r.seed, t.run = i, t.dir = r.dir, t.log = r.dir / "benchmark.log";
+      pending.push_back(t);
+    }
+  }
+  std::stable_partition(pending.begin(), pending.end(), [](const Task& t) { return t.base; });
+  std::set<std::string> bases_done;
+  std::map<std::string, double> base_seconds;
+  ProgressBar bar("benchmark", static_cast<int64_t>(mine.size()), "run");
+  std::vector<Task> running;
+  std::optional<std::string> failure;
+  bool forwarded = false;
+
+  auto start = [&](Task& t) {
+    if (!t.base && !fs::exists(t.dir)) copy_workdir(base_dir(t.shift, t.seed), t.dir);
+    fs::create_directories(t.dir);
+    auto args = child_args(t.base ? nullptr : &runs_[t.run], t.shift, t.seed);
+    std::vector<std::string> argv = {"jcas"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto env = child_environment();
+    auto argp = pointers(argv), envp = pointers(env);
+    const int fd = ::open(t.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw UserError(fmt::format("cannot write {}: {}", t.log.string(), std::strerror(errno)));
+    std::string header = "# jcas";
+    for (const auto& a : args) header += " " + a;
+    header += "\n";
+    if (::write(fd, header.data(), header.size()) < 0) {
+    }
+    const pid_t pid = fork();
+    if (pid < 0) {
+      ::close(fd);
+      throw UserError(fmt::format("cannot start {}: {}", t.what(), std::strerror(errno)));
+    }
+    if (pid == 0) {
+      // Its own process group: a Ctrl-C reaches the benchmark, which forwards it once.
+      setpgid(0, 0);
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      execve("/proc/self/exe", argp.data(), envp.data());
+      _exit(127);
+    }
+    ::close(fd);
+    t.pid = pid;
+    t.start = std::chrono::steady_clock::now();
+    log::debug("started {} (pid {}): jcas {}", t.base ? t.what() : runs_[t.run].method + " " + t.what(),
+               static_cast<long>(pid), fmt::join(args, " "));
+  };
+
+  while (!pending.empty() || !running.empty()) {
+    const bool stopping = failure || interrupt_requested();
+    if (stopping && running.empty()) break;  // what is pending does not start
+    if (interrupt_requested() && !forwarded) {
+      for (const auto& t : running) kill(t.pid, interrupt_signal() ? interrupt_signal() : SIGINT);
+      forwarded = true;
+    }
+    // Start what is ready, the bases first, unless stopping.
+    if (!stopping) {
+      for (auto it = pending.begin(); it != pending.end() && static_cast<int>(running.size()) < o_.jobs;) {
+        if (!it->base && !bases_done.count(base_dir(it->shift, it->seed).string())) {
+          ++it;
+          continue;
+        }
+        start(*it);
+        running.push_back(*it);
+        it = pending.erase(it);
+      }
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    auto it = std::find_if(running.begin(), running.end(), [&](const Task& t) { return t.pid == pid; });
+    if (pid > 0 && it != running.end()) {
+      Task t = *it;
+      running.erase(it);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t.start).count();
+      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (!ok) {
+        const std::string name = t.base ? t.what() : runs_[t.run].method + " " + t.what();
+        const std::string msg = fmt::format("{} {}; see {}", name, exit_text(status), t.log.string());
+        if (!interrupt_requested()) log::write(log::Level::quiet, "failed: " + msg);
+        if (!failure) failure = msg;
+        // What depended on a failed base cannot run.
+        if (t.base)
+          pending.erase(std::remove_if(pending.begin(), pending.end(),
+                                       [&](const Task& p) { return p.shift == t.shift && p.seed == t.seed; }),
+                        pending.end());
+        continue;
+      }
+      if (t.base) {
+        bases_done.insert(t.dir.string());
+        for (int i : source_runs[t.dir.string()]) {
+          finish_run(runs_[i], seconds, stages_run_in(t.log));
+          bar.advance();
+        }
+      } else {
+        finish_run(runs_[t.run], seconds, stages_run_in(t.log));
+        bar.advance();
+      }
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  bar.finish();
+  check_interrupted();
+  if (setup_.world_size > 1) {
+    nlohmann::json j = {{"token", token_}, {"started", started_}, {"ok", !failure}, {"failure", failure.value_or("")}};
+    write_file_atomically(root() / ".ranks" / fmt::format("rank{}.json", setup_.rank), j.dump() + "\n");
+  }
+  if (failure) throw UserError("benchmark: " + *failure);
+}
+
+void Benchmark::collect() {
+  if (setup_.world_size <= 1 || setup_.rank != 0) return;
+  // Every other rank writes .ranks/rank<r>.json when its runs are done, and a result file per run.
+  // A rank's file counts when it belongs to this launch: the same token and a start within two
+  // minutes of this rank's. The wait ends with an error when nothing new appeared for
+  // max(--dist_timeout, 3 x the longest run seen) seconds.
+  double longest = 0;
+  for (const auto& r : runs_)
+    if (r.done) longest = std::max(longest, r.seconds);
+  const double patience = std::max<double>(setup_.dist_timeout, 3 * longest);
+  auto last_progress = std::chrono::steady_clock::now();
+  size_t seen_results = 0;
+  log::info("waiting for the other {} rank(s) to finish their runs", setup_.world_size - 1);
+  while (true) {
+    check_interrupted();
+    int finished = 0;
+    for (int r = 1; r < setup_.world_size; ++r) {
+      const fs::path f = root() / ".ranks" / fmt::format("rank{}.json", r);
+      if (!fs::exists(f)) continue;
+      nlohmann::json j;
+      try {
+        std::ifstream(f) >> j;
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (j.value("token", "") != token_ || std::abs(j.value("started", int64_t{0}) - started_) > 120) continue;
+      if (!j.value("ok", false)) throw UserError(fmt::format("benchmark: rank {}: {}", r, j.value("failure", "")));
+      ++finished;
+    }
+    size_t results = 0;
+    for (const auto& run : runs_)
+      if (fs::exists(result_json(run))) ++results;
+    if (results != seen_results) seen_results = results, last_progress = std::chrono::steady_clock::now();
+    if (finished == setup_.world_size - 1) break;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_progress).count() > patience)
+      throw UserError(fmt::format("benchmark: the other ranks finished {} of their runs' results and nothing new came "
+                                  "for {} s; giving up (their logs: <run>/benchmark.log under {})",
+                                  results, patience, root().string()));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  for (size_t i = 0; i < runs_.size(); ++i) {
+    BenchmarkRun& run = runs_[i];
+    if (run.done) continue;
+    nlohmann::json j;
+    std::ifstream(result_json(run)) >> j;
+    run.seconds = j.value("seconds", 0.0);
+    run.stages_run = j.value("stages_run", -1);
+    read_scores(run);
+    run.done = true;
+  }
+}
+
+std::string Benchmark::markdown(double wall_seconds) const {
+  std::string md = "# SFDA benchmark\n\n";
+  md += fmt::format("Command: `{}`\n\n", setup_.command_line);
+  int cached = 0;
+  for (const auto& r : runs_)
+    if (r.stages_run == 0) ++cached;
+  md += fmt::format("Written {}; wall time {}; {} run(s) ({} read from the cache: no stage ran); {} round(s); seeds "
+                    "0..{}; {} process(es).\n\n",
+                    now_text(), format_duration(wall_seconds), runs_.size(), cached, setup_.rounds, o_.seeds - 1,
+                    setup_.world_size);
+  md += "Scores on the target's test split, in %: mean ± sample sd over seeds (`--seed` changes the synthetic data, "
+        "the source model's initialisation and every sample order). Round 0 is the source model; `source` repeats it "
+        "in every round; `upper_bound` trains one round (CE on the target train split's true labels) and is shown "
+        "in the round 1 column only. Work directories: `" +
+        root().string() + "/shift<X>/seed<S>/<method>/` (`jcas status --workdir ...`).\n\n";
+  if (fs::exists(plot_path())) md += fmt::format("![mean test mJac per round]({})\n\n", plot_path().filename().string());
+  for (double shift : o_.shifts) {
+    md += fmt::format("## Shift {} (`--synth.shift {}`)\n\n", benchmark_shift_text(shift), benchmark_shift_text(shift));
+    md += "Test mDice / mJac (%), mean ± sd over seeds.\n\n| method | source model |";
+    for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
+    md += " n |\n| --- | --- |";
+    for (int r = 1; r <= setup_.rounds; ++r) md += " --- |";
+    md += " --: |\n";
+    for (const auto& m : o_.methods) {
+      std::vector<const BenchmarkRun*> rs;
+      for (const auto& r : runs_)
+        if (r.method == m && r.shift == shift && r.done) rs.push_back(&r);
+      md += "| " + method_title(m) + " |";
+      for (int c = 0; c <= setup_.rounds; ++c) {
+        std::vector<double> d, j;
+        for (const auto* r : rs)
+          if (c < static_cast<int>(r->mjac.size())) d.push_back(r->mdice[c]), j.push_back(r->mjac[c]);
+        const Spread sd = spread(d), sj = spread(j);
+        md += sj.n == 0 ? " – |" : fmt::format(" {} / {} |", pct(sd), pct(sj));
+      }
+      md += fmt::format(" {} |\n", rs.size());
+    }
+    md += "\nTest mJac (%) of each seed, per round (source model, then rounds 1..R):\n\n| method |";
+    for (int s = 0; s < o_.seeds; ++s) md += fmt::format(" seed {} |", s);
+    md += "\n| --- |";
+    for (int s = 0; s < o_.seeds; ++s) md += " --- |";
+    md += "\n";
+    for (const auto& m : o_.methods) {
+      md += "| " + m + " |";
+      for (int s = 0; s < o_.seeds; ++s) {
+        const BenchmarkRun* run = nullptr;
+        for (const auto& r : runs_)
+          if (r.method == m && r.shift == shift && r.seed == s && r.done) run = &r;
+        if (!run) {
+          md += " – |";
+          continue;
+        }
+        std::vector<std::string> v;
+        for (int c = 0; c <= rounds_of(*run) && c < static_cast<int>(run->mjac.size()); ++c) v.push_back(pct(run->mjac[c]));
+        md += fmt::format(" {} ({}{}) |", fmt::join(v, ", "), format_duration(run->seconds),
+                          run->stages_run == 0 ? ", cached" : "");
+      }
+      md += "\n";
+    }
+    md += "\n";
+  }
+  return md;
+}
+
+void Benchmark::write_plot(const fs::path& png) const {
+  const int pw = 520, ph = 340, left = 52, right = 150, top = 30, bottom = 40;
+  const int n = static_cast<int>(o_.shifts.size());
+  cv::Mat img(ph, pw * n, CV_8UC3, cv::Scalar(255, 255, 255));
+  static const std::vector<cv::Scalar> palette = {
+      {180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {189, 103, 148},
+      {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
+  const int R = setup_.rounds;
+  for (int p = 0; p < n; ++p) {
+    const double shift = o_.shifts[p];
+    // Mean mJac per method and round.
+    std::vector<std::vector<double>> means(o_.methods.size(), std::vector<double>(R + 1, NAN));
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t m = 0; m < o_.methods.size(); ++m)
+      for (int c = 0; c <= R; ++c) {
+        std::vector<double> v;
+        for (const auto& r : runs_)
+          if (r.method == o_.methods[m] && r.shift == shift && r.done && c < static_cast<int>(r.mjac.size()))
+            v.push_back(r.mjac[c]);
+        const double mean = spread(v).mean;
+        means[m][c] = mean;
+        if (std::isfinite(mean)) lo = std::min(lo, 100 * mean), hi = std::max(hi, 100 * mean);
+      }
+    if (!std::isfinite(lo)) lo = 0, hi = 100;
+    lo = std::max(0.0, std::floor(lo / 5) * 5 - (hi - lo < 1 ? 5 : 0));
+    hi = std::min(100.0, std::ceil(hi / 5) * 5 + (hi - lo < 1 ? 5 : 0));
+    if (hi <= lo) hi = lo + 5;
+    const int x0 = p * pw + left, x1 = p * pw + pw - right, y0 = top, y1 = ph - bottom;
+    auto X = [&](int c) { return R == 0 ? x0 : x0 + (x1 - x0) * c / R; };
+    auto Y = [&](double v) { return static_cast<int>(std::lround(y1 - (y1 - y0) * (100 * v - lo) / (hi - lo))); };
+    cv::rectangle(img, {x0, y0}, {x1, y1}, cv::Scalar(0, 0, 0), 1);
+    for (int k = 0; k <= 5; ++k) {  // y grid and labels
+      const double v = lo + (hi - lo) * k / 5;
+      const int y = static_cast<int>(std::lround(y1 - (y1 - y0) * k / 5.0));
+      cv::line(img, {x0, y}, {x1, y}, cv::Scalar(225, 225, 225), 1);
+      cv::putText(img, fmt::format("{:.0f}", v), {x0 - 30, y + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1,
+                  cv::LINE_AA);
+    }
+    for (int c = 0; c <= R; ++c) {
+      cv::line(img, {X(c), y1}, {X(c), y1 + 4}, cv::Scalar(0, 0, 0), 1);
+      cv::putText(img, std::to_string(c), {X(c) - 4, y1 + 18}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0), 1,
+                  cv::LINE_AA);
+    }
+    cv::putText(img, "round (0 = source model)", {x0 + (x1 - x0) / 2 - 80, ph - 6}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(img, fmt::format("shift {}: mean test mJac (%)", benchmark_shift_text(shift)), {x0, top - 10},
+                cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    for (size_t m = 0; m < o_.methods.size(); ++m) {
+      const cv::Scalar col = palette[m % palette.size()];
+      std::optional<cv::Point> prev;
+      for (int c = 0; c <= R; ++c) {
+        if (!std::isfinite(means[m][c])) continue;
+        const cv::Point pt(X(c), Y(means[m][c]));
+        if (prev) cv::line(img, *prev, pt, col, 2, cv::LINE_AA);
+        cv::circle(img, pt, 3, col, cv::FILLED, cv::LINE_AA);
+        prev = pt;
+      }
+      const int ly = top + 14 + 18 * static_cast<int>(m);
+      cv::line(img, {x1 + 10, ly - 4}, {x1 + 30, ly - 4}, col, 2, cv::LINE_AA);
+      cv::putText(img, o_.methods[m], {x1 + 34, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    }
+  }
+  std::vector<uchar> bytes;
+  if (!cv::imencode(".png", img, bytes)) throw UserError("cannot encode the benchmark plot");
+  write_file_atomically(png, std::string(bytes.begin(), bytes.end()));
+}
+
+}  // namespace jcas

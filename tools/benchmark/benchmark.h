@@ -1,0 +1,104 @@
+#pragma once
+// `jcas benchmark`: the SFDA benchmark in one command. Every (shift strength, seed, method) is one
+// ordinary pipeline run (`jcas run`) in its own work directory under WORKDIR/benchmark, started as
+// a child process of this jcas, so each run has the pipeline's cache, resume, status and compare.
+// Per (shift, seed), a base work directory holds what every method shares (data, source model,
+// its test score: `jcas stage evaluate_source --ensure`); each method's work directory starts as
+// a copy of it (a copied work directory keeps its cache). The report is a Markdown table per
+// shift (test mDice / mJac per round, mean ± sd over seeds) and a PNG of mean test mJac per round.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/foundation/option_binder.h"
+
+namespace jcas {
+
+// source (no adaptation), the adaptation methods, upper_bound (CE on the true target labels).
+std::vector<std::string> benchmark_default_methods();
+// The methods of `--quick`.
+std::vector<std::string> benchmark_quick_methods();
+// UserError for a name that is neither "source", "upper_bound" nor a registered adaptation
+// method (listing the valid names). `has_truth_labels`: whether the pipeline has
+// `--retrain.labels` (which upper_bound needs).
+void check_benchmark_method(const std::string& name, bool has_truth_labels);
+// "1", "1.5": the text of a shift in folder names and on the child's command line.
+std::string benchmark_shift_text(double shift);
+
+struct BenchmarkOptions {
+  std::vector<std::string> methods = benchmark_default_methods();
+  int seeds = 3;                       // pipeline seeds 0..seeds-1
+  std::vector<double> shifts = {1.0, 1.5};  // --synth.shift of the runs
+  int jobs = 1;                        // child runs at once on this machine
+  std::string out;                     // Markdown report (empty: WORKDIR/benchmark/report.md)
+  bool quick = false;
+
+  // Plain keys (`--seeds 3`, `[benchmark] seeds = 3`); `quick` is a switch of the command.
+  void bind(OptionBinder& b);
+  void check() const;  // values only; method names: check_benchmark_method
+};
+
+// One (shift, seed, method): its test scores per round.
+struct BenchmarkRun {
+  double shift = 1;
+  int seed = 0;
+  std::string method;
+  std::filesystem::path dir;        // its work directory (the base's for "source")
+  std::vector<double> mjac, mdice;  // [0] the source model, [r] after r rounds (NaN: not run)
+  double seconds = 0;               // wall time of its child (0 for source: the base's time)
+  int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
+  bool done = false;
+};
+
+// A passthrough option as given: its key ("rounds", "config") and its tokens ("--rounds", "2").
+using PassthroughOption = std::pair<std::string, std::vector<std::string>>;
+
+struct BenchmarkSetup {
+  std::filesystem::path workdir;              // WORKDIR; the benchmark lives in WORKDIR/benchmark
+  int rounds = 2;                             // rounds of the runs (after --quick)
+  std::vector<PassthroughOption> passthrough; // given to every child `jcas run`
+  std::string command_line;                   // as typed, for the report
+  int rank = 0, world_size = 1;               // from torchrun's RANK / WORLD_SIZE
+  int dist_timeout = 300;                     // seconds: bounds rank 0's wait for the other ranks
+  bool has_truth_labels = false;              // the pipeline has --retrain.labels
+};
+
+class Benchmark {
+ public:
+  Benchmark(BenchmarkOptions options, BenchmarkSetup setup);
+
+  // Runs this rank's runs (index % world_size == rank) as child processes, at most `jobs` at once,
+  // printing a dated line per finished run and a progress bar. A failing child: the others that
+  // run are waited for, then UserError naming the run and its log. SIGINT/SIGTERM are forwarded.
+  void run_mine();
+  // Rank 0 with several ranks: waits (bounded) until every other rank has finished its runs and
+  // reads their results. One process: nothing to do.
+  void collect();
+  const std::vector<BenchmarkRun>& runs() const { return runs_; }
+
+  std::string markdown(double wall_seconds) const;
+  // One panel per shift: mean test mJac per round (0 = the source model), one polyline per method.
+  void write_plot(const std::filesystem::path& png) const;
+  std::filesystem::path root() const { return setup_.workdir / "benchmark"; }
+  std::filesystem::path report_path() const;
+  std::filesystem::path plot_path() const;  // beside the report, same stem, .png
+
+ private:
+  struct Task;
+  std::filesystem::path base_dir(double shift, int seed) const;
+  std::filesystem::path result_json(const BenchmarkRun& run) const;
+  std::vector<std::string> child_args(const BenchmarkRun* run, double shift, int seed) const;
+  void read_scores(BenchmarkRun& run) const;
+  void finish_run(BenchmarkRun& run, double seconds, int stages_run);
+  int rounds_of(const BenchmarkRun& run) const;
+
+  BenchmarkOptions o_;
+  BenchmarkSetup setup_;
+  std::vector<BenchmarkRun> runs_;
+  std::string token_;  // the same on every rank of one launch
+  int64_t started_ = 0;  // unix seconds
+};
+
+}  // namespace jcas
