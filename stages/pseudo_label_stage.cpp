@@ -27,7 +27,7 @@ struct PseudoLabelOptions {
   DataOptions data;
   TrainSplit train;
   int prob_stride = 4;
-  bool adabn = false;
+  bool adabn = true;  // chosen on the target val split (README: choosing the defaults)
 
   void bind(OptionBinder& b) {
     OptionBinder d = b.section("data"), p = b.section("pseudo_label");

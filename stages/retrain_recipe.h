@@ -49,7 +49,7 @@ struct RetrainOptions {
   std::string method = "jcas";  // a name of pipeline/method/adaptation_methods.h
   JcasLossOptions loss;         // weights, affinity grid and implementation
   NtmInit ntm_init = NtmInit::estimate;
-  bool ntm_lr_tied = false;  // the reference's effective NTM rate: the backbone's
+  bool ntm_lr_tied = true;  // the reference's effective NTM rate: the backbone's (chosen on val)
   Selection select = Selection::last;
   TrainingLabels labels = TrainingLabels::pseudo;
   // AdaBN before any method (the adabn and tent methods always start with it). Not a [retrain]

@@ -32,6 +32,8 @@ struct RetrainStageOptions {
   RetrainOptions retrain;
   int64_t seed = 0;
 
+  RetrainStageOptions() { retrain.adabn = true; }  // [pseudo_label] adabn's default, as the pseudo-label stage's
+
   void bind(OptionBinder& b) {
     OptionBinder d = b.section("data"), r = b.section("retrain");
     data.bind(d);

@@ -123,11 +123,14 @@ std::vector<std::string> temporaries(const fs::path& dir) {
 
 // Tolerance: the ranks' gradients are summed in another order than one process sums them (float32),
 // which moves weights by rounding only; 1e-4 is far above that and far below any real difference.
+// AdaBN is off: recomputed after retraining, running variances of a few hundred move by rounding
+// in proportion to their size, and what this compares is the training.
 TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   const fs::path one = fresh_dir("dp_world1"), two = fresh_dir("dp_world2");
-  auto r1 = run_jcas(concat({"run"}, parallel_options(one, 4)));
+  const std::vector<std::string> no_adabn = {"--pseudo_label.adabn", "false"};
+  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), no_adabn));
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  auto r2 = run_jcas(concat({"run", "--nproc", "2"}, parallel_options(two, 2)));
+  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2"}, parallel_options(two, 2)), no_adabn));
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
 
   std::printf("source loss %.9g vs %.9g; weights source %g retrain %g\n", metric_of(one / "source.h5", "final_loss"),

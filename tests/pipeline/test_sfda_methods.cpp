@@ -98,7 +98,8 @@ TEST(SfdaMethods, TentTrainsBatchNormAffineOnly) {
 }
 
 TEST(SfdaMethods, FrozenPartsStayExactlyAsTheyWere) {
-  fs::path d = run_method("freeze", {"--retrain.method", "ce", "--retrain.freeze", "bn_stats,bn_affine,early"});
+  fs::path d = run_method("freeze", {"--retrain.method", "ce", "--retrain.freeze", "bn_stats,bn_affine,early",
+                                     "--pseudo_label.adabn", "false"});
   const Weights source = model_of(completed_workdir() / "source.h5"), adapted = model_of(d / "round-0" / "retrain.h5");
   const auto bn = batchnorm_prefixes(source);
   int trained = 0;
@@ -133,14 +134,18 @@ TEST(SfdaMethods, UpperBoundTrainsOnTheTruth) {
   EXPECT_GE(metric_of(d / "round-0" / "evaluate.h5", "test_mjac"), 0.0);
 }
 
-TEST(SfdaMethods, AdabnBeforeLabellingRelabelsAndRetrainsFromThatModel) {
+TEST(SfdaMethods, AdabnBeforeLabellingIsAnOptionOfBothStages) {
   fs::path d = copy_of_completed("pl_adabn");
-  auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--pseudo_label.adabn", "true"}));
+  auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--pseudo_label.adabn", "false"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "estimate_ntm[0]", "derive_affinity[0]",
                                                             "retrain[0]", "evaluate[0]"}))
       << r.output;
-  EXPECT_NE(r.output.find("pseudo_label[0] AdaBN: BatchNorm statistics"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("AdaBN: BatchNorm statistics"), std::string::npos) << r.output;
+  // The default labels with the recalibrated model, and retraining starts from it again.
+  auto log = read_text(completed_workdir() / "jcas.log");
+  EXPECT_NE(log.find("pseudo_label[0] AdaBN: BatchNorm statistics"), std::string::npos);
+  EXPECT_NE(log.find("retrain[0] AdaBN: BatchNorm statistics"), std::string::npos);
 }
 
 // AdaBN's statistics are those of the target images: for the stem's BatchNorm (whose input is the
