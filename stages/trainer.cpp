@@ -306,6 +306,11 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
         auto x = torch::stack(xs).to(device);
         auto y = torch::stack(ys).to(device, torch::kLong);
         ModelOutput out = model.forward(x);
+        // A diverged model is one clear error, not a failing check deep inside a loss.
+        if (!torch::isfinite(out.pred2).all().item<bool>())
+          throw UserError(fmt::format("{}: the model's outputs are no longer finite at epoch {}, batch {}: training "
+                                      "diverged (try a lower learning rate, e.g. --retrain.lr {})",
+                                      o.label, epoch + 1, b + 1, o.lr / 10));
         LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
         terms.total.backward();
         const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2);

@@ -37,6 +37,7 @@
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/stage.h"
 #include "stages/pipeline_stages.h"
+#include "tools/report/seed_spread.h"
 
 extern char** environ;
 
@@ -71,35 +72,6 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 std::string exit_text(int status) {
   if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("exited with status {}", WEXITSTATUS(status));
-}
-
-struct Spread {
-  double mean = NAN, sd = NAN;
-  int n = 0;
-};
-
-Spread spread(const std::vector<double>& xs) {
-  Spread s;
-  std::vector<double> v;
-  for (double x : xs)
-    if (std::isfinite(x)) v.push_back(x);
-  s.n = static_cast<int>(v.size());
-  if (v.empty()) return s;
-  double sum = 0;
-  for (double x : v) sum += x;
-  s.mean = sum / v.size();
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - s.mean) * (x - s.mean);
-    s.sd = std::sqrt(ss / (v.size() - 1));  // sample standard deviation over seeds
-  }
-  return s;
-}
-
-std::string pct(const Spread& s) {
-  if (s.n == 0) return "–";
-  if (!std::isfinite(s.sd)) return fmt::format("{:.2f}", 100 * s.mean);
-  return fmt::format("{:.2f} ± {:.2f}", 100 * s.mean, 100 * s.sd);
 }
 
 std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
