@@ -61,6 +61,16 @@ fs::path run_method(const std::string& name, const std::vector<std::string>& ext
   return d;
 }
 
+// The train split of write_small_datasets' target, without labels.
+SegmentationDataset small_target_train(const std::string& name) {
+  const fs::path data = fresh_dir(name);
+  const std::string written = write_small_datasets(data);
+  if (!written.empty()) throw std::runtime_error("write_small_datasets: " + written);
+  DatasetOptions o;
+  o.root = (data / "target").string();
+  return SegmentationDataset(o, "train", false);
+}
+
 }  // namespace
 
 TEST(SfdaMethods, AdabnChangesOnlyBatchNormStatistics) {
@@ -152,11 +162,7 @@ TEST(SfdaMethods, AdabnBeforeLabellingIsAnOptionOfBothStages) {
 // first convolution of the image) they equal the per-channel mean and variance of that
 // convolution's output over every image, whatever the layer's momentum.
 TEST(BatchNormRecalibration, EqualsTheStatisticsOfTheTargetImages) {
-  const fs::path data = fresh_dir("adabn_data");
-  ASSERT_EQ(write_small_datasets(data), "");
-  DatasetOptions o;
-  o.root = (data / "target").string();
-  SegmentationDataset images(o, "train", false);
+  const SegmentationDataset images = small_target_train("adabn_data");
   ModelOptions mo;
   mo.width = 8;
   mo.feat1_dim = mo.feat2_dim = 16;
@@ -189,11 +195,7 @@ TEST(LabelFilters, ClassBalancedKeepsTheMostConfidentShareOfEachClass) {
   mo.num_classes = 2;
   mo.width = 8;
   DeepLab net(mo);  // not run by this filter
-  const fs::path data = fresh_dir("cbst_data");
-  ASSERT_EQ(write_small_datasets(data), "");
-  DatasetOptions o;
-  o.root = (data / "target").string();
-  SegmentationDataset images(o, "train", false);
+  const SegmentationDataset images = small_target_train("cbst_data");
   LabelFilterOptions fo;
   fo.cbst_portion = 0.5;
   auto f = filter_pseudo_labels(LabelFilter::class_balanced, labels, conf, *net, images, InferenceMode{}, fo,
