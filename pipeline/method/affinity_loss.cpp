@@ -1,6 +1,7 @@
 #include "pipeline/method/affinity_loss.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +43,7 @@ torch::Tensor affinity_matrix(const torch::Tensor& fhat) {
   return torch::bmm(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
 }
 
-torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
+torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
   auto a = affinity;
   if (affinity_ntm.defined()) a = (1 - affinity) * affinity_ntm[0][1] + affinity * affinity_ntm[1][1];
@@ -137,6 +138,7 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
   // fhat B×N×d float32 contiguous; ta = [T_A[0][1], T_A[1][1]]; codes B×N int32; weights B×N float (0/1).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor fhat, torch::Tensor ta,
                                torch::Tensor codes, torch::Tensor weights, int64_t block, double count, bool grad) {
+    RECORD_FUNCTION("jcas::affinity_bce_tiled", std::vector<c10::IValue>());  // named in autograd profiles
     const auto B = fhat.size(0), n = fhat.size(1);
     auto dfhat = torch::zeros_like(fhat);
     auto dta = torch::zeros({2}, ta.options());
@@ -193,6 +195,58 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
   }
 };
 
+// The dense form on the CPU: the same row pass as the tiles over the materialised A (B×N×N
+// float32), in place of nine N×N tensor operations and their backwards.
+class DenseAffinityBce : public torch::autograd::Function<DenseAffinityBce> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor affinity, torch::Tensor ta,
+                               torch::Tensor codes, torch::Tensor weights, double count, bool grad) {
+    RECORD_FUNCTION("jcas::affinity_bce_dense", std::vector<c10::IValue>());  // named in autograd profiles
+    const auto B = affinity.size(0), n = affinity.size(1);
+    auto work = grad ? affinity.clone() : affinity;  // with grad, overwritten with dL/dA
+    double total = 0, g01 = 0, g11 = 0;
+    if (count > 0) {
+      const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
+      for (int64_t b = 0; b < B; ++b) {
+        const int32_t* code = codes[b].data_ptr<int32_t>();
+        const float* w = weights[b].data_ptr<float>();
+        total += bce_block(work[b].data_ptr<float>(), n, n, code, w, code, w, t01, t11, grad, g01, g11);
+      }
+    }
+    const double scale = count > 0 ? 1.0 / count : 0.0;
+    if (grad) {
+      ctx->saved_data["da"] = count > 0 ? work.mul_(scale) : work.zero_();
+      ctx->saved_data["dta"] = torch::tensor({static_cast<float>(g01 * scale), static_cast<float>(g11 * scale)});
+    }
+    return torch::full({}, total * scale, affinity.options());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto g = grad_out[0];
+    return {ctx->saved_data["da"].toTensor() * g, ctx->saved_data["dta"].toTensor() * g, {}, {}, {}, {}};
+  }
+};
+
+// What both row-pass forms read: labels as int32 codes, each pixel's weight (0 = excluded), the
+// number of weighted pairs, and [T_A[0][1], T_A[1][1]] (the identity's [0, 1] without correction:
+// then A' = A exactly).
+struct PairInputs {
+  torch::Tensor codes, weights, ta;
+  double count = 0;
+  PairInputs(const torch::Tensor& grid_labels, const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
+    auto labels = grid_labels.to(torch::kLong);
+    codes = labels.to(torch::kInt32).contiguous();
+    weights = (ignore == AffinityIgnore::exclude ? (labels != kIgnoreLabel) : torch::ones_like(labels, torch::kBool))
+                  .to(torch::kFloat32)
+                  .contiguous();
+    const auto per_image = weights.sum(1).to(torch::kFloat64);
+    count = (per_image * per_image).sum().item<double>();
+    ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
+                                : torch::tensor({0.f, 1.f});
+  }
+};
+
 }  // namespace
 
 torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor& grid_labels,
@@ -202,19 +256,22 @@ torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor&
   TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == fhat.size(0) && grid_labels.size(1) == fhat.size(1),
               "affinity_bce_tiled: grid labels must be B×N");
   const auto n = fhat.size(1);
-  auto labels = grid_labels.to(torch::kLong);
-  auto codes = labels.to(torch::kInt32).contiguous();
-  auto weights = (ignore == AffinityIgnore::exclude ? (labels != kIgnoreLabel) : torch::ones_like(labels, torch::kBool))
-                     .to(torch::kFloat32)
-                     .contiguous();
-  const auto per_image = weights.sum(1).to(torch::kFloat64);
-  const double count = (per_image * per_image).sum().item<double>();
-  // Without correction A' = (1 − A)·0 + A·1 = A exactly.
-  auto ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
-                                   : torch::tensor({0.f, 1.f});
-  const bool grad = torch::GradMode::is_enabled() && (fhat.requires_grad() || ta.requires_grad());
+  const PairInputs pairs(grid_labels, affinity_ntm, ignore);
+  const bool grad = torch::GradMode::is_enabled() && (fhat.requires_grad() || pairs.ta.requires_grad());
   const int64_t block = block_rows > 0 ? block_rows : auto_tile(n);
-  return TiledAffinityBce::apply(fhat.contiguous(), ta, codes, weights, block, count, grad);
+  return TiledAffinityBce::apply(fhat.contiguous(), pairs.ta, pairs.codes, pairs.weights, block, pairs.count, grad);
+}
+
+torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
+                                 const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
+  TORCH_CHECK(affinity.dim() == 3 && affinity.size(1) == affinity.size(2), "affinity_bce_dense: A must be B×N×N");
+  TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == affinity.size(0) && grid_labels.size(1) == affinity.size(1),
+              "affinity_bce_dense: grid labels must be B×N");
+  if (!affinity.device().is_cpu() || affinity.scalar_type() != torch::kFloat32)
+    return affinity_bce_dense_ops(affinity, grid_labels, affinity_ntm, ignore);
+  const PairInputs pairs(grid_labels, affinity_ntm, ignore);
+  const bool grad = torch::GradMode::is_enabled() && (affinity.requires_grad() || pairs.ta.requires_grad());
+  return DenseAffinityBce::apply(affinity.contiguous(), pairs.ta, pairs.codes, pairs.weights, pairs.count, grad);
 }
 
 }  // namespace jcas

@@ -2,8 +2,6 @@
 
 namespace jcas {
 
-namespace F = torch::nn::functional;
-
 namespace {
 // B×K×h×w -> B×N×K and back.
 torch::Tensor to_rows(const torch::Tensor& p) {
@@ -17,13 +15,20 @@ torch::Tensor from_rows(const torch::Tensor& rows, const torch::Tensor& like) {
 torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits) {
   TORCH_CHECK(grid_logits.dim() == 4, "dar_dense: expected B×K×h×w logits");
   TORCH_CHECK(affinity.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_dense: grid size mismatch");
-  auto ahat = F::normalize(affinity, F::NormalizeFuncOptions().p(1).dim(2));
-  // The reference normalises 1 − Â (its `affinity_map` is already row-normalised at that point), not
-  // 1 − A; the fixture confirms it.
-  auto ainv = F::normalize(1 - ahat, F::NormalizeFuncOptions().p(1).dim(2));
+  // Â = diag(1/s)·A with s the row sums (A is clamped >= 1e-10, so its L1 norms are its sums and
+  // F.normalize's max(·, 1e-12) is kept), hence ÂP = (AP)/s without forming Â. The rows of 1 − Â
+  // are >= 0 and sum to N − ΣÂ, and (1 − Â)P = 1(1ᵀP) − ÂP. Same values as the reference's two
+  // normalisations and two N×N products (tested against them), at the cost of one product. The
+  // reference normalises 1 − Â (its `affinity_map` is already row-normalised), not 1 − A; the
+  // fixture confirms it.
+  const double n = static_cast<double>(affinity.size(2));
+  const auto a_rows = affinity.sum(2, /*keepdim=*/true);
+  const auto s = a_rows.clamp_min(1e-12);
   auto p = to_rows(grid_logits);
-  auto intra = grid_logits + from_rows(torch::bmm(ahat, p), grid_logits);
-  auto inter = grid_logits - from_rows(torch::bmm(ainv, p), grid_logits);
+  auto ahat_p = torch::bmm(affinity, p) / s;
+  auto ainv_p = (p.sum(1, /*keepdim=*/true) - ahat_p) / (n - a_rows / s).clamp_min(1e-12);
+  auto intra = grid_logits + from_rows(ahat_p, grid_logits);
+  auto inter = grid_logits - from_rows(ainv_p, grid_logits);
   return (intra + inter) / 2.;
 }
 

@@ -126,6 +126,17 @@ TEST(Dar, LowRankEqualsDense) {
     auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits);
     auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
     EXPECT_LT(rel(low, dense), 1e-6);
+    // The dense form against the reference's own formula: two L1 row normalisations, two products.
+    auto a2 = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));  // a's graph is spent
+    auto ahat = F::normalize(a2, F::NormalizeFuncOptions().p(1).dim(2));
+    auto ainv = F::normalize(1 - ahat, F::NormalizeFuncOptions().p(1).dim(2));
+    auto rows = logits.permute({0, 2, 3, 1}).reshape({2, 35, 3});
+    auto back = [&](const torch::Tensor& r) { return r.reshape({2, 5, 7, 3}).permute({0, 3, 1, 2}); };
+    auto formula = ((logits + back(torch::bmm(ahat, rows))) + (logits - back(torch::bmm(ainv, rows)))) / 2;
+    auto g_formula = torch::autograd::grad({(formula * weights).sum()}, {feat, logits});
+    EXPECT_LT(rel(dense, formula), 1e-6);
+    EXPECT_LT(rel(g_dense[0], g_formula[0]), 1e-5);
+    EXPECT_LT(rel(g_dense[1], g_formula[1]), 1e-6);
     EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
     EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
   }
@@ -136,7 +147,63 @@ struct AffCase {
   bool with_ntm;
 };
 
-TEST(AffinityLoss, TiledEqualsDense) {
+// The fused CPU corrected NLL against the op chain: values and both gradients, with ignore pixels,
+// with and without the class NTM, including pixels where the clamp at 1e-10 is active.
+TEST(ClassLoss, FusedEqualsOpChain) {
+  torch::manual_seed(3);
+  const int64_t K = 4;
+  for (bool with_ntm : {true, false}) {
+    auto logits = (torch::randn({3, K, 9, 11}) * 4).requires_grad_();
+    auto labels = torch::randint(0, K, {3, 9, 11}, torch::kLong);
+    labels.index_put_({torch::rand({3, 9, 11}) < 0.2}, 255);
+    {
+      torch::NoGradGuard no_grad;
+      logits[0][0][0][0] = 40;  // p of the other classes underflows: q = 0 for label 1 under the identity
+      labels[0][0][0] = 1;
+    }
+    auto w = torch::randn({K, K}).requires_grad_();
+    auto ntm = torch::softmax(w + 3 * torch::eye(K), 1);
+    auto t = with_ntm ? ntm : torch::Tensor();
+    auto fused = jcas::corrected_nll(logits, labels, t);
+    auto [gx, gw] = std::make_tuple(torch::Tensor(), torch::Tensor());
+    fused.backward();
+    gx = logits.grad().clone();
+    if (with_ntm) gw = w.grad().clone();
+    logits.mutable_grad().reset();
+    w.mutable_grad().reset();
+    auto ops = jcas::corrected_nll_ops(logits, labels, with_ntm ? torch::softmax(w + 3 * torch::eye(K), 1) : t);
+    ops.backward();
+    EXPECT_NEAR(fused.item<double>(), ops.item<double>(), 1e-5 * std::abs(ops.item<double>())) << with_ntm;
+    EXPECT_LE(rel(gx, logits.grad()), 1e-5) << with_ntm;
+    if (with_ntm) EXPECT_LE(rel(gw, w.grad()), 1e-5);
+  }
+  // No labelled pixel: 0, as the op chain.
+  auto all_ignored = torch::full({1, 2, 2}, 255, torch::kLong);
+  EXPECT_EQ(jcas::corrected_nll(torch::randn({1, K, 2, 2}), all_ignored, torch::Tensor()).item<double>(), 0);
+  EXPECT_THROW(jcas::corrected_nll(torch::randn({1, K, 2, 2}), torch::full({1, 2, 2}, 7, torch::kLong), torch::Tensor()),
+               std::invalid_argument);
+}
+
+// The class branch's two terms in one resize and one pass equal the two op chains.
+TEST(ClassLoss, BranchInOnePassEqualsTwoOpChains) {
+  torch::manual_seed(5);
+  auto grid = torch::randn({2, 4, 5, 6}).requires_grad_();
+  auto dar = torch::randn({2, 4, 5, 6}).requires_grad_();
+  auto labels = torch::randint(0, 4, {2, 20, 24}, torch::kLong);
+  labels.index_put_({torch::rand({2, 20, 24}) < 0.2}, 255);
+  auto w = torch::randn({4, 4}).requires_grad_();
+  auto ntm = [&] { return torch::softmax(w + 3 * torch::eye(4), 1); };
+  auto fused = jcas::class_branch_loss(grid, dar, labels, ntm());
+  auto gf = torch::autograd::grad({fused}, {grid, dar, w});
+  auto ops = jcas::corrected_nll_ops(jcas::resize_bilinear(dar, 20, 24), labels, ntm()) +
+             jcas::corrected_nll_ops(jcas::resize_bilinear(grid, 20, 24), labels, ntm());
+  auto go = torch::autograd::grad({ops}, {grid, dar, w});
+  EXPECT_NEAR(fused.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
+  for (size_t i = 0; i < gf.size(); ++i) EXPECT_LE(rel(gf[i], go[i]), 1e-5) << i;
+}
+
+// The tiled and the dense (CPU row pass) forms against the op chain: values and gradients.
+TEST(AffinityLoss, TiledAndDenseEqualOpChain) {
   torch::manual_seed(11);
   const int64_t gh = 6, gw = 7;
   auto labels = torch::randint(0, 4, {3, 24, 35}, torch::kLong);
@@ -154,15 +221,21 @@ TEST(AffinityLoss, TiledEqualsDense) {
         }
         auto glab = jcas::grid_labels(labels, gh, gw);
         auto t = with_ntm ? ta->matrix() : torch::Tensor();
-        auto dense = jcas::affinity_bce_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t, ignore);
+        auto ops = jcas::affinity_bce_dense_ops(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t, ignore);
         std::vector<torch::Tensor> wrt = {feat};
         if (with_ntm) wrt.push_back(ta->weight());
-        auto gd = torch::autograd::grad({dense}, wrt);
+        auto go = torch::autograd::grad({ops}, wrt);
         auto t2 = with_ntm ? ta->matrix() : torch::Tensor();
         auto tiled = jcas::affinity_bce_tiled(jcas::normalized_embeddings(feat, gh, gw), glab, t2, ignore, block);
         auto gt = torch::autograd::grad({tiled}, wrt);
-        EXPECT_NEAR(tiled.item<double>(), dense.item<double>(), 1e-5 * dense.item<double>());
-        for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gt[i], gd[i]), 1e-5) << "input " << i << " block " << block;
+        EXPECT_NEAR(tiled.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
+        for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gt[i], go[i]), 1e-5) << "input " << i << " block " << block;
+        if (block != 0) continue;
+        auto t3 = with_ntm ? ta->matrix() : torch::Tensor();
+        auto dense = jcas::affinity_bce_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t3, ignore);
+        auto gd = torch::autograd::grad({dense}, wrt);
+        EXPECT_NEAR(dense.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
+        for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gd[i], go[i]), 1e-5) << "dense, input " << i;
       }
     }
   }
@@ -180,6 +253,8 @@ TEST(AffinityLoss, ExcludeDropsIgnorePairs) {
   const double expect_ac = -(std::log(0.9) + 2 * std::log(0.6) + std::log(0.8) + 2 * std::log(0.7) + 2 * std::log(0.8) +
                              std::log(0.95)) / 9;
   EXPECT_NEAR(ac, expect_ac, 1e-6);
+  EXPECT_NEAR(jcas::affinity_bce_dense_ops(a, glab, {}, jcas::AffinityIgnore::exclude).item<double>(), expect_ex, 1e-6);
+  EXPECT_NEAR(jcas::affinity_bce_dense_ops(a, glab, {}, jcas::AffinityIgnore::as_class).item<double>(), expect_ac, 1e-6);
   // Everything ignored: 0, in both implementations.
   auto all_ignored = torch::full({1, 3}, 255, torch::kLong);
   EXPECT_EQ(jcas::affinity_bce_dense(a, all_ignored, {}, jcas::AffinityIgnore::exclude).item<double>(), 0);

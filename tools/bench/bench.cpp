@@ -9,6 +9,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -78,52 +79,106 @@ Json in_child(int threads, const std::function<Json()>& measure) {
 
 struct StepCase {
   std::string preset = "small";
-  int height = 128, width = 160, grid_h = 16, grid_w = 20, batch = 4, steps = 10, warmup = 3;
+  int height = 128, width = 160, grid_h = 16, grid_w = 20, batch = 4, steps = 60, warmup = 3;
   std::string method = "jcas";
   AffinityImpl impl = AffinityImpl::dense;
   std::string profile;  // Chrome trace of the timed steps
 };
 
-// Seconds per training step (forward, loss, backward, SGD) as the retrain stage runs it.
-Json training_step(const StepCase& c) {
-  torch::manual_seed(0);
-  ModelOptions mo;
-  mo.preset = c.preset;
-  if (c.preset == "resnet101") mo.feat1_dim = 128, mo.feat2_dim = 256;  // the reference's widths
-  DeepLab model(mo);
-  JcasLossOptions base;
-  base.affinity_h = c.grid_h;
-  base.affinity_w = c.grid_w;
-  base.affinity_impl = c.impl;
-  JcasLoss loss(mo.num_classes, adaptation_method(c.method).loss_options(base));
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  auto sgd_options = [](double lr) {
-    return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9));
-  };
-  groups.emplace_back(model->backbone_parameters(), sgd_options(0.005));
-  groups.emplace_back(model->head_parameters(), sgd_options(0.05));
-  if (!loss->parameters().empty()) groups.emplace_back(loss->parameters(), sgd_options(0.001));
-  torch::optim::SGD sgd(groups, torch::optim::SGDOptions(0.005));
-  auto x = torch::randn({c.batch, 3, c.height, c.width});
-  auto y = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
-  auto dist = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
-  model->train();
-  auto step = [&] {
-    sgd.zero_grad();
-    ModelOutput out = model->forward(x);
-    LossTerms t = loss->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
+// trace.json -> trace-dense.json
+std::string profile_path(const std::string& path, const std::string& tag) {
+  const auto dot = path.find_last_of('.');
+  const auto slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path + "-" + tag;
+  return path.substr(0, dot) + "-" + tag + path.substr(dot);
+}
+
+// One training step (forward, loss, backward, SGD) as the retrain stage runs it, on fixed inputs.
+class TrainingStep {
+ public:
+  explicit TrainingStep(const StepCase& c) : case_(c) {
+    torch::manual_seed(0);
+    ModelOptions mo;
+    mo.preset = c.preset;
+    if (c.preset == "resnet101") mo.feat1_dim = 128, mo.feat2_dim = 256;  // the reference's widths
+    model_ = DeepLab(mo);
+    JcasLossOptions base;
+    base.affinity_h = c.grid_h;
+    base.affinity_w = c.grid_w;
+    base.affinity_impl = c.impl;
+    loss_ = JcasLoss(mo.num_classes, adaptation_method(c.method).loss_options(base));
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    auto sgd_options = [](double lr) {
+      return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9));
+    };
+    groups.emplace_back(model_->backbone_parameters(), sgd_options(0.005));
+    groups.emplace_back(model_->head_parameters(), sgd_options(0.05));
+    if (!loss_->parameters().empty()) groups.emplace_back(loss_->parameters(), sgd_options(0.001));
+    sgd_ = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.005));
+    x_ = torch::randn({c.batch, 3, c.height, c.width});
+    y_ = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
+    dist_ = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
+    model_->train();
+  }
+
+  // Seconds taken by one step.
+  double run() {
+    const auto t0 = std::chrono::steady_clock::now();
+    sgd_->zero_grad();
+    ModelOutput out = model_->forward(x_);
+    LossTerms t = loss_->forward(out.feat1, out.feat2, out.pred1, out.pred2, y_, dist_);
     t.total.backward();
-    sgd.step();
-  };
-  for (int i = 0; i < c.warmup; ++i) step();
+    sgd_->step();
+    return seconds_since(t0);
+  }
+
+  Json describe(double step_s) const {
+    const auto& c = case_;
+    return {{"measure", "training step"}, {"preset", c.preset}, {"input", fmt::format("{}x{}", c.height, c.width)},
+            {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
+            {"impl", enum_name(c.impl)}, {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
+  }
+
+ private:
+  StepCase case_;
+  DeepLab model_{nullptr};
+  JcasLoss loss_{nullptr};
+  std::unique_ptr<torch::optim::SGD> sgd_;
+  torch::Tensor x_, y_, dist_;
+};
+
+// Seconds per training step, the mean of c.steps after c.warmup; with c.profile, under the
+// autograd profiler (the figures then include its overhead).
+Json training_step(const StepCase& c) {
+  TrainingStep step(c);
+  for (int i = 0; i < c.warmup; ++i) step.run();
   std::unique_ptr<torch::autograd::profiler::RecordProfile> rec;
   if (!c.profile.empty()) rec = std::make_unique<torch::autograd::profiler::RecordProfile>(c.profile);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < c.steps; ++i) step();
-  const double s = seconds_since(t0) / c.steps;
-  return {{"measure", "training step"}, {"preset", c.preset}, {"input", fmt::format("{}x{}", c.height, c.width)},
-          {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
-          {"impl", enum_name(c.impl)}, {"step_s", s}, {"batches_per_s", 1 / s}};
+  double total = 0;
+  for (int i = 0; i < c.steps; ++i) total += step.run();
+  return step.describe(total / c.steps);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// The cases' steps taken in turn (one of each, c.steps times), each case's median reported: on a
+// shared or throttled machine the speed drifts by tens of percent within a minute, and taking the
+// steps in turn gives every case the same conditions, so their ratios hold.
+Json interleaved_steps(const std::vector<StepCase>& cases) {
+  std::vector<std::unique_ptr<TrainingStep>> steps;
+  for (const auto& c : cases) steps.push_back(std::make_unique<TrainingStep>(c));
+  for (int i = 0; i < cases.front().warmup; ++i)
+    for (auto& s : steps) s->run();
+  std::vector<std::vector<double>> times(cases.size());
+  for (int i = 0; i < cases.front().steps; ++i)
+    for (size_t k = 0; k < steps.size(); ++k) times[k].push_back(steps[k]->run());
+  Json all = Json::array();
+  for (size_t k = 0; k < steps.size(); ++k) all.push_back(steps[k]->describe(median(times[k])));
+  return {{"cases", all}};
 }
 
 // The retrain step of the quickstart (JCAS loss, batch 4 per rank, 128x160) in a data-parallel
@@ -253,7 +308,8 @@ int run(const std::vector<std::string>& args) {
   desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
                      "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank)")(
       "profile", po::value<std::string>()->default_value(""),
-      "write the autograd profile of the quickstart-size JCAS steps (Chrome trace)");
+      "write the autograd profiles of the quickstart-size training steps (Chrome traces: the name with "
+      "-ce, -jcas-dense and -jcas-tiled before its extension)");
   add_threads_option(desc);
   auto parsed = parse_options("jcas-bench", "Speed and memory of training steps, the loss and inference.", desc, args);
   if (parsed.help) return 0;
@@ -267,19 +323,26 @@ int run(const std::vector<std::string>& args) {
   };
 
   if (wants("step")) {
-    StepCase c;
-    c.method = "ce";
-    const Json ce = in_child(threads, [&] { return training_step(c); });
-    emit(ce);
-    for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled}) {
-      c.method = "jcas";
-      c.impl = impl;
-      c.profile = impl == AffinityImpl::dense ? vm["profile"].as<std::string>() : "";
-      Json j = in_child(threads, [&] { return training_step(c); });
-      if (j.contains("step_s") && ce.contains("step_s"))
-        j["over_ce"] = j["step_s"].get<double>() / ce["step_s"].get<double>();
+    std::vector<StepCase> cases(3);
+    cases[0].method = "ce";
+    cases[1].impl = AffinityImpl::dense;
+    cases[2].impl = AffinityImpl::tiled;
+    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
+    if (!result.contains("cases")) emit(result);
+    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
+      Json j = result["cases"][k];
+      j["threads"] = result["threads"];
+      j["peak_rss_mib"] = result["peak_rss_mib"];  // of the process holding all three
+      j["timing"] = "median of interleaved steps";
+      if (k > 0) j["over_ce"] = j["step_s"].get<double>() / result["cases"][0]["step_s"].get<double>();
       emit(j);
     }
+    const std::string trace = vm["profile"].as<std::string>();
+    for (auto c : cases)
+      if (!trace.empty()) {
+        c.profile = profile_path(trace, c.method == "ce" ? "ce" : std::string("jcas-") + enum_name(c.impl));
+        in_child(threads, [&] { return training_step(c); });
+      }
   }
   if (wants("loss"))
     for (int side : {32, 64, 96})
