@@ -9,6 +9,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pipeline/method/batched_matmul.h"
+#include "pipeline/method/log_product.h"
+
 namespace jcas {
 
 namespace F = torch::nn::functional;
@@ -40,7 +43,7 @@ torch::Tensor grid_labels(const torch::Tensor& labels, int64_t grid_h, int64_t g
 }
 
 torch::Tensor affinity_matrix(const torch::Tensor& fhat) {
-  return torch::bmm(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
+  return batched_matmul(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
 }
 
 torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
@@ -61,21 +64,6 @@ namespace {
 
 // Square tiles of A: 1024² floats = 4 MiB.
 int64_t auto_tile(int64_t n) { return std::min<int64_t>(std::max<int64_t>(n, 1), 1024); }
-
-// Running product of values in (0, 2] kept as mantissa × 2^exponent, so that a sum of logs costs one
-// multiply per term and one log per row instead of one log per term (the log dominated the step).
-struct LogSum {
-  double mantissa = 1;
-  int64_t exponent = 0;
-  void renormalise() {
-    uint64_t bits;
-    std::memcpy(&bits, &mantissa, sizeof bits);
-    exponent += static_cast<int64_t>((bits >> 52) & 0x7ff) - 1023;
-    bits = (bits & ~(uint64_t{0x7ff} << 52)) | (uint64_t{1023} << 52);  // mantissa in [1, 2)
-    std::memcpy(&mantissa, &bits, sizeof bits);
-  }
-  double value() const { return std::log(mantissa) + static_cast<double>(exponent) * 0.69314718055994530942; }
-};
 
 // One row block of the BCE. On entry `a` holds A = F̂_r F̂ᵀ (rows × n). Returns the summed BCE of the
 // block. With `grad`, overwrites `a` with dL_sum/dA and adds dL_sum/dT_A[0][1], dL_sum/dT_A[1][1] into
@@ -149,37 +137,44 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
     }
     const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
     const int64_t tile = std::min(block, n);
-    auto abuf = torch::empty({tile * tile}, fhat.options());
-    double total = 0, g01 = 0, g11 = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      auto fb = fhat[b];
-      auto db = dfhat[b];
-      const int32_t* code = codes[b].data_ptr<int32_t>();
-      const float* w = weights[b].data_ptr<float>();
-      // A is symmetric and so is every pair's loss: visit the tiles (I, J) with J >= I only, counting
-      // an off-diagonal tile twice. With G = dL/dA: dF̂_I += 2·G_IJ·F̂_J and dF̂_J += 2·G_IJᵀ·F̂_I; on a
-      // diagonal tile (G_II + G_IIᵀ)·F̂_I = 2·G_II·F̂_I.
-      for (int64_t r0 = 0; r0 < n; r0 += tile) {
-        const int64_t rows = std::min(tile, n - r0);
-        auto fr = fb.narrow(0, r0, rows);
-        for (int64_t c0 = r0; c0 < n; c0 += tile) {
-          const int64_t cols = std::min(tile, n - c0);
-          auto a = abuf.narrow(0, 0, rows * cols).view({rows, cols});
-          auto fc = fb.narrow(0, c0, cols);
-          at::mm_out(a, fr, fc.t());
-          const double mult = c0 == r0 ? 1.0 : 2.0;
-          double t01_grad = 0, t11_grad = 0;
-          total += mult * bce_block(a.data_ptr<float>(), rows, cols, code + r0, w + r0, code + c0, w + c0, t01, t11,
-                                    grad, t01_grad, t11_grad);
-          g01 += mult * t01_grad;
-          g11 += mult * t11_grad;
-          if (grad) {
-            db.narrow(0, r0, rows).addmm_(a, fc, /*beta=*/1, /*alpha=*/2);
-            if (c0 != r0) db.narrow(0, c0, cols).addmm_(a.t(), fr, /*beta=*/1, /*alpha=*/2);
+    // Images in parallel (each tile product on one BLAS thread, the row pass inline); with a single
+    // image, its row pass is the parallel part.
+    std::vector<double> totals(B, 0), g01s(B, 0), g11s(B, 0);
+    at::parallel_for(0, B, 1, [&](int64_t first, int64_t last) {
+      torch::NoGradGuard no_grad;  // grad mode is per thread: the worker's does not follow the caller's
+      auto abuf = torch::empty({tile * tile}, fhat.options());
+      for (int64_t b = first; b < last; ++b) {
+        auto fb = fhat[b];
+        auto db = dfhat[b];
+        const int32_t* code = codes[b].data_ptr<int32_t>();
+        const float* w = weights[b].data_ptr<float>();
+        // A is symmetric and so is every pair's loss: visit the tiles (I, J) with J >= I only, counting
+        // an off-diagonal tile twice. With G = dL/dA: dF̂_I += 2·G_IJ·F̂_J and dF̂_J += 2·G_IJᵀ·F̂_I; on a
+        // diagonal tile (G_II + G_IIᵀ)·F̂_I = 2·G_II·F̂_I.
+        for (int64_t r0 = 0; r0 < n; r0 += tile) {
+          const int64_t rows = std::min(tile, n - r0);
+          auto fr = fb.narrow(0, r0, rows);
+          for (int64_t c0 = r0; c0 < n; c0 += tile) {
+            const int64_t cols = std::min(tile, n - c0);
+            auto a = abuf.narrow(0, 0, rows * cols).view({rows, cols});
+            auto fc = fb.narrow(0, c0, cols);
+            at::mm_out(a, fr, fc.t());
+            const double mult = c0 == r0 ? 1.0 : 2.0;
+            double t01_grad = 0, t11_grad = 0;
+            totals[b] += mult * bce_block(a.data_ptr<float>(), rows, cols, code + r0, w + r0, code + c0, w + c0, t01,
+                                          t11, grad, t01_grad, t11_grad);
+            g01s[b] += mult * t01_grad;
+            g11s[b] += mult * t11_grad;
+            if (grad) {
+              db.narrow(0, r0, rows).addmm_(a, fc, /*beta=*/1, /*alpha=*/2);
+              if (c0 != r0) db.narrow(0, c0, cols).addmm_(a.t(), fr, /*beta=*/1, /*alpha=*/2);
+            }
           }
         }
       }
-    }
+    });
+    double total = 0, g01 = 0, g11 = 0;
+    for (int64_t b = 0; b < B; ++b) total += totals[b], g01 += g01s[b], g11 += g11s[b];
     dfhat.div_(count);
     dta[0] = g01 / count;
     dta[1] = g11 / count;

@@ -1,5 +1,7 @@
 #include "pipeline/method/dar.h"
 
+#include "pipeline/method/batched_matmul.h"
+
 namespace jcas {
 
 namespace {
@@ -25,7 +27,7 @@ torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid
   const auto a_rows = affinity.sum(2, /*keepdim=*/true);
   const auto s = a_rows.clamp_min(1e-12);
   auto p = to_rows(grid_logits);
-  auto ahat_p = torch::bmm(affinity, p) / s;
+  auto ahat_p = batched_matmul(affinity, p) / s;
   auto ainv_p = (p.sum(1, /*keepdim=*/true) - ahat_p) / (n - a_rows / s).clamp_min(1e-12);
   auto intra = grid_logits + from_rows(ahat_p, grid_logits);
   auto inter = grid_logits - from_rows(ainv_p, grid_logits);
@@ -39,8 +41,8 @@ torch::Tensor dar_lowrank(const torch::Tensor& fhat, const torch::Tensor& grid_l
   const double n = static_cast<double>(fhat.size(1));
   auto p = to_rows(grid_logits);                                    // B×N×K
   auto psum = p.sum(1, /*keepdim=*/true);                           // 1ᵀP, B×1×K
-  auto ap = torch::bmm(fhat, torch::bmm(fhat.transpose(1, 2), p)) + kFloor * psum;  // A P
-  auto rows = torch::bmm(fhat, fhat.sum(1).unsqueeze(2)) + kFloor * n;             // A 1, B×N×1
+  auto ap = batched_matmul(fhat, batched_matmul(fhat.transpose(1, 2), p)) + kFloor * psum;  // A P
+  auto rows = batched_matmul(fhat, fhat.sum(1).unsqueeze(2)) + kFloor * n;             // A 1, B×N×1
   auto ahat_p = ap / rows.abs().clamp_min(1e-12);                   // F.normalize(p=1): max(‖·‖₁, 1e-12)
   // (1 − Â)P = 1(1ᵀP) − ÂP; every row of 1 − Â is >= 0 and sums to N − 1.
   auto ainv_p = (psum - ahat_p) / std::max(n - 1, 1e-12);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "adapters/foundation/allocator.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/options.h"
 #include "pipeline/method/adaptation_methods.h"
@@ -377,6 +378,7 @@ int run(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  jcas::keep_freed_memory_for_reuse();  // as jcas itself
   try {
     return run({argv + 1, argv + argc});
   } catch (const jcas::UserError& e) {

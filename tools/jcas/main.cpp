@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/foundation/allocator.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "jcas_version.h"
@@ -54,6 +55,7 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  jcas::keep_freed_memory_for_reuse();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage();
