@@ -61,6 +61,27 @@ torch::Tensor anchor_points(const torch::Tensor& probs, const torch::Tensor& noi
   return row_normalize_or_identity(t);
 }
 
+// Per-class anchors: row i is the mean of `probs` over the pixels labelled i (argmax i without noisy
+// labels) whose probability of class i is at or above that group's `quantile` quantile. The global
+// quantile of "anchor" cannot isolate a class covering less than 1 − quantile of the pixels: its
+// top pixels then include other classes' pixels.
+torch::Tensor class_anchor_points(const torch::Tensor& probs, const torch::Tensor& noisy, int k, double quantile) {
+  if (!(quantile >= 0 && quantile <= 1))
+    throw UserError(fmt::format("anchor quantile must be in [0, 1], got {}", quantile));
+  const auto labels = noisy.defined() ? noisy : probs.argmax(1);
+  auto t = torch::eye(k, torch::kFloat64);
+  for (int i = 0; i < k; ++i) {
+    auto p = probs.index({labels == i});
+    const int64_t n = p.size(0);
+    if (n == 0) continue;  // no evidence: an identity row
+    auto col = p.select(1, i).contiguous();
+    const int64_t pos = std::min<int64_t>(n, 1 + static_cast<int64_t>(std::floor(quantile * double(n - 1))));
+    auto threshold = std::get<0>(torch::kthvalue(col, pos));
+    t[i].copy_(p.index({col >= threshold}).mean(0));
+  }
+  return row_normalize_or_identity(t);
+}
+
 torch::Tensor identity_prior(int k) {
   // rownormalize(I + σ(W) ⊙ (1 − I)) with W = −2 everywhere.
   const double s = 1.0 / (1.0 + std::exp(2.0));
@@ -81,6 +102,10 @@ const std::vector<NtmEstimator>& ntm_estimators() {
       {"anchor", "anchor points: mean probabilities of each class's most confident pixels (Patrini et al.)", false,
        [](const NtmEstimatorInput& in) {
          return anchor_points(in.probs, in.noisy, in.num_classes, in.anchor_quantile);
+       }},
+      {"class_anchor", "anchor points taken per class: each class's quantile among the pixels labelled with it", false,
+       [](const NtmEstimatorInput& in) {
+         return class_anchor_points(in.probs, in.noisy, in.num_classes, in.anchor_quantile);
        }},
       {"oracle", "confusion of the noisy labels against ground truth (evaluation only)", true,
        [](const NtmEstimatorInput& in) {

@@ -14,6 +14,8 @@
 //   the pixels whose probability of class i is at or above its `anchor_quantile` quantile. (Patrini
 //   takes the single pixel at the quantile; the mean over the top is less noisy per pixel.)
 //   Labels are used only to skip pixels labelled 255.
+// - "class_anchor": as "anchor", but the quantile and the mean are taken per class among the pixels
+//   labelled with it (the global quantile cannot isolate a class covering < 1 − quantile of the pixels).
 // - "oracle": the confusion of noisy against clean labels, row-normalised (needs `clean`).
 // - "identity": no prior, the matrix of the NTM initialisation W = −2 (DESIGN §3.1):
 //   diagonal 1/(1+(K−1)σ(−2)), off-diagonal σ(−2)/(1+(K−1)σ(−2)).

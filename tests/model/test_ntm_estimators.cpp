@@ -27,10 +27,10 @@ struct Synthetic {
 // Clean labels from an imbalanced class distribution; noisy labels sampled from the T_C row of
 // the clean class; probs = the noisy posterior of a calibrated model, p_clean · T_C, where p_clean
 // is sharp around the clean class: (1 − ε)·onehot + ε·(random distribution), ε ~ U(0, 0.3).
-Synthetic make_synthetic(int64_t n, uint64_t seed) {
+Synthetic make_synthetic(int64_t n, uint64_t seed,
+                         const torch::Tensor& dist = torch::tensor({0.5, 0.25, 0.1, 0.15}, torch::kFloat64)) {
   torch::manual_seed(seed);
   auto t = true_ntm();
-  auto dist = torch::tensor({0.5, 0.25, 0.1, 0.15}, torch::kFloat64);
   auto clean = torch::multinomial(dist, n, true);
   auto noisy = torch::multinomial(t.index_select(0, clean), 1, true).squeeze(1);
   auto eps = torch::rand({n, 1}, torch::kFloat64) * 0.3;
@@ -92,12 +92,30 @@ TEST(NtmEstimators, AnchorPointsRecoverKnownNtm) {
   EXPECT_GT(ntm_estimation_error(loose, true_ntm()), err);
 }
 
+// A class on 1.5 % of the pixels: the global 0.97 quantile of its probability also takes other
+// classes' pixels, the per-class quantile does not.
+TEST(NtmEstimators, ClassAnchorsIsolateARareClass) {
+  auto s = make_synthetic(200000, 5, torch::tensor({0.6, 0.3, 0.085, 0.015}, torch::kFloat64));
+  auto global = estimate_class_ntm("anchor", s.probs, s.noisy, {}, 4, 0.97);
+  auto per_class = estimate_class_ntm("class_anchor", s.probs, s.noisy, {}, 4, 0.97);
+  expect_row_stochastic(per_class, 4);
+  auto row_error = [](const torch::Tensor& t) { return (t[3].to(torch::kFloat64) - true_ntm()[3]).abs().sum().item<double>(); };
+  std::printf("rare class row error: anchor %.4f, class_anchor %.4f\n", row_error(global), row_error(per_class));
+  EXPECT_LT(row_error(per_class), 0.05);
+  EXPECT_GT(row_error(global), 2 * row_error(per_class));
+  EXPECT_LT(ntm_estimation_error(per_class, true_ntm()), 0.05);
+  // Without labels the groups are the argmax classes.
+  auto unlabeled = estimate_class_ntm("class_anchor", s.probs, torch::Tensor(), {}, 4, 0.97);
+  expect_row_stochastic(unlabeled, 4);
+  EXPECT_LT(ntm_estimation_error(unlabeled, true_ntm()), 0.1);
+}
+
 TEST(NtmEstimators, EstimatorsIgnoreIgnoredPixels) {
   auto s = make_synthetic(50000, 4);
   // Garbage probabilities on ignored pixels must change nothing.
   auto ignore = (s.noisy == 255).unsqueeze(1);
   auto garbage = torch::where(ignore, torch::tensor({0.0f, 0.0f, 0.0f, 1.0f}).expand_as(s.probs), s.probs);
-  for (const std::string m : {"confident", "anchor", "oracle"}) {
+  for (const std::string m : {"confident", "anchor", "class_anchor", "oracle"}) {
     auto a = estimate_class_ntm(m, s.probs, s.noisy, s.clean, 4);
     auto b = estimate_class_ntm(m, garbage, s.noisy, s.clean, 4);
     EXPECT_TRUE(torch::allclose(a, b, 0, 1e-6)) << m;
