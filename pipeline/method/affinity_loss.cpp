@@ -42,8 +42,31 @@ torch::Tensor grid_labels(const torch::Tensor& labels, int64_t grid_h, int64_t g
   return l.reshape({labels.size(0), grid_h * grid_w}).to(torch::kLong);
 }
 
+namespace {
+
+// A = clamp(F̂F̂ᵀ, 1e-10, 1) with the backward of a Gram matrix: dF̂ = (G + Gᵀ)F̂ in one product,
+// where autograd through the product and the clamp takes two products and a masking pass.
+class ClampedGram : public torch::autograd::Function<ClampedGram> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor fhat) {
+    auto raw = batched_matmul(fhat, fhat.transpose(1, 2));
+    ctx->save_for_backward({fhat});
+    ctx->saved_data["inside"] = (raw >= 1e-10) & (raw <= 1.0);  // where the clamp passes the gradient
+    return raw.clamp_(1e-10, 1.0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto fhat = ctx->get_saved_variables()[0];
+    auto g = grad_out[0] * ctx->saved_data["inside"].toTensor();
+    return {batched_matmul(g + g.transpose(1, 2), fhat)};
+  }
+};
+
+}  // namespace
+
 torch::Tensor affinity_matrix(const torch::Tensor& fhat) {
-  return batched_matmul(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
+  if (!fhat.device().is_cpu()) return torch::bmm(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
+  return ClampedGram::apply(fhat);
 }
 
 torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch::Tensor& grid_labels,

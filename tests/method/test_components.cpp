@@ -262,6 +262,24 @@ TEST(AffinityLoss, ExcludeDropsIgnorePairs) {
   EXPECT_EQ(jcas::affinity_bce_tiled(fhat, all_ignored, {}, jcas::AffinityIgnore::exclude).item<double>(), 0);
 }
 
+// The CPU affinity matrix (one product in its backward) against bmm + clamp, with clamped entries
+// at both ends: disjoint supports give 0 (clamped to 1e-10), A_ii rounds to about 1.
+TEST(AffinityLoss, AffinityMatrixEqualsProductAndClamp) {
+  torch::manual_seed(13);
+  for (int64_t batch : {1, 3}) {
+    auto feat = sparse_features(batch, 6, 5, 7).requires_grad_(true);
+    auto weights = torch::randn({batch, 35, 35});
+    auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
+    auto ga = torch::autograd::grad({(a * weights).sum()}, {feat})[0];
+    auto fhat = jcas::normalized_embeddings(feat, 5, 7);
+    auto b = torch::bmm(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
+    auto gb = torch::autograd::grad({(b * weights).sum()}, {feat})[0];
+    ASSERT_GT((b == 1e-10f).sum().item<int64_t>(), 0) << "the test needs clamped entries";
+    EXPECT_TRUE(torch::equal(a, b));
+    EXPECT_LT(rel(ga, gb), 1e-6);
+  }
+}
+
 TEST(AffinityLoss, NearestGridLabelsIndexLikeTorchUpsample) {
   // 32×40 -> 8×8: source rows 4i, columns 5j.
   auto labels = torch::arange(32 * 40, torch::kLong).remainder(251).reshape({1, 32, 40});

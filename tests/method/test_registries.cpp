@@ -65,7 +65,7 @@ TEST(AdaptationMethods, SwitchesWarmUpAndInference) {
 }
 
 TEST(NtmEstimators, Registry) {
-  EXPECT_EQ(ntm_estimator_names(), (std::vector<std::string>{"confident", "anchor", "oracle", "identity"}));
+  EXPECT_EQ(ntm_estimator_names(), (std::vector<std::string>{"confident", "anchor", "class_anchor", "oracle", "identity"}));
   for (const auto& e : ntm_estimators()) EXPECT_EQ(e.needs_clean_labels, e.name == "oracle") << e.name;
   EXPECT_THROW(ntm_estimator("psychic"), UserError);
 }
