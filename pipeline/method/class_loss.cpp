@@ -132,10 +132,6 @@ class FusedCorrectedNll : public torch::autograd::Function<FusedCorrectedNll> {
   }
 };
 
-}  // namespace
-
-namespace {
-
 bool fused_on(const torch::Tensor& logits, const torch::Tensor& class_ntm) {
   return logits.device().is_cpu() && logits.scalar_type() == torch::kFloat32 &&
          (!class_ntm.defined() || class_ntm.scalar_type() == torch::kFloat32);
