@@ -47,7 +47,7 @@ void StoredModel::write(H5Writer& out, SegmentationModel& net, const InferenceMo
     throw std::logic_error("StoredModel::write: a model kind without a stored form");
   }
   out.attr("model", "architecture", arch.dump());
-  out.attr("model", "inference", std::string(inference.dar ? "dar" : "softmax"));
+  out.attr("model", "inference", inference.readout());
   out.attr("model", "inference_grid", to_string(ImageSize{inference.grid_h, inference.grid_w}));
   out.attr("model", "inference_impl", enum_name(inference.impl));
 }
@@ -83,7 +83,8 @@ StoredModel StoredModel::read(const std::filesystem::path& file, c10::Device dev
   m.net->move_to(device);
   m.net->set_training(false);
   const std::string mode = in.attr_string("model", "inference");
-  m.inference.dar = mode == "dar";
+  if (!m.inference.set_readout(mode))
+    throw UserError(fmt::format("{}: unknown model readout '{}' (softmax | dar | dar_affinity)", file.string(), mode));
   ImageSize grid = parse_image_size(in.attr_string("model", "inference_grid"), file.string() + " inference_grid");
   m.inference.grid_h = grid.height;
   m.inference.grid_w = grid.width;

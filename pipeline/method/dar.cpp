@@ -12,9 +12,13 @@ torch::Tensor to_rows(const torch::Tensor& p) {
 torch::Tensor from_rows(const torch::Tensor& rows, const torch::Tensor& like) {
   return rows.reshape({like.size(0), like.size(2), like.size(3), like.size(1)}).permute({0, 3, 1, 2});
 }
+// 1(1ᵀP) − AP cancels when a pixel is like every other (its row of 1 − A sums to ~0): that row sum is
+// floored at this share of N, so float cancellation stays bounded (both forms; the exact formula
+// would divide rounding noise by ~0 there).
+constexpr double kAlikeFloor = 1e-6;
 }  // namespace
 
-torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits) {
+torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits, DarComplement complement) {
   TORCH_CHECK(grid_logits.dim() == 4, "dar_dense: expected B×K×h×w logits");
   TORCH_CHECK(affinity.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_dense: grid size mismatch");
   // Â = diag(1/s)·A with s the row sums (A is clamped >= 1e-10, so its L1 norms are its sums and
@@ -22,19 +26,23 @@ torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid
   // are >= 0 and sum to N − ΣÂ, and (1 − Â)P = 1(1ᵀP) − ÂP. Same values as the reference's two
   // normalisations and two N×N products (tested against them), at the cost of one product. The
   // reference normalises 1 − Â (its `affinity_map` is already row-normalised), not 1 − A; the
-  // fixture confirms it.
+  // fixture confirms it. The affinity complement: (1 − A)P = 1(1ᵀP) − AP, rows summing to N − s.
   const double n = static_cast<double>(affinity.size(2));
   const auto a_rows = affinity.sum(2, /*keepdim=*/true);
   const auto s = a_rows.clamp_min(1e-12);
   auto p = to_rows(grid_logits);
-  auto ahat_p = batched_matmul(affinity, p) / s;
-  auto ainv_p = (p.sum(1, /*keepdim=*/true) - ahat_p) / (n - a_rows / s).clamp_min(1e-12);
+  auto psum = p.sum(1, /*keepdim=*/true);
+  auto a_p = batched_matmul(affinity, p);
+  auto ahat_p = a_p / s;
+  auto ainv_p = complement == DarComplement::normalised
+                    ? (psum - ahat_p) / (n - a_rows / s).clamp_min(1e-12)
+                    : (psum - a_p) / (n - a_rows).clamp_min(kAlikeFloor * n);
   auto intra = grid_logits + from_rows(ahat_p, grid_logits);
   auto inter = grid_logits - from_rows(ainv_p, grid_logits);
   return (intra + inter) / 2.;
 }
 
-torch::Tensor dar_lowrank(const torch::Tensor& fhat, const torch::Tensor& grid_logits) {
+torch::Tensor dar_lowrank(const torch::Tensor& fhat, const torch::Tensor& grid_logits, DarComplement complement) {
   TORCH_CHECK(grid_logits.dim() == 4, "dar_lowrank: expected B×K×h×w logits");
   TORCH_CHECK(fhat.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_lowrank: grid size mismatch");
   constexpr double kFloor = 1e-10;  // the dense form's clamp minimum
@@ -44,8 +52,9 @@ torch::Tensor dar_lowrank(const torch::Tensor& fhat, const torch::Tensor& grid_l
   auto ap = batched_matmul(fhat, batched_matmul(fhat.transpose(1, 2), p)) + kFloor * psum;  // A P
   auto rows = batched_matmul(fhat, fhat.sum(1).unsqueeze(2)) + kFloor * n;             // A 1, B×N×1
   auto ahat_p = ap / rows.abs().clamp_min(1e-12);                   // F.normalize(p=1): max(‖·‖₁, 1e-12)
-  // (1 − Â)P = 1(1ᵀP) − ÂP; every row of 1 − Â is >= 0 and sums to N − 1.
-  auto ainv_p = (psum - ahat_p) / std::max(n - 1, 1e-12);
+  // (1 − Â)P = 1(1ᵀP) − ÂP; every row of 1 − Â is >= 0 and sums to N − 1. (1 − A)'s rows sum to N − A1.
+  auto ainv_p = complement == DarComplement::normalised ? (psum - ahat_p) / std::max(n - 1, 1e-12)
+                                                        : (psum - ap) / (n - rows).clamp_min(kAlikeFloor * n);
   auto intra = grid_logits + from_rows(ahat_p, grid_logits);
   auto inter = grid_logits - from_rows(ainv_p, grid_logits);
   return (intra + inter) / 2.;

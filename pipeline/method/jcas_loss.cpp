@@ -26,6 +26,12 @@ const std::vector<std::pair<AffinityImpl, const char*>>& EnumNames<AffinityImpl>
   return t;
 }
 
+const std::vector<std::pair<DarComplement, const char*>>& EnumNames<DarComplement>::table() {
+  static const std::vector<std::pair<DarComplement, const char*>> t = {{DarComplement::normalised, "normalised"},
+                                                                       {DarComplement::affinity, "affinity"}};
+  return t;
+}
+
 void JcasLossOptions::bind(OptionBinder& b) {
   b.bind("lambda", &lambda, "lambda of the reference weighting");
   b.bind("volume_weight", &volume_weight, "volume minimisation weight");
@@ -40,6 +46,8 @@ void JcasLossOptions::bind(OptionBinder& b) {
          });
   b.bind("affinity_impl", &affinity_impl, "affinity loss implementation");
   b.bind("affinity_ignore", &affinity_ignore, "pairs touching an ignore pixel");
+  b.bind("dar_complement", &dar_complement,
+         "DAR's inter-class half normalises 1 - rownorm(A) (normalised: the reference) or 1 - A (affinity)");
   b.bind("prior_tau", &prior_tau, "ce_prior: weight of log(class prior) added to the logits while training");
 }
 
@@ -57,7 +65,20 @@ InferenceMode InferenceMode::of(const JcasLossOptions& o) {
   m.grid_h = o.affinity_h;
   m.grid_w = o.affinity_w;
   m.impl = o.affinity_impl;
+  m.complement = o.dar_complement;
   return m;
+}
+
+std::string InferenceMode::readout() const {
+  if (!dar) return "softmax";
+  return complement == DarComplement::normalised ? "dar" : "dar_affinity";
+}
+
+bool InferenceMode::set_readout(const std::string& name) {
+  if (name != "softmax" && name != "dar" && name != "dar_affinity") return false;
+  dar = name != "softmax";
+  complement = name == "dar_affinity" ? DarComplement::affinity : DarComplement::normalised;
+  return true;
 }
 
 JcasLossImpl::JcasLossImpl(int num_classes, JcasLossOptions options)
@@ -161,7 +182,7 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
         if (o.dar) {
           // The reference resizes the logits to the affinity grid first, then applies DAR there.
           auto p = resize_bilinear(pred, o.affinity_h, o.affinity_w);
-          auto pdar = tiled ? dar_lowrank(fhat, p) : dar_dense(a, p);
+          auto pdar = tiled ? dar_lowrank(fhat, p, o.dar_complement) : dar_dense(a, p, o.dar_complement);
           seg = class_branch_loss(p, pdar, labels, tc);
         } else {
           seg = corrected_nll(resize_bilinear(pred, H, W), labels, tc);
@@ -196,7 +217,8 @@ torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Ten
   if (!m.dar) return torch::softmax(resize_bilinear(pred2, out_h, out_w), 1);
   auto fhat = normalized_embeddings(feat2, m.grid_h, m.grid_w);
   auto p = resize_bilinear(pred2, m.grid_h, m.grid_w);
-  auto pdar = m.impl == AffinityImpl::tiled ? dar_lowrank(fhat, p) : dar_dense(affinity_matrix(fhat), p);
+  auto pdar = m.impl == AffinityImpl::tiled ? dar_lowrank(fhat, p, m.complement)
+                                            : dar_dense(affinity_matrix(fhat), p, m.complement);
   return (resize_bilinear(torch::softmax(pdar, 1), out_h, out_w) + resize_bilinear(torch::softmax(p, 1), out_h, out_w)) / 2;
 }
 

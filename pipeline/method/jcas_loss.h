@@ -6,6 +6,7 @@
 
 #include "adapters/foundation/option_binder.h"
 #include "pipeline/method/affinity_loss.h"
+#include "pipeline/method/dar.h"
 #include "pipeline/method/ntm.h"
 
 namespace jcas {
@@ -24,6 +25,10 @@ template <>
 struct EnumNames<AffinityImpl> {
   static const std::vector<std::pair<AffinityImpl, const char*>>& table();
 };
+template <>
+struct EnumNames<DarComplement> {
+  static const std::vector<std::pair<DarComplement, const char*>>& table();
+};
 
 struct JcasLossOptions {
   // Set by the adaptation method (pipeline/method/adaptation_methods.h), not bound to options.
@@ -40,6 +45,7 @@ struct JcasLossOptions {
   int affinity_h = 16, affinity_w = 20;  // affinity grid (reference: 64×64 at 256×320 input)
   AffinityImpl affinity_impl = AffinityImpl::dense;
   AffinityIgnore affinity_ignore = AffinityIgnore::exclude;
+  DarComplement dar_complement = DarComplement::normalised;
   double sparse_tau = 0.5, sparse_p = 0.01;  // sparsereg: logit normalisation temperature, p-norm power
   double sparse_weight = 1.0;                // sparsereg: weight of the p-norm regulariser (reference: 1)
   double prior_tau = 1.0;                    // ce_prior: logits + tau * log(class prior) during training
@@ -56,7 +62,13 @@ struct InferenceMode {
   bool dar = false;
   int grid_h = 16, grid_w = 20;  // the affinity grid DAR runs on
   AffinityImpl impl = AffinityImpl::dense;
+  DarComplement complement = DarComplement::normalised;
   static InferenceMode of(const JcasLossOptions& trained_with);
+  // "softmax", "dar" (the reference's DAR) or "dar_affinity" (the 1 − A complement): how stored
+  // models, exports and predictions name their readout.
+  std::string readout() const;
+  // Sets dar and complement from readout(); false for a name it does not know.
+  bool set_readout(const std::string& name);
 };
 
 // Every term, unweighted (undefined terms are 0-dim zeros). total is what to back-propagate.

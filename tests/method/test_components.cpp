@@ -142,6 +142,37 @@ TEST(Dar, LowRankEqualsDense) {
   }
 }
 
+// The (1 − A) complement (DESIGN §3.4's option): dense and low-rank forms against rownorm_L1(1 − A) P
+// written out, values and gradients; it differs from the reference's complement.
+TEST(Dar, AffinityComplementEqualsFormula) {
+  torch::manual_seed(11);
+  for (double shift : {0.0, 1.0}) {
+    auto feat = (sparse_features(2, 6, 5, 7) + shift).requires_grad_(true);
+    auto logits = torch::randn({2, 3, 5, 7}).requires_grad_(true);
+    const auto c = jcas::DarComplement::affinity;
+    auto dense = jcas::dar_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7)), logits, c);
+    auto weights = torch::randn_like(dense);
+    auto g_dense = torch::autograd::grad({(dense * weights).sum()}, {feat, logits});
+    auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits, c);
+    auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
+    auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
+    auto ahat = F::normalize(a, F::NormalizeFuncOptions().p(1).dim(2));
+    auto aneg = F::normalize(1 - a, F::NormalizeFuncOptions().p(1).dim(2));
+    auto rows = logits.permute({0, 2, 3, 1}).reshape({2, 35, 3});
+    auto back = [&](const torch::Tensor& r) { return r.reshape({2, 5, 7, 3}).permute({0, 3, 1, 2}); };
+    auto formula = ((logits + back(torch::bmm(ahat, rows))) + (logits - back(torch::bmm(aneg, rows)))) / 2;
+    auto g_formula = torch::autograd::grad({(formula * weights).sum()}, {feat, logits});
+    EXPECT_LT(rel(dense, formula), 1e-6);
+    EXPECT_LT(rel(g_dense[0], g_formula[0]), 1e-5);
+    EXPECT_LT(rel(g_dense[1], g_formula[1]), 1e-6);
+    EXPECT_LT(rel(low, dense), 1e-6);
+    EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
+    EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
+    torch::NoGradGuard g;
+    EXPECT_GT(rel(dense, jcas::dar_dense(a, logits)), 1e-3) << "the two complements must differ";
+  }
+}
+
 struct AffCase {
   jcas::AffinityIgnore ignore;
   bool with_ntm;
@@ -415,7 +446,7 @@ TEST(JcasLoss, RejectsBadOptions) {
   // Option text is checked where it is bound: each bad value is one error naming its key.
   for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{
            {"retrain.affinity_impl", "sparse"}, {"retrain.affinity_ignore", "drop"}, {"retrain.affinity_grid", "0x5"},
-           {"retrain.lambda", "much"}}) {
+           {"retrain.lambda", "much"}, {"retrain.dar_complement", "inverse"}}) {
     jcas::OptionValues values;
     values.set(key, text);
     try {
@@ -447,6 +478,19 @@ TEST(Predict, AveragesDarAndPlainSoftmax) {
   EXPECT_LT(rel(p, expected), 1e-6);
   o.impl = jcas::AffinityImpl::tiled;
   EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o), expected), 1e-5);
+  // The affinity complement reaches the readout, and the readout's name round-trips.
+  EXPECT_EQ(o.readout(), "dar");
+  o.complement = jcas::DarComplement::affinity;
+  o.impl = jcas::AffinityImpl::dense;
+  auto dar_aff = jcas::dar_dense(jcas::affinity_matrix(jcas::normalized_embeddings(in.feat2, 4, 5)), grid,
+                                 jcas::DarComplement::affinity);
+  EXPECT_LT(rel(jcas::predict_probabilities(in.feat2, in.pred2, 20, 24, o),
+                (jcas::resize_bilinear(torch::softmax(dar_aff, 1), 20, 24) +
+                 jcas::resize_bilinear(torch::softmax(grid, 1), 20, 24)) / 2), 1e-6);
+  jcas::InferenceMode back;
+  ASSERT_TRUE(back.set_readout(o.readout()));
+  EXPECT_TRUE(back.dar && back.complement == jcas::DarComplement::affinity);
+  EXPECT_FALSE(back.set_readout("dar2"));
   auto ce = small_options();
   ce.method = jcas::LossKind::ce;
   o = jcas::InferenceMode::of(ce);

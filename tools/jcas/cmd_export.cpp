@@ -45,7 +45,7 @@ std::vector<char> native_checkpoint(const DeepLabImpl& net, const InferenceMode&
   c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
   checkpoint.insert("format", std::string("jcas-native-1"));
   checkpoint.insert("input", std::string("BGR, (x - 128) / 128"));
-  checkpoint.insert("readout", std::string(readout.dar ? "dar" : "softmax"));
+  checkpoint.insert("readout", readout.readout());
   checkpoint.insert("options", options);
   checkpoint.insert("state_dict", state);
   return torch::pickle_save(checkpoint);

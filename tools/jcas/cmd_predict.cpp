@@ -94,7 +94,7 @@ int predict(const Args& args) {
     h5.write("logits", torch::stack(logits), "image,class,y,x");
     h5.attr("/", "images", fmt::format("{}", fmt::join(names, "\n")));
     h5.attr("/", "model", model.producer.label());
-    h5.attr("/", "readout", model.stored.inference.dar ? "dar" : "softmax");
+    h5.attr("/", "readout", model.stored.inference.readout());
     h5.commit();
   }
   ids.commit();  // replaces an existing folder as a whole (--overwrite)
