@@ -36,6 +36,7 @@ void JcasLossOptions::bind(OptionBinder& b) {
   b.bind("lambda", &lambda, "lambda of the reference weighting");
   b.bind("volume_weight", &volume_weight, "volume minimisation weight");
   b.bind("consistency_weight", &consistency_weight, "class-affinity consistency weight");
+  b.bind("affinity_weight", &affinity_weight, "weight of the affinity terms (reference: 1)");
   const std::string grid_key = b.prefix() + "affinity_grid";
   b.bind("affinity_grid", "affinity grid HxW (reference: 64x64 at 256x320)",
          [this] { return to_string(ImageSize{affinity_h, affinity_w}); },
@@ -55,8 +56,8 @@ void JcasLossOptions::check() const {
   if (affinity_h < 1 || affinity_w < 1) throw UserError("affinity grid must be at least 1x1");
   if (sparse_tau <= 0) throw UserError("sparse_tau must be > 0");
   if (!(prior_tau >= 0)) throw UserError("--retrain.prior_tau must be >= 0");
-  if (!(volume_weight >= 0) || !(consistency_weight >= 0) || !(lambda >= 0))
-    throw UserError("loss weights (lambda, volume_weight, consistency_weight) must be >= 0");
+  if (!(volume_weight >= 0) || !(consistency_weight >= 0) || !(lambda >= 0) || !(affinity_weight >= 0))
+    throw UserError("loss weights (lambda, volume_weight, consistency_weight, affinity_weight) must be >= 0");
 }
 
 InferenceMode InferenceMode::of(const JcasLossOptions& o) {
@@ -207,7 +208,7 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
       }
     }
   }
-  t.total = t.seg2 + o.lambda * t.seg1 + t.aff1 + o.lambda * t.aff2 + o.volume_weight * t.volume +
+  t.total = t.seg2 + o.lambda * t.seg1 + o.affinity_weight * (t.aff1 + o.lambda * t.aff2) + o.volume_weight * t.volume +
             o.consistency_weight * t.consistency;
   return t;
 }

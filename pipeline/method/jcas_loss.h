@@ -42,6 +42,7 @@ struct JcasLossOptions {
   //                 term, both from the grid logits.
   bool affinity = true, dar = true, calc = true;
   double lambda = 0.1, volume_weight = 0.5, consistency_weight = 0.01;
+  double affinity_weight = 1.0;  // scales aff1 + λ·aff2 (the reference: 1)
   int affinity_h = 16, affinity_w = 20;  // affinity grid (reference: 64×64 at 256×320 input)
   AffinityImpl affinity_impl = AffinityImpl::dense;
   AffinityIgnore affinity_ignore = AffinityIgnore::exclude;
@@ -83,7 +84,7 @@ class JcasLossImpl : public torch::nn::Module {
   // feat1/feat2: B×d×h×w embeddings, pred1/pred2: B×K×h×w logits (1 = auxiliary, 2 = main head);
   // labels B×H×W (uint8 or integer, 255 = ignore); class_dist: K class proportions of the training
   // labels, used for T_{C→A} in the consistency term (may be undefined when that term is off).
-  //   total = seg2 + λ·seg1 + aff1 + λ·aff2 + β·volume + γ·consistency
+  //   total = seg2 + λ·seg1 + w·(aff1 + λ·aff2) + β·volume + γ·consistency  (w = affinity_weight)
   //   volume = log|det T_C| + log|det T_A|, consistency = mean((T_{C→A} − T_A)²), both in this toolkit's
   //   order (index 0 = dissimilar), as the fixture computes it.
   LossTerms forward(const torch::Tensor& feat1, const torch::Tensor& feat2, const torch::Tensor& pred1,

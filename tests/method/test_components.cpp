@@ -429,6 +429,20 @@ TEST(JcasLoss, CalcOffHasNoCorrection) {
   EXPECT_GT(loss2->affinity_ntm->weight().grad().abs().sum().item<double>(), 0);
 }
 
+// The total as DESIGN §3.6 writes it, with the affinity terms scaled by affinity_weight (1 = the reference).
+TEST(JcasLoss, TotalWeighsTheTerms) {
+  auto in = make_inputs();
+  for (double w : {1.0, 0.25}) {
+    auto o = small_options();
+    o.affinity_weight = w;
+    auto t = run(o, in);
+    auto expected = t.seg2 + o.lambda * t.seg1 + w * (t.aff1 + o.lambda * t.aff2) + o.volume_weight * t.volume +
+                    o.consistency_weight * t.consistency;
+    EXPECT_NEAR(t.total.item<double>(), expected.item<double>(), 1e-6);
+    EXPECT_GT(t.aff1.item<double>(), 0);
+  }
+}
+
 TEST(JcasLoss, SparseRegMatchesFormula) {
   auto in = make_inputs();
   auto o = small_options();
@@ -461,6 +475,9 @@ TEST(JcasLoss, RejectsBadOptions) {
   EXPECT_THROW(jcas::JcasLoss(4, o), jcas::UserError);
   o = small_options();
   o.volume_weight = -1;
+  EXPECT_THROW(jcas::JcasLoss(4, o), jcas::UserError);
+  o = small_options();
+  o.affinity_weight = -1;
   EXPECT_THROW(jcas::JcasLoss(4, o), jcas::UserError);
 }
 
