@@ -42,6 +42,7 @@ Run run_case(const jcas::H5Reader& h5, const std::string& c, const std::string& 
   o.lambda = h5.attr_double("/" + c, "lambda_seg");
   o.volume_weight = h5.attr_double("/" + c, "volume_weight");
   o.consistency_weight = h5.attr_double("/" + c, "consistency_weight");
+  o.affinity_weight = 1;  // the reference's total
   o.affinity_ignore = jcas::AffinityIgnore::as_class;  // the reference treats 255 as one more class
   o.affinity_impl = jcas::parse_enum<jcas::AffinityImpl>(impl, "impl");
   const std::string in = "/" + c + "/inputs/";
