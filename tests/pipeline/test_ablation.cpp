@@ -1,6 +1,5 @@
 // `jcas ablation --quick` end to end on tiny data: every row of the table, the cache, bad options.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -33,19 +32,10 @@ int count(const std::string& text, const std::string& what) {
   return n;
 }
 
-const fs::path& workdir() {
-  static fs::path d = [] {
-    fs::path w = fs::temp_directory_path() / ("jcas_ablation_quick_" + std::to_string(getpid()));
-    fs::remove_all(w);
-    return w;
-  }();
-  return d;
-}
-
 }  // namespace
 
 TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
-  const fs::path w = workdir();
+  const fs::path w = jcas::testing::fresh_dir("ablation_quick");
   auto first = run_jcas(tiny(w, {"--noise", "ellipse"}));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const fs::path report = w / "ablation" / "ellipse-quick.md";
@@ -90,7 +80,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
 }
 
 TEST(AblationCli, BadOptionsAreUserErrors) {
-  const fs::path w = fs::temp_directory_path() / "jcas_ablation_bad";
+  const fs::path w = jcas::testing::fresh_dir("ablation_bad");
   for (std::vector<std::string> bad : {std::vector<std::string>{"--noise", "gaussian"},
                                        {"--variants", "ce,magic"},
                                        {"--seeds", "0"},

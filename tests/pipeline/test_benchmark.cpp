@@ -1,7 +1,6 @@
 // `jcas benchmark --quick` end to end on tiny data: the report and plot, the cache on a second
 // invocation, an unknown method, a failing run.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,16 +33,10 @@ int count(const std::string& text, const std::string& what) {
   return n;
 }
 
-fs::path fresh(const std::string& name) {
-  fs::path w = fs::temp_directory_path() / (name + "_" + std::to_string(getpid()));
-  fs::remove_all(w);
-  return w;
-}
-
 }  // namespace
 
 TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
-  const fs::path w = fresh("jcas_benchmark_quick");
+  const fs::path w = jcas::testing::fresh_dir("benchmark_quick");
   auto first = run_jcas(tiny(w, {"--jobs", "2"}));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const fs::path report = w / "benchmark" / "report.md", plot = w / "benchmark" / "report.png";
@@ -74,7 +67,7 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
 }
 
 TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
-  const fs::path w = fresh("jcas_benchmark_bad");
+  const fs::path w = jcas::testing::fresh_dir("benchmark_bad");
   auto r = run_jcas(tiny(w, {"--methods", "source,ce,magic"}));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("jcas benchmark: error: --methods: unknown method 'magic'"), std::string::npos) << r.output;
@@ -92,7 +85,7 @@ TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
 }
 
 TEST(BenchmarkCli, FailingRunNamesItsLog) {
-  const fs::path w = fresh("jcas_benchmark_fail");
+  const fs::path w = jcas::testing::fresh_dir("benchmark_fail");
   auto r = run_jcas(tiny(w, {"--retrain.epochs", "0"}));  // parses; the run refuses it
   EXPECT_NE(r.exit_code, 0) << r.output;
   const fs::path log = w / "benchmark" / "shift1" / "seed0" / "base" / "benchmark.log";
@@ -104,7 +97,7 @@ TEST(BenchmarkCli, FailingRunNamesItsLog) {
 TEST(BenchmarkCli, RunsAreSpreadOverTorchrunRanks) {
   // Two ranks as torchrun starts them (the environment set by hand): rank r runs the runs whose
   // index mod 2 is r (source and jcas on rank 0, ce on rank 1); rank 0 reports every run.
-  const fs::path w = fresh("jcas_benchmark_ranks");
+  const fs::path w = jcas::testing::fresh_dir("benchmark_ranks");
   fs::create_directories(w);
   setenv("WORLD_SIZE", "2", 1);
   setenv("MASTER_ADDR", "127.0.0.1", 1);

@@ -29,9 +29,25 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
   return a;
 }
 
+namespace {
+// The fresh directories of this process, removed at exit (a test's output already holds the logs of
+// the runs it checks; left behind, hundreds of test runs filled /tmp).
+struct ScratchDirs {
+  std::vector<fs::path> dirs;
+  ~ScratchDirs() {
+    for (const auto& d : dirs) {
+      std::error_code ignored;
+      fs::remove_all(d, ignored);
+    }
+  }
+};
+ScratchDirs scratch;
+}  // namespace
+
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("jcas_pipeline_" + name + "_" + std::to_string(getpid()));
+  fs::path d = fs::temp_directory_path() / ("jcas_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(d);
+  scratch.dirs.push_back(d);
   return d;
 }
 
