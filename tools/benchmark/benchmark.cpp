@@ -143,7 +143,7 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
 }  // namespace
 
 std::vector<std::string> benchmark_default_methods() {
-  return {"source", "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "jcas", "jcas_dpl", "upper_bound"};
+  return {"source", "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "volmin", "jcas", "jcas_dpl", "upper_bound"};
 }
 
 std::vector<std::string> benchmark_quick_methods() { return {"source", "ce", "jcas"}; }
