@@ -112,65 +112,47 @@ torch::Tensor sparse_features(int64_t B, int64_t d, int64_t h, int64_t w) {
   return f;
 }
 
-TEST(Dar, LowRankEqualsDense) {
-  torch::manual_seed(7);
-  for (double shift : {0.0, 1.0}) {
-    auto feat = (sparse_features(2, 6, 5, 7) + shift).requires_grad_(true);
-    auto logits = torch::randn({2, 3, 5, 7}).requires_grad_(true);
-    auto fhat = jcas::normalized_embeddings(feat, 5, 7);
-    auto a = jcas::affinity_matrix(fhat);
-    if (shift == 0) ASSERT_GT((a == 1e-10f).sum().item<int64_t>(), 0) << "the test needs clamped entries";
-    auto dense = jcas::dar_dense(a, logits);
-    auto weights = torch::randn_like(dense);
-    auto g_dense = torch::autograd::grad({(dense * weights).sum()}, {feat, logits});
-    auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits);
-    auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
-    EXPECT_LT(rel(low, dense), 1e-6);
-    // The dense form against the reference's own formula: two L1 row normalisations, two products.
-    auto a2 = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));  // a's graph is spent
-    auto ahat = F::normalize(a2, F::NormalizeFuncOptions().p(1).dim(2));
-    auto ainv = F::normalize(1 - ahat, F::NormalizeFuncOptions().p(1).dim(2));
-    auto rows = logits.permute({0, 2, 3, 1}).reshape({2, 35, 3});
-    auto back = [&](const torch::Tensor& r) { return r.reshape({2, 5, 7, 3}).permute({0, 3, 1, 2}); };
-    auto formula = ((logits + back(torch::bmm(ahat, rows))) + (logits - back(torch::bmm(ainv, rows)))) / 2;
-    auto g_formula = torch::autograd::grad({(formula * weights).sum()}, {feat, logits});
-    EXPECT_LT(rel(dense, formula), 1e-6);
-    EXPECT_LT(rel(g_dense[0], g_formula[0]), 1e-5);
-    EXPECT_LT(rel(g_dense[1], g_formula[1]), 1e-6);
-    EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
-    EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
-  }
+// DAR written out as the reference computes it: two L1 row normalisations and two N×N products
+// (B = 2, K = 3, a 5×7 grid). The complement normalises 1 − Â (the reference) or 1 − A (the option).
+torch::Tensor dar_formula(const torch::Tensor& feat, const torch::Tensor& logits, jcas::DarComplement c) {
+  auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
+  auto ahat = F::normalize(a, F::NormalizeFuncOptions().p(1).dim(2));
+  auto neg = F::normalize(1 - (c == jcas::DarComplement::normalised ? ahat : a), F::NormalizeFuncOptions().p(1).dim(2));
+  auto rows = logits.permute({0, 2, 3, 1}).reshape({2, 35, 3});
+  auto back = [&](const torch::Tensor& r) { return r.reshape({2, 5, 7, 3}).permute({0, 3, 1, 2}); };
+  return ((logits + back(torch::bmm(ahat, rows))) + (logits - back(torch::bmm(neg, rows)))) / 2;
 }
 
-// The (1 − A) complement (DESIGN §3.4's option): dense and low-rank forms against rownorm_L1(1 − A) P
-// written out, values and gradients; it differs from the reference's complement.
-TEST(Dar, AffinityComplementEqualsFormula) {
-  torch::manual_seed(11);
-  for (double shift : {0.0, 1.0}) {
-    auto feat = (sparse_features(2, 6, 5, 7) + shift).requires_grad_(true);
-    auto logits = torch::randn({2, 3, 5, 7}).requires_grad_(true);
-    const auto c = jcas::DarComplement::affinity;
-    auto dense = jcas::dar_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7)), logits, c);
-    auto weights = torch::randn_like(dense);
-    auto g_dense = torch::autograd::grad({(dense * weights).sum()}, {feat, logits});
-    auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits, c);
-    auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
-    auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
-    auto ahat = F::normalize(a, F::NormalizeFuncOptions().p(1).dim(2));
-    auto aneg = F::normalize(1 - a, F::NormalizeFuncOptions().p(1).dim(2));
-    auto rows = logits.permute({0, 2, 3, 1}).reshape({2, 35, 3});
-    auto back = [&](const torch::Tensor& r) { return r.reshape({2, 5, 7, 3}).permute({0, 3, 1, 2}); };
-    auto formula = ((logits + back(torch::bmm(ahat, rows))) + (logits - back(torch::bmm(aneg, rows)))) / 2;
-    auto g_formula = torch::autograd::grad({(formula * weights).sum()}, {feat, logits});
-    EXPECT_LT(rel(dense, formula), 1e-6);
-    EXPECT_LT(rel(g_dense[0], g_formula[0]), 1e-5);
-    EXPECT_LT(rel(g_dense[1], g_formula[1]), 1e-6);
-    EXPECT_LT(rel(low, dense), 1e-6);
-    EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
-    EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
-    torch::NoGradGuard g;
-    EXPECT_GT(rel(dense, jcas::dar_dense(a, logits)), 1e-3) << "the two complements must differ";
+// The dense form (one product, no N×N normalisation) and the low-rank form (never forming A) against
+// the formula, values and gradients, for both complements, with clamped affinities and without.
+TEST(Dar, DenseAndLowRankEqualTheFormula) {
+  torch::manual_seed(7);
+  for (auto c : {jcas::DarComplement::normalised, jcas::DarComplement::affinity}) {
+    for (double shift : {0.0, 1.0}) {
+      auto feat = (sparse_features(2, 6, 5, 7) + shift).requires_grad_(true);
+      auto logits = torch::randn({2, 3, 5, 7}).requires_grad_(true);
+      auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
+      if (shift == 0) ASSERT_GT((a == 1e-10f).sum().item<int64_t>(), 0) << "the test needs clamped entries";
+      auto dense = jcas::dar_dense(a, logits, c);
+      auto weights = torch::randn_like(dense);
+      auto g_dense = torch::autograd::grad({(dense * weights).sum()}, {feat, logits});
+      auto low = jcas::dar_lowrank(jcas::normalized_embeddings(feat, 5, 7), logits, c);
+      auto g_low = torch::autograd::grad({(low * weights).sum()}, {feat, logits});
+      auto formula = dar_formula(feat, logits, c);
+      auto g_formula = torch::autograd::grad({(formula * weights).sum()}, {feat, logits});
+      EXPECT_LT(rel(dense, formula), 1e-6);
+      EXPECT_LT(rel(g_dense[0], g_formula[0]), 1e-5);
+      EXPECT_LT(rel(g_dense[1], g_formula[1]), 1e-6);
+      EXPECT_LT(rel(low, dense), 1e-6);
+      EXPECT_LT(rel(g_low[0], g_dense[0]), 1e-5);
+      EXPECT_LT(rel(g_low[1], g_dense[1]), 1e-6);
+    }
   }
+  torch::NoGradGuard g;
+  auto feat = torch::randn({2, 6, 5, 7}), logits = torch::randn({2, 3, 5, 7});
+  auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, 5, 7));
+  EXPECT_GT(rel(jcas::dar_dense(a, logits, jcas::DarComplement::affinity), jcas::dar_dense(a, logits)), 1e-3)
+      << "the two complements must differ";
 }
 
 struct AffCase {
