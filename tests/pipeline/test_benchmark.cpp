@@ -17,8 +17,9 @@ using jcas::testing::run_jcas;
 
 namespace {
 
-std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"benchmark", "--quick", "--workdir", workdir.string(), "--threads", "1",
+std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {},
+                              const std::string& threads = "1") {
+  std::vector<std::string> a = {"benchmark", "--quick", "--workdir", workdir.string(), "--threads", threads,
                                 "--synth.source_train", "8", "--synth.target_train", "8", "--synth.target_val", "2",
                                 "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
                                 "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
@@ -37,7 +38,8 @@ int count(const std::string& text, const std::string& what) {
 
 TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const fs::path w = jcas::testing::fresh_dir("benchmark_quick");
-  auto first = run_jcas(tiny(w, {"--jobs", "2"}));
+  // --threads 0 (all CPUs) is shared by the runs at once: each child gets its part, never 0.
+  auto first = run_jcas(tiny(w, {"--jobs", "2"}, "0"));
   ASSERT_EQ(first.exit_code, 0) << first.output;
   const fs::path report = w / "benchmark" / "report.md", plot = w / "benchmark" / "report.png";
   ASSERT_TRUE(fs::exists(report)) << first.output;
@@ -55,6 +57,9 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   EXPECT_NE(ce_log.find("skip source[0]"), std::string::npos) << ce_log;
   EXPECT_EQ(ce_log.find("run  source[0]"), std::string::npos) << ce_log;
   EXPECT_NE(ce_log.find("run  retrain[0]"), std::string::npos) << ce_log;
+  const std::string child_command = ce_log.substr(0, ce_log.find('\n'));
+  EXPECT_EQ(count(child_command, " --threads "), 1) << child_command;
+  EXPECT_EQ(child_command.find("--threads 0"), std::string::npos) << child_command;
 
   auto second = run_jcas(tiny(w));
   ASSERT_EQ(second.exit_code, 0) << second.output;

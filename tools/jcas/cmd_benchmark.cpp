@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -98,9 +99,15 @@ int benchmark(const Args& args) {
       }
   }
   o.check();
-  if (!given("threads")) {
-    const int threads = std::max(1, available_cpus() / o.jobs);
-    setup.passthrough.push_back({"threads", {"--threads", std::to_string(threads)}});
+  // --threads 0 (every CPU this process may use: the default, and what configs/quickstart.ini writes)
+  // is shared by the runs at once: each child gets its part on its command line, which a config
+  // file's value does not override.
+  if (values.get<RunOptions>().threads == 0) {
+    const std::vector<std::string> share = {"--threads", std::to_string(std::max(1, available_cpus() / o.jobs))};
+    auto typed = std::find_if(setup.passthrough.begin(), setup.passthrough.end(),
+                              [](const auto& p) { return p.first == "threads"; });
+    if (typed != setup.passthrough.end()) typed->second = share;
+    else setup.passthrough.push_back({"threads", share});
   }
   const RunOptions run = values.get<RunOptions>();
   setup.workdir = run.workdir;
