@@ -35,9 +35,13 @@ namespace {
 struct ScratchDirs {
   std::vector<fs::path> dirs;
   ~ScratchDirs() {
+    std::error_code ignored;
     for (const auto& d : dirs) {
-      std::error_code ignored;
       fs::remove_all(d, ignored);
+      // and the logs the tests keep beside it (<dir>.rank0.log, <dir>.a.log, ...)
+      const std::string sibling = d.filename().string() + ".";
+      for (const auto& e : fs::directory_iterator(d.parent_path(), ignored))
+        if (e.path().filename().string().rfind(sibling, 0) == 0) fs::remove_all(e.path(), ignored);
     }
   }
 };

@@ -9,7 +9,7 @@ namespace jcas::testing {
 std::vector<std::string> tiny_options(const std::filesystem::path& workdir);
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
 // An empty directory unique to this test process (under the system's temporary directory), removed
-// with everything in it when the process exits.
+// with everything in it, and the files named after it (<dir>.<anything>: logs), when the process exits.
 std::filesystem::path fresh_dir(const std::string& name);
 // A work directory where the tiny pipeline has completed. CTest runs tests as parallel processes:
 // the first one runs the pipeline under a file lock, the others reuse it; it is redone whenever
