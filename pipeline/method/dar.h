@@ -1,6 +1,6 @@
 #pragma once
 // Differentiated affinity reasoning (DESIGN §3.4) on grid-resolution logits P (B×K×h×w, N = h·w), as the
-// reference computes it (and its fixture confirms): Â⁻ normalises 1 − Â, not 1 − A as DESIGN §3.4 writes.
+// reference computes it (and its fixture confirms): Â⁻ normalises 1 − Â, the already normalised affinity.
 //   Â = rownorm_L1(A), Â⁻ = rownorm_L1(1 − Â), P_dar = ((P + ÂP) + (P − Â⁻P)) / 2.
 // Because Â's entries are about 1/N, the reference's Â⁻P is almost the image's mean logit; the
 // `affinity` complement Â⁻ = rownorm_L1(1 − A) weights each pixel by its dissimilarity instead, so the
