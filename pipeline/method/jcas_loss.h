@@ -65,9 +65,11 @@ struct JcasLossOptions {
 // of softmax(P_dar) and softmax(P); every other model by softmax(P).
 struct InferenceMode {
   bool dar = false;
-  int grid_h = 32, grid_w = 32;  // the affinity grid DAR runs on
-  AffinityImpl impl = AffinityImpl::dense;
-  DarComplement complement = DarComplement::normalised;
+  // The affinity grid DAR runs on, its implementation and complement: the loss options' defaults
+  // unless of() or a stored model sets them.
+  int grid_h = JcasLossOptions().affinity_h, grid_w = JcasLossOptions().affinity_w;
+  AffinityImpl impl = JcasLossOptions().affinity_impl;
+  DarComplement complement = JcasLossOptions().dar_complement;
   static InferenceMode of(const JcasLossOptions& trained_with);
   // "softmax", "dar" (the reference's DAR) or "dar_affinity" (the 1 − A complement): how stored
   // models, exports and predictions name their readout.
