@@ -2,7 +2,6 @@
 #include "data/portable_rng.h"
 
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <random>
 
 #include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
@@ -225,9 +225,7 @@ NoiseStats write_noisy_labels(const NoiseDatasetOptions& o) {
     const cv::Mat clean = ds.read_label(i);
     const cv::Mat noisy = apply_label_noise(clean, noise, label_noise_stream(noise.seed, ds.names()[i]), &stats);
     const fs::path file = fs::path(sample_file(tmp.string(), ds.names()[i]));
-    fs::create_directories(file.parent_path());  // names may contain sub-folders
-    if (!cv::imwrite(file.string(), noisy, {cv::IMWRITE_PNG_COMPRESSION, 3}))
-      throw UserError(fmt::format("noise: cannot write '{}'", file.string()));
+    write_png(file, noisy);  // creates sub-folders: names may contain them
     if (bar) bar->advance();
   }
   if (bar) bar->finish();

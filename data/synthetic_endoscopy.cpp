@@ -13,6 +13,7 @@
 #include <random>
 
 #include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
@@ -349,18 +350,6 @@ void apply_camera(PortableRng& rng, const Style& st, float s, cv::Mat& img) {
   }
 }
 
-void write_png(const std::string& path, const cv::Mat& m) {
-  // Fixed compression settings: the bytes depend only on the pixels.
-  if (!cv::imwrite(path, m, {cv::IMWRITE_PNG_COMPRESSION, 3, cv::IMWRITE_PNG_STRATEGY, cv::IMWRITE_PNG_STRATEGY_DEFAULT}))
-    throw UserError(fmt::format("cannot write '{}'", path));
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw UserError(fmt::format("cannot write '{}'", path.string()));
-}
-
 std::string info_json() {
   const nlohmann::json info = {{"classes", 4}, {"label", {"background", "shaft", "wrist", "clasper"}}};
   return info.dump() + "\n";
@@ -447,8 +436,8 @@ void generate_synthetic_dataset(const SynthOptions& o) {
               const std::string name = fmt::format("{}_{:04d}", split.name, i);
               SynthScene scene = render_synthetic_scene(domain, synthetic_scene_seed(o.seed, domain, split.name, i),
                                                         o.height, o.width, o.shift);
-              write_png((tmp / "img" / (name + ".png")).string(), scene.image);
-              write_png((tmp / "label" / (name + ".png")).string(), scene.label);
+              write_png(tmp / "img" / (name + ".png"), scene.image);
+              write_png(tmp / "label" / (name + ".png"), scene.label);
             } catch (const std::exception& e) {
               errors[i - begin] = e.what();
             }
@@ -458,9 +447,9 @@ void generate_synthetic_dataset(const SynthOptions& o) {
           if (!e.empty()) throw UserError(e);
         if (bar) bar->advance(end - begin);
       }
-      write_text(tmp / (std::string(split.name) + ".txt"), list);
+      write_text_file(tmp / (std::string(split.name) + ".txt"), list);
     }
-    write_text(tmp / "info.json", info_json());
+    write_text_file(tmp / "info.json", info_json());
     partial.commit();
   }
   if (bar) bar->finish();

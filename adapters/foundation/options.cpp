@@ -55,16 +55,17 @@ void read_config_file(const std::string& path, const po::options_description& de
   if (!in) throw UserError(fmt::format("--config: cannot read '{}'", path));
   po::parsed_options parsed = po::parse_config_file(in, desc, /*allow_unregistered=*/true);
   // A key in a section this command reads must be one of its options; other sections belong to
-  // other commands that share the file (e.g. [retrain] in a pipeline config read by `synth`), and
-  // so do the pipeline's top-level keys.
-  static const std::set<std::string> pipeline_globals = {"workdir", "rounds", "seed", "device", "threads"};
+  // other commands that share the file (e.g. [retrain] in a pipeline config read by `synth`). The
+  // top-level keys are the pipeline's: checked by the commands that read the pipeline's options
+  // (those declaring sectioned keys, without a section of their own), foreign to the others.
   auto sections = sections_of(desc);
+  const bool reads_top_level = file_section.empty() && !sections.empty();
   if (!file_section.empty()) sections.insert(file_section);
   for (auto& opt : parsed.options) {
     if (!opt.unregistered || map_file_key(opt, file_section, desc)) continue;
     auto dot = opt.string_key.find('.');
     std::string section = dot == std::string::npos ? "" : opt.string_key.substr(0, dot);
-    bool foreign = section.empty() ? pipeline_globals.count(opt.string_key) > 0 : sections.count(section) == 0;
+    const bool foreign = section.empty() ? !reads_top_level : sections.count(section) == 0;
     if (!foreign) throw UserError(fmt::format("{}: unknown option '{}'", path, opt.string_key));
   }
   po::store(parsed, vm);

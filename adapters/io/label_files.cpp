@@ -6,17 +6,10 @@
 
 #include "adapters/foundation/error.h"
 #include "adapters/io/dataset_check.h"
+#include "adapters/io/file_writes.h"
 #include "adapters/io/segmentation_dataset.h"
 
 namespace jcas {
-namespace {
-
-void write_png(const std::filesystem::path& file, const cv::Mat& pixels) {
-  std::filesystem::create_directories(file.parent_path());
-  if (!cv::imwrite(file.string(), pixels)) throw UserError(fmt::format("cannot write {}", file.string()));
-}
-
-}  // namespace
 
 void write_label_files(const torch::Tensor& label, const std::string& image_file, const std::filesystem::path& ids_file,
                        const std::filesystem::path& color_file) {

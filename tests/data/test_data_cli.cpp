@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
 #include <cstdlib>
 
 #include "tests/data/data_test_util.h"
@@ -22,7 +25,7 @@ int run_jcas(const std::string& args, const TempDir& dir, std::string* output) {
 
 // The library is tested directly elsewhere; these check the command wiring and exit codes.
 TEST(DataCli, SynthThenNoise) {
-  if (!fs::exists(JCAS_BINARY)) GTEST_SKIP() << "jcas binary not built: " << JCAS_BINARY;
+  ASSERT_TRUE(fs::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY;
   TempDir dir;
   std::string out;
   const std::string root = (dir.path() / "synth").string();
@@ -48,7 +51,7 @@ TEST(DataCli, SynthThenNoise) {
 }
 
 TEST(DataCli, UserErrorsExitWithCodeTwoAndOneMessage) {
-  if (!fs::exists(JCAS_BINARY)) GTEST_SKIP() << "jcas binary not built: " << JCAS_BINARY;
+  ASSERT_TRUE(fs::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY;
   TempDir dir;
   std::string out;
   EXPECT_EQ(run_jcas("synth --size 12", dir, &out), 2);
@@ -59,4 +62,47 @@ TEST(DataCli, UserErrorsExitWithCodeTwoAndOneMessage) {
   EXPECT_NE(out.find(dir.str() + "/none"), std::string::npos) << out;
   EXPECT_EQ(run_jcas("noise --data " + dir.str() + " --kind blur --rate 0.1 --out " + dir.str() + "/x", dir, &out), 2);
   EXPECT_NE(out.find("blur"), std::string::npos) << out;
+}
+
+// The pipeline's config works for the data commands: its top-level keys are the pipeline's, while a
+// wrong key in the command's own section is still an error.
+TEST(DataCli, SynthReadsThePipelineConfig) {
+  ASSERT_TRUE(fs::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY;
+  TempDir dir;
+  std::string out;
+  const std::string config = std::string(JCAS_SOURCE_DIR) + "/configs/quickstart.ini";
+  ASSERT_EQ(run_jcas("synth --config " + config + " --out " + dir.str() + "/s --source-train 1 --source-val 1 "
+                     "--source-test 1 --target-train 1 --target-val 1 --target-test 1 --size 32x32", dir, &out), 0)
+      << out;
+  const fs::path ini = dir.path() / "typo.ini";
+  jcas::testing::write_bytes(ini, "dist_timeout = 5\n[synth]\nsource_trian = 3\n");
+  EXPECT_EQ(run_jcas("synth --config " + ini.string() + " --out " + dir.str() + "/t", dir, &out), 2);
+  EXPECT_NE(out.find("unknown option 'synth.source_trian'"), std::string::npos) << out;
+}
+
+// `jcas import` end to end: a small Kvasir-like folder pair, its report, and one error exit.
+TEST(DataCli, ImportWritesADatasetAndReportsIt) {
+  ASSERT_TRUE(fs::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY;
+  TempDir dir;
+  for (int i = 0; i < 4; ++i) {
+    cv::Mat image(16, 16, CV_8UC3, cv::Scalar(10 * i, 50, 90)), mask = cv::Mat::zeros(16, 16, CV_8U);
+    mask(cv::Rect(4, 4, 6, 6)).setTo(255);
+    fs::create_directories(dir.path() / "images");
+    fs::create_directories(dir.path() / "masks");
+    cv::imwrite((dir.path() / "images" / (std::to_string(i + 1) + ".jpg")).string(), image);
+    cv::imwrite((dir.path() / "masks" / (std::to_string(i + 1) + ".jpg")).string(), mask);
+  }
+  std::string out;
+  const std::string base = "import --images " + dir.str() + "/images --masks " + dir.str() + "/masks --out " +
+                           dir.str() + "/data --classes background,polyp --threads 1";
+  ASSERT_EQ(run_jcas(base + " --split ranges --ranges test=1-1,train=2-4", dir, &out), 0) << out;
+  EXPECT_NE(out.find("import: 4 pair(s) into"), std::string::npos) << out;
+  EXPECT_NE(out.find("splits: test 1, train 3"), std::string::npos) << out;
+  EXPECT_NE(out.find("polyp 14.1 %"), std::string::npos) << out;
+  EXPECT_EQ(jcas::testing::read_bytes(dir.path() / "data" / "train.txt"), "2\n3\n4\n");
+  EXPECT_EQ(run_jcas(base, dir, &out), 2);
+  EXPECT_NE(out.find("jcas import: error: --out: '" + dir.str() + "/data' exists; give --overwrite"), std::string::npos)
+      << out;
+  EXPECT_EQ(run_jcas(base + " --overwrite --mask-encoding colour", dir, &out), 2);
+  EXPECT_NE(out.find("mask-encoding"), std::string::npos) << out;
 }

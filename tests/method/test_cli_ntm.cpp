@@ -25,8 +25,7 @@ Result run_jcas(const std::string& args) {
   return {WEXITSTATUS(status), out};
 }
 
-#define REQUIRE_BINARY() \
-  if (!std::filesystem::exists(JCAS_BINARY)) GTEST_SKIP() << "jcas binary not built"
+#define REQUIRE_BINARY() ASSERT_TRUE(std::filesystem::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY
 
 // The slide example of DESIGN §3.2 as its empirical class NTM and class proportions.
 const char* kSlide = "--class-ntm \"0.6666667,0.3333333,0,0; 0,0.5,0.5,0; 0,0,0.5,0.5; 0.5,0,0,0.5\" "

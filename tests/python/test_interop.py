@@ -55,8 +55,9 @@ class Interop(unittest.TestCase):
             for name in names:
                 os.remove(os.path.join(cls.target, "label", name + ".png"))
         cls.model = os.path.join(cls.dir, "lraspp.pt")
-        run([PYTHON, os.path.join(ROOT, "tools", "python", "train_lraspp.py"), "--data",
-             os.path.join(cls.dir, "ds", "source"), "--out", cls.model, "--epochs", "2", "--batch", "4", "--threads", "1"])
+        run([PYTHON, os.path.join(ROOT, "tools", "python", "train_source.py"), "--data",
+             os.path.join(cls.dir, "ds", "source"), "--out", cls.model, "--arch", "lraspp_mobilenet_v3_large",
+             "--epochs", "2", "--batch", "4", "--threads", "1"])
 
     @classmethod
     def tearDownClass(cls):

@@ -11,6 +11,7 @@ using Args = std::vector<std::string>;
 int version(const Args& args);
 int ntm(const Args& args);
 int synth(const Args& args);
+int import_dataset(const Args& args);
 int noise(const Args& args);
 int labels(const Args& args);
 int run(const Args& args);

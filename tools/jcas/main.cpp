@@ -39,6 +39,8 @@ const std::vector<Command>& command_table() {
       {"options", "print every pipeline option as an INI file (defaults or the values in effect)", c::options},
       {"version", "print the toolkit version", c::version},
       {"ntm", "noise transition matrix tools (`jcas ntm derive-affinity`)", c::ntm},
+      {"import", "import a dataset from folders of images and masks (masks to class ids, splits, report)",
+       c::import_dataset},
       {"synth", "generate the embedded synthetic endoscopy data", c::synth},
       {"noise", "write noisy copies of clean labels (synthetic label noise)", c::noise},
       {"labels", "label noise statistics against clean labels (`jcas labels stats`)", c::labels},

@@ -30,6 +30,26 @@ def read_label(path):
     return np.asarray(Image.open(path))
 
 
+def read_resized(path, size=None, label=False):
+    """An image (RGB) or a label (class ids) as a uint8 array, resized to `size` = (height, width) when
+    given: bilinear for images, nearest for labels."""
+    im = Image.open(path)
+    im = im if label else im.convert("RGB")
+    if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.NEAREST if label else Image.BILINEAR)
+    return np.asarray(im)
+
+
+def normalise(batch, convention):
+    """B x 3 x H x W uint8 RGB tensor -> float in `convention`, as to_input does for one image."""
+    x = batch.float()
+    if convention["channels"] == "bgr":
+        x = x.flip(1)
+    mean = torch.tensor(convention["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(convention["std"], dtype=torch.float32).view(1, 3, 1, 1)
+    return (x * convention["scale"] - mean) / std
+
+
 def to_input(rgb, convention):
     """H x W x 3 uint8 RGB -> 1 x 3 x H x W float in `convention` ((v * scale - mean) / std)."""
     x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)
