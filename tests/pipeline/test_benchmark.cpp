@@ -6,10 +6,12 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <regex>
+#include <cmath>
 #include <cstdlib>
 
 #include "cli_runner.h"
 #include "tiny_pipeline.h"
+#include "tools/report/seed_spread.h"
 
 namespace fs = std::filesystem;
 using jcas::testing::read_text;
@@ -47,6 +49,10 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("}) EXPECT_EQ(count(md, row), 1) << row << "\n" << md;
   EXPECT_NE(md.find("## Shift 1 (`--synth.shift 1`)"), std::string::npos) << md;
   EXPECT_NE(md.find("![mean test mJac per round](report.png)"), std::string::npos) << md;
+  // Paired tables: each method against its seed's source model, JCAS against the others (one seed: no interval).
+  EXPECT_EQ(count(md, "Paired differences in test mDice"), 1) << md;
+  EXPECT_EQ(count(md, "JCAS minus each method in test mJac"), 1) << md;
+  EXPECT_EQ(std::regex_search(md, std::regex("\\| ce \\| [+-][0-9]+\\.[0-9]{2}, [01]/1 above \\|")), true) << md;
   EXPECT_EQ(md, first.output.substr(first.output.find("# SFDA benchmark")));  // printed as written
   const cv::Mat png = cv::imread(plot.string());
   EXPECT_FALSE(png.empty());
@@ -125,4 +131,17 @@ TEST(BenchmarkCli, RunsAreSpreadOverTorchrunRanks) {
   // The children are one-process runs: no torchrun variables reach them.
   const std::string ce_log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
   EXPECT_EQ(ce_log.find(" rank "), std::string::npos) << ce_log;
+}
+
+// Paired differences: the mean of per-seed differences with the Student-t interval (t(2) = 4.303).
+TEST(SeedSpread, PairedDifferenceIsTheMeanOfPerSeedDifferencesWithItsTInterval) {
+  const auto d = jcas::paired_difference({0.50, 0.62, NAN, 0.40}, {0.45, 0.60, 0.30, 0.41});
+  EXPECT_EQ(d.n, 3);
+  EXPECT_EQ(d.above, 2);
+  EXPECT_NEAR(d.mean, (0.05 + 0.02 - 0.01) / 3, 1e-12);
+  const double sd = std::sqrt((std::pow(0.05 - 0.02, 2) + 0 + std::pow(-0.01 - 0.02, 2)) / 2);
+  EXPECT_NEAR(d.half_width, 4.303 * sd / std::sqrt(3.0), 1e-12);
+  EXPECT_EQ(jcas::pct(d), "+2.00 [-5.45, +9.45], 2/3 above");
+  EXPECT_EQ(jcas::pct(jcas::paired_difference({0.5}, {0.25})), "+25.00, 1/1 above");
+  EXPECT_EQ(jcas::pct(jcas::paired_difference({NAN}, {0.25})), "–");
 }

@@ -284,8 +284,13 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
     }
   }
   a.insert(a.end(), {"--seed", std::to_string(seed), "--synth.shift", benchmark_shift_text(shift)});
+  // "{seed}" in a value gives each seed its own file (e.g. --source.torchscript model_s{seed}.pt).
   for (const auto& [key, tokens] : setup_.passthrough)
-    if (!replaced.count(key)) a.insert(a.end(), tokens.begin(), tokens.end());
+    if (!replaced.count(key))
+      for (std::string t : tokens) {
+        for (size_t at; (at = t.find("{seed}")) != std::string::npos;) t.replace(at, 6, std::to_string(seed));
+        a.push_back(std::move(t));
+      }
   return a;
 }
 
@@ -525,8 +530,11 @@ std::string Benchmark::markdown(double wall_seconds) const {
                     "0..{}; {} process(es).\n\n",
                     now_text(), format_duration(wall_seconds), runs_.size(), cached, setup_.rounds, o_.seeds - 1,
                     setup_.world_size);
-  md += "Scores on the target's test split, in %: mean ± sample sd over seeds (`--seed` changes the synthetic data, "
-        "the source model's initialisation and every sample order). Round 0 is the source model; `source` repeats it "
+  md += "Scores on the target's test split, in %: mean ± sample sd over seeds (`--seed` changes the synthetic data "
+        "when it is generated, the source model's initialisation when it is trained here, and every sample order; "
+        "`{seed}` in an option's value gives each seed its own file, e.g. its own imported source model). Every "
+        "method of a seed adapts that seed's source model, so methods are compared by paired per-seed differences "
+        "(below each shift's tables). Round 0 is the source model; `source` repeats it "
         "in every round; `upper_bound` trains one round (CE on the target train split's true labels) and is shown "
         "in the round 1 column only. Work directories: `" +
         root().string() + "/shift<X>/seed<S>/<method>/` (`jcas status --workdir ...`).\n\n";
@@ -574,7 +582,52 @@ std::string Benchmark::markdown(double wall_seconds) const {
       }
       md += "\n";
     }
+    md += "\n" + paired_tables(shift);
+  }
+  return md;
+}
+
+std::string Benchmark::paired_tables(double shift) const {
+  // Per seed: the method's score after round c, and the source model's (column 0).
+  auto scores = [&](const std::string& method, int column, bool dice) {
+    std::vector<double> v(o_.seeds, NAN);
+    for (const auto& r : runs_)
+      if (r.method == method && r.shift == shift && r.done && column < static_cast<int>(r.mjac.size()) &&
+          column <= rounds_of(r))
+        v[r.seed] = (dice ? r.mdice : r.mjac)[column];
+    return v;
+  };
+  auto table = [&](const std::string& title, const std::string& against, bool dice) {
+    std::string md = title + "\n\n| method |";
+    for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
+    md += "\n| --- |";
+    for (int r = 1; r <= setup_.rounds; ++r) md += " --- |";
     md += "\n";
+    for (const auto& m : o_.methods) {
+      if (m == "source" || m == against) continue;
+      md += "| " + m + " |";
+      for (int c = 1; c <= setup_.rounds; ++c) {
+        // Against the source model: each seed's own round 0; against a method: the same round.
+        const auto a = against.empty() ? scores(m, c, dice) : scores(against, c, dice);
+        const auto b = against.empty() ? scores(m, 0, dice) : scores(m, c, dice);
+        md += " " + pct(paired_difference(a, b)) + " |";
+      }
+      md += "\n";
+    }
+    return md + "\n";
+  };
+  std::string md;
+  for (bool dice : {true, false}) {
+    const char* metric = dice ? "mDice" : "mJac";
+    md += table(fmt::format("Paired differences in test {} (percentage points): each method minus the same seed's "
+                            "source model, mean over seeds [95 % t-interval], seeds above",
+                            metric),
+                "", dice);
+    if (std::count(o_.methods.begin(), o_.methods.end(), "jcas"))
+      md += table(fmt::format("JCAS minus each method in test {} (percentage points), same seed and round, mean over "
+                              "seeds [95 % t-interval], seeds where JCAS is above",
+                              metric),
+                  "jcas", dice);
   }
   return md;
 }

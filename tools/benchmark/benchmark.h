@@ -79,6 +79,9 @@ class Benchmark {
   const std::vector<BenchmarkRun>& runs() const { return runs_; }
 
   std::string markdown(double wall_seconds) const;
+  // The paired per-seed tables of one shift: each method against its seed's source model, and
+  // JCAS against each method (when jcas is among the methods), in mDice and mJac.
+  std::string paired_tables(double shift) const;
   // One panel per shift: mean test mJac per round (0 = the source model), one polyline per method.
   void write_plot(const std::filesystem::path& png) const;
   std::filesystem::path root() const { return setup_.workdir / "benchmark"; }

@@ -30,4 +30,37 @@ std::string pct(const Spread& s) {
   return fmt::format("{:.2f} ± {:.2f}", 100 * s.mean, 100 * s.sd);
 }
 
+namespace {
+
+// The two-sided 95 % quantile of Student's t with `df` degrees of freedom.
+double t95(int df) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086};
+  return df <= 20 ? table[df - 1] : df <= 30 ? 2.06 : df <= 60 ? 2.02 : 1.96;
+}
+
+}  // namespace
+
+PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> d;
+  PairedDifference out;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (std::isfinite(a[i]) && std::isfinite(b[i])) {
+      d.push_back(a[i] - b[i]);
+      if (a[i] > b[i]) ++out.above;
+    }
+  const Spread s = spread(d);
+  out.n = s.n;
+  out.mean = s.mean;
+  if (s.n > 1) out.half_width = t95(s.n - 1) * s.sd / std::sqrt(static_cast<double>(s.n));
+  return out;
+}
+
+std::string pct(const PairedDifference& d) {
+  if (d.n == 0) return "–";
+  if (!std::isfinite(d.half_width)) return fmt::format("{:+.2f}, {}/{} above", 100 * d.mean, d.above, d.n);
+  return fmt::format("{:+.2f} [{:+.2f}, {:+.2f}], {}/{} above", 100 * d.mean, 100 * (d.mean - d.half_width),
+                     100 * (d.mean + d.half_width), d.above, d.n);
+}
+
 }  // namespace jcas
