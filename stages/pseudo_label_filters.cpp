@@ -20,18 +20,19 @@ torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& c
                              int num_classes) {
   auto out = labels.clone();
   auto flat_labels = labels.reshape({-1});
-  auto flat_conf = confidence.reshape({-1});
+  auto flat_conf = confidence.reshape({-1}).to(torch::kInt32);
   auto flat_out = out.view({-1});
+  // Ties (confidences are stored as 8 bits, and many pixels sit at 255) are broken in a fixed random
+  // order, so that exactly the portion stays, spread over the images rather than the first ones.
+  torch::Generator gen = at::detail::createCPUGenerator(12345);
   for (int c = 0; c < num_classes; ++c) {
-    auto mask = flat_labels == c;
-    auto conf = flat_conf.masked_select(mask);
-    const int64_t n = conf.numel();
+    auto where = (flat_labels == c).nonzero().squeeze(1);
+    const int64_t n = where.numel();
     if (n == 0) continue;
-    // The keep-th highest confidence: every pixel at or above it stays (ties at it included).
     const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(portion * static_cast<double>(n))));
-    const int64_t k = n - keep + 1;
-    const auto threshold = std::get<0>(conf.to(torch::kInt32).kthvalue(k)).item<int>();
-    flat_out.masked_fill_(mask & (flat_conf.to(torch::kInt32) < threshold), static_cast<uint8_t>(kIgnoreLabel));
+    auto shuffled = where.index_select(0, torch::randperm(n, gen, torch::kLong));
+    auto order = std::get<1>(flat_conf.index_select(0, shuffled).sort(/*stable=*/true, 0, /*descending=*/true));
+    flat_out.index_fill_(0, shuffled.index_select(0, order.narrow(0, keep, n - keep)), static_cast<uint8_t>(kIgnoreLabel));
   }
   return out;
 }

@@ -99,6 +99,10 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   if (method.filter == LabelFilter::class_balanced && !data.confidence.defined())
     throw UserError(fmt::format("{}: method '{}' filters by pseudo-label confidence, and these labels have none",
                                 run.label, method.name));
+  // Recalibrated first: a filter that reads the model (DPL) must see the model that made the labels,
+  // which the pseudo-label stage recalibrated on the same images.
+  const bool adabn = method.adabn || o.adabn;
+  if (adabn) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
   FilteredLabels filtered = filter_pseudo_labels(method.filter, data.labels, data.confidence, model, *data.images,
                                                  data.labeller, o.filter, execution);
   out.labels = filtered.labels;
@@ -106,8 +110,6 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   if (method.filter != LabelFilter::none)
     log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name,
               100 * filtered.kept);
-  const bool adabn = method.adabn || o.adabn;
-  if (adabn) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
   if (!method.trains) return out;
 
   if (data.initial_class_ntm.defined()) {
