@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/temporary_path.h"
 
 namespace jcas {
 
@@ -18,9 +19,13 @@ void write_png(const std::filesystem::path& file, const cv::Mat& pixels) {
 
 void write_text_file(const std::filesystem::path& file, const std::string& text) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  std::ofstream out(file, std::ios::binary);
-  out << text;
-  if (!out.flush()) throw UserError(fmt::format("cannot write '{}'", file.string()));
+  TemporaryPath tmp(file);
+  {
+    std::ofstream out(tmp.path(), std::ios::binary);
+    out << text;
+    if (!out.flush()) throw UserError(fmt::format("cannot write '{}'", file.string()));
+  }
+  tmp.commit();
 }
 
 }  // namespace jcas

@@ -30,6 +30,7 @@
 #include "adapters/foundation/options.h"
 #include "adapters/foundation/progress.h"
 #include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "data/synthetic_endoscopy.h"
 #include "pipeline/cache/stage_record.h"
 #include "pipeline/method/adaptation_methods.h"
@@ -105,18 +106,6 @@ int stages_run_in(const fs::path& log) {
   int n = -1;
   for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) n = std::stoi((*it)[1]);
   return n;
-}
-
-void write_file_atomically(const fs::path& path, const std::string& bytes) {
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
-  TemporaryPath tmp(path);
-  {
-    std::ofstream f(tmp.path(), std::ios::binary);
-    f << bytes;
-    f.close();
-    if (!f.good()) throw UserError("cannot write " + tmp.path().string());
-  }
-  tmp.commit();
 }
 
 // A copy of the base work directory for a method's run: results, data, checkpoints and the
@@ -328,7 +317,7 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
   nlohmann::json j = {{"token", token_},     {"method", run.method},  {"shift", run.shift},
                       {"seed", run.seed},     {"seconds", seconds},    {"stages_run", stages_run},
                       {"rank", setup_.rank}};
-  write_file_atomically(result_json(run), j.dump() + "\n");
+  write_text_file(result_json(run), j.dump() + "\n");
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
   log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.method,
@@ -463,7 +452,7 @@ void Benchmark::run_mine() {
   check_interrupted();
   if (setup_.world_size > 1) {
     nlohmann::json j = {{"token", token_}, {"started", started_}, {"ok", !failure}, {"failure", failure.value_or("")}};
-    write_file_atomically(root() / ".ranks" / fmt::format("rank{}.json", setup_.rank), j.dump() + "\n");
+    write_text_file(root() / ".ranks" / fmt::format("rank{}.json", setup_.rank), j.dump() + "\n");
   }
   if (failure) throw UserError("benchmark: " + *failure);
 }
@@ -540,7 +529,9 @@ std::string Benchmark::markdown(double wall_seconds) const {
         root().string() + "/shift<X>/seed<S>/<method>/` (`jcas status --workdir ...`).\n\n";
   if (fs::exists(plot_path())) md += fmt::format("![mean test mJac per round]({})\n\n", plot_path().filename().string());
   for (double shift : o_.shifts) {
-    md += fmt::format("## Shift {} (`--synth.shift {}`)\n\n", benchmark_shift_text(shift), benchmark_shift_text(shift));
+    md += setup_.target.empty() ? fmt::format("## Shift {} (`--synth.shift {}`)\n\n", benchmark_shift_text(shift),
+                                              benchmark_shift_text(shift))
+                                : fmt::format("## Target `{}`\n\n", setup_.target);
     md += "Test mDice / mJac (%), mean ± sd over seeds.\n\n| method | source model |";
     for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
     md += " n |\n| --- | --- |";
@@ -696,7 +687,7 @@ void Benchmark::write_plot(const fs::path& png) const {
   }
   std::vector<uchar> bytes;
   if (!cv::imencode(".png", img, bytes)) throw UserError("cannot encode the benchmark plot");
-  write_file_atomically(png, std::string(bytes.begin(), bytes.end()));
+  write_text_file(png, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace jcas

@@ -63,6 +63,7 @@ struct BenchmarkSetup {
   int rank = 0, world_size = 1;               // from torchrun's RANK / WORLD_SIZE
   int dist_timeout = 300;                     // seconds: bounds rank 0's wait for the other ranks
   bool has_truth_labels = false;              // the pipeline has --retrain.labels
+  std::string target;                         // --data.target (empty: synthetic data, the shifts apply)
 };
 
 class Benchmark {

@@ -1,11 +1,10 @@
 #include <chrono>
-#include <fstream>
 
 #include "tools/ablation/ablation.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/progress.h"
-#include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 
@@ -41,15 +40,7 @@ int ablation(const Args& args) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string md = ablation.markdown(runs, rates, seconds);
   const auto path = ablation.report_path();
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  {
-    TemporaryPath tmp(path);
-    std::ofstream f(tmp.path());
-    f << md;
-    f.close();
-    if (!f.good()) throw UserError("cannot write " + tmp.path().string());
-    tmp.commit();
-  }
+  write_text_file(path, md);
   log::info("ablation: {} run(s) in {}; report {}", runs.size(), format_duration(seconds), path.string());
   std::printf("%s", md.c_str());
   return 0;

@@ -2,14 +2,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/options.h"
 #include "adapters/foundation/progress.h"
-#include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/run_options.h"
 #include "stages/pipeline_stages.h"
@@ -111,6 +110,10 @@ int benchmark(const Args& args) {
   }
   const RunOptions run = values.get<RunOptions>();
   setup.workdir = run.workdir;
+  setup.target = values.all().count("data.target") ? values.all().at("data.target") : "";
+  if (!setup.target.empty() && o.shifts.size() > 1)
+    throw UserError("--shifts: the target is given (--data.target) and the shift strength only moves synthetic data; "
+                    "give one shift");
   setup.rounds = run.rounds;
   setup.dist_timeout = run.dist_timeout;
   setup.rank = env_int("RANK", 0);
@@ -136,15 +139,7 @@ int benchmark(const Args& args) {
   bench.write_plot(bench.plot_path());
   const std::string md = bench.markdown(seconds);
   const auto path = bench.report_path();
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  {
-    TemporaryPath tmp(path);
-    std::ofstream f(tmp.path());
-    f << md;
-    f.close();
-    if (!f.good()) throw UserError("cannot write " + tmp.path().string());
-    tmp.commit();
-  }
+  write_text_file(path, md);
   log::info("benchmark: {} run(s) in {}; report {}, plot {}", bench.runs().size(), format_duration(seconds),
             path.string(), bench.plot_path().string());
   std::printf("%s", md.c_str());

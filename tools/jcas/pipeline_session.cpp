@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <functional>
 
 #include "adapters/foundation/log.h"
 #include "jcas_version.h"
 #include "adapters/foundation/error.h"
-#include "adapters/foundation/temporary_path.h"
+#include "adapters/io/file_writes.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 
@@ -21,12 +20,8 @@ std::filesystem::path stored_config(const po::variables_map& vm) {
 }
 
 void store_config(const std::filesystem::path& file, const std::string& ini) {
-  std::filesystem::create_directories(file.parent_path());
-  TemporaryPath tmp(file);
-  std::ofstream(tmp.path()) << "# The effective configuration of the last `jcas run`/`jcas stage` here; the other\n"
-                               "# commands read it when given no --config.\n"
-                            << ini;
-  tmp.commit();
+  write_text_file(file, "# The effective configuration of the last `jcas run`/`jcas stage` here; the other\n"
+                        "# commands read it when given no --config.\n" + ini);
 }
 
 }  // namespace
