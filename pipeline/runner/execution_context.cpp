@@ -3,27 +3,13 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/torchrun_environment.h"
 #include "pipeline/runner/process_group.h"
 
 namespace jcas {
-namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  try {
-    return std::stoi(v);
-  } catch (const std::exception&) {
-    throw UserError(fmt::format("environment variable {}='{}' is not an integer", name, v));
-  }
-}
-
-}  // namespace
-
 ExecutionContext ExecutionContext::from(const RunOptions& run) {
   ExecutionContext e;
   if (run.device == DeviceKind::cuda) {
@@ -34,10 +20,9 @@ ExecutionContext ExecutionContext::from(const RunOptions& run) {
           "(README: Scaling out), or run with --device cpu");
     e.device_ = c10::Device(c10::DeviceType::CUDA);
   }
-  e.world_size_ = env_int("WORLD_SIZE", 1);
-  e.rank_ = env_int("RANK", 0);
-  if (e.world_size_ < 1 || e.rank_ < 0 || e.rank_ >= e.world_size_)
-    throw UserError(fmt::format("RANK={} and WORLD_SIZE={} do not name a process of the run", e.rank_, e.world_size_));
+  const TorchrunEnvironment env = read_torchrun_environment();
+  e.world_size_ = env.world_size;
+  e.rank_ = env.rank;
   if (e.world_size_ > 1)
     e.group_ = std::make_shared<ProcessGroup>(e.rank_, e.world_size_, std::chrono::seconds(run.dist_timeout));
   return e;

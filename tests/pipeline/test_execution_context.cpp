@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "adapters/foundation/error.h"
+#include "adapters/foundation/torchrun_environment.h"
 #include "pipeline/runner/execution_context.h"
 
 using namespace jcas;
@@ -42,10 +43,23 @@ TEST(ExecutionContext, TorchrunEnvironment) {
     Env env("0", "1");
     EXPECT_EQ(ExecutionContext::from(RunOptions{}).world_size(), 1);
   }
-  for (auto [rank, world] : std::vector<std::pair<const char*, const char*>>{{"1", "1"}, {"0", "zero"}, {"2", "2"}, {"0", "0"}}) {
+  for (auto [rank, world] : std::vector<std::pair<const char*, const char*>>{{"1", "1"}, {"0", "zero"}, {"0", "2x"}, {"2", "2"}, {"0", "0"}}) {
     Env env(rank, world);
     EXPECT_THROW(ExecutionContext::from(RunOptions{}), UserError) << rank << "/" << world;
   }
+  // The local rank (which GPU a process of a node takes) is read beside them.
+  Env env("1", "4");
+  setenv("LOCAL_RANK", "1", 1);
+  setenv("LOCAL_WORLD_SIZE", "2", 1);
+  const TorchrunEnvironment t = read_torchrun_environment();
+  EXPECT_EQ(t.rank, 1);
+  EXPECT_EQ(t.world_size, 4);
+  EXPECT_EQ(t.local_rank, 1);
+  EXPECT_EQ(t.local_world_size, 2);
+  setenv("LOCAL_RANK", "-1", 1);
+  EXPECT_THROW(read_torchrun_environment(), UserError);
+  unsetenv("LOCAL_RANK");
+  unsetenv("LOCAL_WORLD_SIZE");
 }
 
 TEST(ExecutionContext, CudaWithoutCudaNamesTheLibTorchNeeded) {

@@ -1,13 +1,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <set>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/options.h"
 #include "adapters/foundation/progress.h"
+#include "adapters/foundation/torchrun_environment.h"
 #include "adapters/io/file_writes.h"
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/run_options.h"
@@ -16,20 +16,6 @@
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {
-namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  try {
-    return std::stoi(v);
-  } catch (const std::exception&) {
-    throw UserError(fmt::format("{}={} is not a number", name, v));
-  }
-}
-
-}  // namespace
-
 // The benchmark's own options: on the command line (`--seeds 3`) or in the config's [benchmark]
 // section (`seeds = 3`); every pipeline option given is passed on to each run unchanged.
 int benchmark(const Args& args) {
@@ -116,8 +102,9 @@ int benchmark(const Args& args) {
                     "give one shift");
   setup.rounds = run.rounds;
   setup.dist_timeout = run.dist_timeout;
-  setup.rank = env_int("RANK", 0);
-  setup.world_size = std::max(1, env_int("WORLD_SIZE", 1));
+  const TorchrunEnvironment env = read_torchrun_environment();
+  setup.rank = env.rank;
+  setup.world_size = env.world_size;
   for (const auto& b : schema.bindings())
     if (b.key == "retrain.labels") setup.has_truth_labels = true;
   setup.command_line = "jcas benchmark";
