@@ -84,19 +84,9 @@ std::vector<std::pair<std::string, std::string>> split_assignments(const std::st
 }
 
 std::vector<double> parse_ratios(const std::string& text) {
-  std::vector<double> r;
-  for (const auto& item : split_list(text)) {
-    size_t used = 0;
-    double v = NAN;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || !(v >= 0) || !std::isfinite(v))
-      throw UserError(fmt::format("--ratios: expected non-negative numbers, got '{}'", item));
-    r.push_back(v);
-  }
+  const std::vector<double> r = parse_number_list(text, "ratios");
+  for (double v : r)
+    if (v < 0) throw UserError(fmt::format("--ratios: shares are non-negative, got {}", v));
   if (r.size() != 3 || r[0] + r[1] + r[2] <= 0)
     throw UserError(fmt::format("--ratios: expected three shares train,val,test with a positive sum, got '{}'", text));
   return r;

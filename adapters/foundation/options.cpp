@@ -169,6 +169,23 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
   return out;
 }
 
+std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
+  std::vector<double> out;
+  for (const auto& item : split_list(text)) {
+    size_t used = 0;
+    double v = NAN;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || !std::isfinite(v))
+      throw UserError(fmt::format("--{}: expected numbers, got '{}'", option, item));
+    out.push_back(v);
+  }
+  return out;
+}
+
 std::pair<int, int> parse_size(const std::string& text, const std::string& option) {
   ImageSize s = parse_image_size(text, option);
   return {s.height, s.width};

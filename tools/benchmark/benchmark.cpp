@@ -168,20 +168,7 @@ void BenchmarkOptions::bind(OptionBinder& b) {
            for (double s : shifts) t.push_back(benchmark_shift_text(s));
            return fmt::format("{}", fmt::join(t, ","));
          },
-         [this](const std::string& t) {
-           shifts.clear();
-           for (const auto& item : split_list(t)) {
-             size_t used = 0;
-             double v = NAN;
-             try {
-               v = std::stod(item, &used);
-             } catch (const std::exception&) {
-               used = 0;
-             }
-             if (used != item.size()) throw UserError(fmt::format("--shifts: expected numbers, got '{}'", item));
-             shifts.push_back(v);
-           }
-         });
+         [this](const std::string& t) { shifts = parse_number_list(t, "shifts"); });
   b.bind("jobs", &jobs, "child runs at once on this machine (each gets --threads CPUs/jobs unless --threads is given)");
   b.bind("out", &out, "Markdown report (empty: WORKDIR/benchmark/report.md; the plot is written beside it as .png)");
 }
