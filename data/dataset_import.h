@@ -4,8 +4,8 @@
 // split, info.json, and import.json reporting what was done. Images and masks pair by their path
 // without extension ("polyp/12.jpg" with "polyp/12.tif"); masks are decoded by one of four
 // encodings; splits come from ratios, lists, or groups that never cross splits (frames of one
-// video). Everything is checked before anything is written, and the dataset appears at once, by
-// renaming a complete temporary folder.
+// video). Files and splits are checked before any pixel is read, masks while the dataset is
+// written into a temporary folder, which is renamed into place only when complete.
 #include <cstdint>
 #include <map>
 #include <string>

@@ -27,7 +27,7 @@ int import_dataset(const Args& args) {
       "done. Examples (README, \"Real data\"):\n"
       "  jcas import --images Kvasir-SEG/images --masks Kvasir-SEG/masks --out data/kvasir --classes background,polyp\n"
       "  jcas import --images CVC-ClinicDB/Original --masks 'CVC-ClinicDB/Ground Truth' --out data/clinicdb \\\n"
-      "              --classes background,polyp --split ranges --ranges test=1-150,val=151-210,train=211-612",
+      "              --classes background,polyp --split ranges --ranges test=1-151,val=152-205,train=206-612",
       desc, args, {}, "import");
   if (parsed.help) return 0;
   apply_threads_option(parsed.values);
