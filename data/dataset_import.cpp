@@ -247,8 +247,9 @@ int64_t name_number(const std::string& name) {
   const auto end = stem.find_last_of("0123456789");
   if (end == std::string::npos)
     throw UserError(fmt::format("--ranges: '{}' has no number in its name (ranges split numbered frames)", name));
-  const auto begin = stem.find_last_not_of("0123456789", end);
-  const std::string digits = stem.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+  const auto before = stem.find_last_not_of("0123456789", end);
+  const size_t first = before == std::string::npos ? 0 : before + 1;
+  const std::string digits = stem.substr(first, end - first + 1);
   if (digits.size() > 18) throw UserError(fmt::format("--ranges: the number in '{}' is too long", name));
   return std::stoll(digits);
 }
