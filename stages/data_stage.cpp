@@ -8,7 +8,7 @@
 #include "adapters/foundation/temporary_path.h"
 #include "adapters/io/h5_store.h"
 #include "data/synthetic_endoscopy.h"
-#include "pipeline/runner/run_options.h"
+#include "pipeline/execution/run_options.h"
 #include "stages/dataset_options.h"
 #include "stages/pipeline_stages.h"
 

@@ -4,7 +4,7 @@
 #include "adapters/foundation/log.h"
 #include "adapters/io/h5_store.h"
 #include "stages/dataset_options.h"
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 

@@ -8,12 +8,12 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/io/h5_store.h"
-#include "pipeline/runner/run_options.h"
-#include "stages/batchnorm_recalibration.h"
+#include "pipeline/execution/run_options.h"
+#include "pipeline/training/batchnorm_recalibration.h"
 #include "stages/dataset_options.h"
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 #include "stages/pipeline_stages.h"
-#include "stages/retrain_recipe.h"
+#include "pipeline/training/retrain_recipe.h"
 #include "stages/stage_inputs.h"
 
 namespace jcas {
@@ -121,10 +121,12 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     Retrained r = retrain_model(*model.net, o.retrain, data, run, execution);
 
     StoredModel::write(out, *model.net, inference);
-    r.loss->to(torch::kCPU);
     RetrainOutcome outcome;
-    outcome.learned_class_ntm = r.loss->class_ntm->matrix().detach();
-    outcome.learned_affinity_ntm = r.loss->affinity_ntm->matrix().detach();
+    if (r.loss) {
+      r.loss->to(torch::kCPU);
+      if (auto tc = r.loss->class_transition()) outcome.learned_class_ntm = tc->matrix().detach();
+      if (auto ta = r.loss->affinity_transition()) outcome.learned_affinity_ntm = ta->matrix().detach();
+    }
     std::vector<double> losses;
     for (const auto& e : r.result.epochs) losses.push_back(e.loss);
     outcome.epoch_loss = torch::tensor(losses, torch::kFloat64);

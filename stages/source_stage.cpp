@@ -1,21 +1,29 @@
 // The source model: trained with cross-entropy on the labelled source domain, or imported.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/io/h5_store.h"
-#include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/model_io.h"
 #include "pipeline/model/torchscript_model.h"
-#include "pipeline/runner/run_options.h"
+#include "pipeline/execution/run_options.h"
+#include "pipeline/training/adaptation_registry.h"
+#include "pipeline/training/inference.h"
+#include "pipeline/training/trainer.h"
 #include "stages/dataset_options.h"
-#include "stages/inference.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
-#include "stages/trainer.h"
 
 namespace jcas {
 namespace {
+
+// A method whose loss trains on given labels as they are: no correction, no pseudo-label filter, no AdaBN.
+bool trains_on_source_labels(const AdaptationMethod& m) {
+  return m.trains() && !m.corrects() && m.label_filter() == LabelFilter::none && !m.starts_with_adabn();
+}
 
 struct SourceStageOptions {
   DataOptions data;
@@ -29,12 +37,12 @@ struct SourceStageOptions {
   ImageSize affinity_grid{16, 20};
   int64_t seed = 0;
 
-  // The loss of source training: `method`'s terms at `affinity_grid`, without correction.
+  // The options of source training's loss: `method`'s terms at `affinity_grid`.
   JcasLossOptions loss() const {
     JcasLossOptions l;
     l.affinity_h = affinity_grid.height;
     l.affinity_w = affinity_grid.width;
-    return adaptation_method(method).loss_options(l);
+    return l;
   }
 
   void bind(OptionBinder& b) {
@@ -63,8 +71,12 @@ struct SourceStageOptions {
     if (epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
     if (!(lr > 0)) throw UserError("--source.lr must be > 0");
-    if (method != "ce" && method != "affinity" && method != "dar")
-      throw UserError(fmt::format("--source.method '{}' is unknown (expected ce, affinity or dar)", method));
+    std::vector<std::string> usable;
+    for (const auto& m : adaptation_methods())
+      if (trains_on_source_labels(*m)) usable.push_back(m->name());
+    if (std::find(usable.begin(), usable.end(), method) == usable.end())
+      throw UserError(fmt::format("--source.method '{}' cannot train on source labels (expected one of {})", method,
+                                  fmt::join(usable, ", ")));
     if (affinity_grid.height < 1 || affinity_grid.width < 1) throw UserError("--source.affinity_grid must be >= 1x1");
   }
 };
@@ -112,9 +124,9 @@ class SourceStage : public StageWith<SourceStageOptions> {
     // Cross-entropy on both heads (or the reference's stage 1: affinity + DAR), the auxiliary
     // weighted by the reference's lambda = 0.1; SGD with the reference's momentum and weight decay
     // (TrainerOptions' defaults). An imported model is read out as it comes (softmax).
-    const JcasLossOptions source_loss = o.loss();
+    const AdaptationMethod& method = adaptation_method(o.method);
     Metrics metrics;
-    InferenceMode inference = adaptation_method("ce").inference({});
+    InferenceMode inference = InferenceMode::of(JcasLossOptions(), false);
     std::shared_ptr<SegmentationModel> model;
     if (!o.torchscript.empty()) {
       model = std::make_shared<TorchScriptModel>(o.torchscript, o.input, k, o.data.input_size.height,
@@ -133,8 +145,8 @@ class SourceStage : public StageWith<SourceStageOptions> {
           throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
         std::vector<torch::Tensor> labels;
         for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-        JcasLoss loss(k, source_loss);
-        inference = InferenceMode::of(source_loss);
+        SegmentationLoss loss = method.loss(k, o.loss());
+        inference = method.readout(o.loss());
         TrainerOptions t;
         t.epochs = o.epochs;
         t.batch_size = o.batch_size;
@@ -143,7 +155,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
         t.label = "source";
         t.checkpoint = ctx.checkpoint_path({"source", 0});
         t.checkpoint_key = fingerprint;
-        auto result = train_model(*model, loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
+        auto result = train_model(*model, *loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
                                   execution);
         metrics["final_loss"] = result.epochs.back().loss;
         if (execution.is_writer()) std::filesystem::remove(t.checkpoint);  // rank 0's file

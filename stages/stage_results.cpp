@@ -162,8 +162,10 @@ AffinityDerivation AffinityDerivation::read(const std::filesystem::path& file) {
 }
 
 void RetrainOutcome::write(H5Writer& out) const {
-  out.write("learned_class_ntm", learned_class_ntm, "clean class, noisy class (end of retraining)");
-  out.write("learned_affinity_ntm", learned_affinity_ntm, "clean pair, noisy pair (end of retraining)");
+  if (learned_class_ntm.defined())
+    out.write("learned_class_ntm", learned_class_ntm, "clean class, noisy class (end of retraining)");
+  if (learned_affinity_ntm.defined())
+    out.write("learned_affinity_ntm", learned_affinity_ntm, "clean pair, noisy pair (end of retraining)");
   out.write("epoch_loss", epoch_loss, "epoch; mean total loss");
   out.attr("/", "selected_epoch", selected_epoch);
   out.attr("/", "selection", selection);
@@ -174,8 +176,8 @@ void RetrainOutcome::write(H5Writer& out) const {
 RetrainOutcome RetrainOutcome::read(const std::filesystem::path& file) {
   H5Reader in(file);
   RetrainOutcome r;
-  r.learned_class_ntm = in.read("learned_class_ntm");
-  r.learned_affinity_ntm = in.read("learned_affinity_ntm");
+  if (in.has("learned_class_ntm")) r.learned_class_ntm = in.read("learned_class_ntm");
+  if (in.has("learned_affinity_ntm")) r.learned_affinity_ntm = in.read("learned_affinity_ntm");
   r.epoch_loss = in.read("epoch_loss");
   r.selected_epoch = in.attr_int("/", "selected_epoch");
   r.selection = in.attr_string("/", "selection");

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/method/jcas_loss.h"
+#include "pipeline/method/inference_mode.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/model/torchscript_model.h"
 
@@ -64,7 +64,8 @@ struct AffinityDerivation {
 
 // retrain[r]: the model of round r+1 (a StoredModel in the same file) and how it was trained.
 struct RetrainOutcome {
-  torch::Tensor learned_class_ntm, learned_affinity_ntm;  // end of retraining
+  // End of retraining; undefined for a method that learns none (only CALC learns T_A).
+  torch::Tensor learned_class_ntm, learned_affinity_ntm;
   torch::Tensor epoch_loss;                               // epochs, float64
   int64_t selected_epoch = 0, resumed_from_epoch = 0;  // 0: no gradient step (AdaBN)
   std::string selection;

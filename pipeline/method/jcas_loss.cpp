@@ -13,13 +13,6 @@ namespace jcas {
 
 namespace F = torch::nn::functional;
 
-const std::vector<std::pair<LossKind, const char*>>& EnumNames<LossKind>::table() {
-  static const std::vector<std::pair<LossKind, const char*>> t = {
-      {LossKind::jcas, "jcas"}, {LossKind::ce, "ce"}, {LossKind::volmin, "volmin"}, {LossKind::sparsereg, "sparsereg"},
-      {LossKind::entropy, "entropy"},       {LossKind::ce_prior, "ce_prior"}};
-  return t;
-}
-
 const std::vector<std::pair<AffinityImpl, const char*>>& EnumNames<AffinityImpl>::table() {
   static const std::vector<std::pair<AffinityImpl, const char*>> t = {{AffinityImpl::dense, "dense"},
                                                                       {AffinityImpl::tiled, "tiled"}};
@@ -60,28 +53,6 @@ void JcasLossOptions::check() const {
     throw UserError("loss weights (lambda, volume_weight, consistency_weight, affinity_weight) must be >= 0");
 }
 
-InferenceMode InferenceMode::of(const JcasLossOptions& o) {
-  InferenceMode m;
-  m.dar = o.method == LossKind::jcas && o.affinity && o.dar;
-  m.grid_h = o.affinity_h;
-  m.grid_w = o.affinity_w;
-  m.impl = o.affinity_impl;
-  m.complement = o.dar_complement;
-  return m;
-}
-
-std::string InferenceMode::readout() const {
-  if (!dar) return "softmax";
-  return complement == DarComplement::normalised ? "dar" : "dar_affinity";
-}
-
-bool InferenceMode::set_readout(const std::string& name) {
-  if (name != "softmax" && name != "dar" && name != "dar_affinity") return false;
-  dar = name != "softmax";
-  complement = name == "dar_affinity" ? DarComplement::affinity : DarComplement::normalised;
-  return true;
-}
-
 JcasLossImpl::JcasLossImpl(int num_classes, JcasLossOptions options)
     : num_classes_(num_classes), options_(std::move(options)) {
   if (num_classes < 2) throw std::invalid_argument("JcasLoss: num_classes must be >= 2");
@@ -92,40 +63,7 @@ JcasLossImpl::JcasLossImpl(int num_classes, JcasLossOptions options)
 
 namespace {
 
-torch::Tensor zero_like_scalar(const torch::Tensor& like) { return torch::zeros({}, like.options()); }
-
 torch::Tensor logabsdet(const torch::Tensor& m) { return std::get<1>(torch::linalg_slogdet(m)); }
-
-// Baseline CE: log-softmax NLL on logits resized to the label size.
-torch::Tensor plain_ce(const torch::Tensor& logits, const torch::Tensor& labels) {
-  auto x = resize_bilinear(logits, labels.size(1), labels.size(2));
-  return F::cross_entropy(x, labels, F::CrossEntropyFuncOptions().ignore_index(kIgnoreLabel));
-}
-
-// SparseReg (reference tools_ablation/SparseReg.py): logits resized to the label size, L2-normalised
-// over classes (eps 1e-12), divided by τ; CE on them plus weight · mean over all pixels of
-// Σ_k clamp(softmax, 1e-7, 1)^p.
-torch::Tensor sparse_reg(const torch::Tensor& logits, const torch::Tensor& labels, const JcasLossOptions& o) {
-  auto x = resize_bilinear(logits, labels.size(1), labels.size(2));
-  x = F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1)) / o.sparse_tau;
-  auto ce = F::cross_entropy(x, labels, F::CrossEntropyFuncOptions().ignore_index(kIgnoreLabel));
-  auto pnorm = torch::softmax(x, 1).clamp(1e-7, 1).pow(o.sparse_p).sum(1).mean();
-  return ce + o.sparse_weight * pnorm;
-}
-
-// Tent (Wang et al., ICLR 2021): the mean Shannon entropy of the prediction at the label size.
-torch::Tensor mean_entropy(const torch::Tensor& logits, int64_t h, int64_t w) {
-  auto logp = torch::log_softmax(resize_bilinear(logits, h, w), 1);
-  return -(logp.exp() * logp).sum(1).mean();
-}
-
-// Logit adjustment (Menon et al., ICLR 2021): CE on logits + tau * log(prior); the model is read
-// out without the prior, which moves its decisions towards the rare classes.
-torch::Tensor logit_adjusted_ce(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& prior,
-                                double tau) {
-  auto log_prior = prior.to(logits.options()).clamp_min(1e-8).log().view({1, -1, 1, 1});
-  return plain_ce(logits + tau * log_prior, labels);
-}
 
 }  // namespace
 
@@ -137,90 +75,56 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
   TORCH_CHECK(pred1.size(1) == num_classes_ && pred2.size(1) == num_classes_, "JcasLoss: logits must have K channels");
   auto labels = labels_in.to(torch::kLong);
   LossTerms t;
-  auto zero = zero_like_scalar(pred2);
-  t.aff1 = t.aff2 = t.volume = t.consistency = zero;
-
-  if (o.method == LossKind::ce) {
-    t.seg1 = plain_ce(pred1, labels);
-    t.seg2 = plain_ce(pred2, labels);
-  } else if (o.method == LossKind::entropy) {
-    t.seg1 = mean_entropy(pred1, labels.size(1), labels.size(2));
-    t.seg2 = mean_entropy(pred2, labels.size(1), labels.size(2));
-  } else if (o.method == LossKind::ce_prior) {
-    if (!class_dist.defined() || class_dist.numel() != num_classes_)
-      throw std::invalid_argument("JcasLoss: ce_prior needs the class prior (class_dist, one entry per class)");
-    t.seg1 = logit_adjusted_ce(pred1, labels, class_dist, o.prior_tau);
-    t.seg2 = logit_adjusted_ce(pred2, labels, class_dist, o.prior_tau);
-  } else if (o.method == LossKind::sparsereg) {
-    t.seg1 = sparse_reg(pred1, labels, o);
-    t.seg2 = sparse_reg(pred2, labels, o);
-  } else if (o.method == LossKind::volmin) {
-    auto tc = class_ntm->matrix();
-    const auto H = labels.size(1), W = labels.size(2);
+  t.aff1 = t.aff2 = t.volume = t.consistency = zero_term(pred2);
+  torch::Tensor tc, ta;
+  if (o.calc) {
+    tc = class_ntm->matrix();
+    if (o.affinity) ta = affinity_ntm->matrix();
+  }
+  const auto H = labels.size(1), W = labels.size(2);
+  if (o.affinity) {
+    const auto ignore = o.affinity_ignore;
+    const bool tiled = o.affinity_impl == AffinityImpl::tiled;
+    auto glab = grid_labels(labels, o.affinity_h, o.affinity_w);
+    auto head = [&](const torch::Tensor& feat, const torch::Tensor& pred, torch::Tensor& aff, torch::Tensor& seg) {
+      auto fhat = normalized_embeddings(feat, o.affinity_h, o.affinity_w);
+      torch::Tensor a;
+      if (tiled) {
+        aff = affinity_bce_tiled(fhat, glab, ta, ignore);
+      } else {
+        a = affinity_matrix(fhat);
+        aff = affinity_bce_dense(a, glab, ta, ignore);
+      }
+      if (o.dar) {
+        // The reference resizes the logits to the affinity grid first, then applies DAR there.
+        auto p = resize_bilinear(pred, o.affinity_h, o.affinity_w);
+        auto pdar = tiled ? dar_lowrank(fhat, p, o.dar_complement) : dar_dense(a, p, o.dar_complement);
+        seg = class_branch_loss(p, pdar, labels, tc);
+      } else {
+        seg = corrected_nll(resize_bilinear(pred, H, W), labels, tc);
+      }
+    };
+    head(feat1, pred1, t.aff1, t.seg1);
+    head(feat2, pred2, t.aff2, t.seg2);
+  } else {
     t.seg1 = corrected_nll(resize_bilinear(pred1, H, W), labels, tc);
     t.seg2 = corrected_nll(resize_bilinear(pred2, H, W), labels, tc);
+  }
+  if (o.calc) {
     t.volume = logabsdet(tc);
-  } else {  // jcas
-    torch::Tensor tc, ta;
-    if (o.calc) {
-      tc = class_ntm->matrix();
-      if (o.affinity) ta = affinity_ntm->matrix();
-    }
-    const auto H = labels.size(1), W = labels.size(2);
     if (o.affinity) {
-      const auto ignore = o.affinity_ignore;
-      const bool tiled = o.affinity_impl == AffinityImpl::tiled;
-      auto glab = grid_labels(labels, o.affinity_h, o.affinity_w);
-      auto head = [&](const torch::Tensor& feat, const torch::Tensor& pred, torch::Tensor& aff, torch::Tensor& seg) {
-        auto fhat = normalized_embeddings(feat, o.affinity_h, o.affinity_w);
-        torch::Tensor a;
-        if (tiled) {
-          aff = affinity_bce_tiled(fhat, glab, ta, ignore);
-        } else {
-          a = affinity_matrix(fhat);
-          aff = affinity_bce_dense(a, glab, ta, ignore);
-        }
-        if (o.dar) {
-          // The reference resizes the logits to the affinity grid first, then applies DAR there.
-          auto p = resize_bilinear(pred, o.affinity_h, o.affinity_w);
-          auto pdar = tiled ? dar_lowrank(fhat, p, o.dar_complement) : dar_dense(a, p, o.dar_complement);
-          seg = class_branch_loss(p, pdar, labels, tc);
-        } else {
-          seg = corrected_nll(resize_bilinear(pred, H, W), labels, tc);
-        }
-      };
-      head(feat1, pred1, t.aff1, t.seg1);
-      head(feat2, pred2, t.aff2, t.seg2);
-    } else {
-      t.seg1 = corrected_nll(resize_bilinear(pred1, H, W), labels, tc);
-      t.seg2 = corrected_nll(resize_bilinear(pred2, H, W), labels, tc);
-    }
-    if (o.calc) {
-      t.volume = logabsdet(tc);
-      if (o.affinity) {
-        t.volume = t.volume + logabsdet(ta);
-        if (!class_dist.defined() || class_dist.numel() != num_classes_)
-          throw std::invalid_argument("JcasLoss: class_dist with one entry per class is required for the consistency term");
-        // One convention for both (index 0 = dissimilar): the fixture's consistency is computed this way,
-        // not with the reference loop's reversed order.
-        auto c2a = class_to_affinity(tc, class_dist.to(tc.dtype()));
-        t.consistency = F::mse_loss(c2a, ta);
-      }
+      t.volume = t.volume + logabsdet(ta);
+      if (!class_dist.defined() || class_dist.numel() != num_classes_)
+        throw std::invalid_argument("JcasLoss: class_dist with one entry per class is required for the consistency term");
+      // One convention for both (index 0 = dissimilar): the fixture's consistency is computed this way,
+      // not with the reference loop's reversed order.
+      auto c2a = class_to_affinity(tc, class_dist.to(tc.dtype()));
+      t.consistency = F::mse_loss(c2a, ta);
     }
   }
   t.total = t.seg2 + o.lambda * t.seg1 + o.affinity_weight * (t.aff1 + o.lambda * t.aff2) + o.volume_weight * t.volume +
             o.consistency_weight * t.consistency;
   return t;
-}
-
-torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Tensor& pred2, int out_h, int out_w,
-                                    const InferenceMode& m) {
-  if (!m.dar) return torch::softmax(resize_bilinear(pred2, out_h, out_w), 1);
-  auto fhat = normalized_embeddings(feat2, m.grid_h, m.grid_w);
-  auto p = resize_bilinear(pred2, m.grid_h, m.grid_w);
-  auto pdar = m.impl == AffinityImpl::tiled ? dar_lowrank(fhat, p, m.complement)
-                                            : dar_dense(affinity_matrix(fhat), p, m.complement);
-  return (resize_bilinear(torch::softmax(pdar, 1), out_h, out_w) + resize_bilinear(torch::softmax(p, 1), out_h, out_w)) / 2;
 }
 
 }  // namespace jcas

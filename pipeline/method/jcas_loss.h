@@ -1,5 +1,6 @@
 #pragma once
-// The total JCAS loss (DESIGN §3.6), its ablation switches and the reference baselines (§3.7).
+// The total JCAS loss (DESIGN §3.6) and its ablation switches (§3.7); with the affinity terms and
+// DAR off and CALC on it is VolMin's loss.
 #include <torch/torch.h>
 
 #include <string>
@@ -8,19 +9,12 @@
 #include "pipeline/method/affinity_loss.h"
 #include "pipeline/method/dar.h"
 #include "pipeline/method/ntm.h"
+#include "pipeline/method/segmentation_loss.h"
 
 namespace jcas {
 
-// Which loss computes the total: JCAS (with its switches below) or a reference baseline.
-// entropy: Tent's label-free objective (mean Shannon entropy of the prediction); ce_prior: CE on
-// logit-adjusted logits (the training labels' class prior added, Menon et al., ICLR 2021).
-enum class LossKind { jcas, ce, volmin, sparsereg, entropy, ce_prior };
 // dense: autograd over B×N×N affinities; tiled: block by block, never N×N (CPU only), low-rank DAR.
 enum class AffinityImpl { dense, tiled };
-template <>
-struct EnumNames<LossKind> {
-  static const std::vector<std::pair<LossKind, const char*>>& table();
-};
 template <>
 struct EnumNames<AffinityImpl> {
   static const std::vector<std::pair<AffinityImpl, const char*>>& table();
@@ -31,13 +25,12 @@ struct EnumNames<DarComplement> {
 };
 
 struct JcasLossOptions {
-  // Set by the adaptation method (pipeline/method/adaptation_methods.h), not bound to options.
-  LossKind method = LossKind::jcas;
-  // Ablation switches of method jcas. CALC = T_C/T_A correction + volume + consistency.
+  // The ablation switches, set by the adaptation method (pipeline/training/methods/jcas.cpp), not
+  // bound to options. CALC = T_C/T_A correction + volume + consistency.
   //   affinity off: no affinity terms, no DAR, no T_A (volume = log|det T_C| only, no consistency);
   //                 the class term is the baseline's: P resized straight to the label size.
   //   dar off:      the class term is the plain term only, P resized straight to the label size
-  //                 (so jcas with everything off == ce, and affinity off + calc on == volmin).
+  //                 (so everything off is cross-entropy, and affinity off + calc on is VolMin).
   //   dar on:       the reference's class branch: P resized to the affinity grid, DAR term + plain
   //                 term, both from the grid logits.
   bool affinity = true, dar = true, calc = true;
@@ -51,6 +44,7 @@ struct JcasLossOptions {
   AffinityImpl affinity_impl = AffinityImpl::dense;
   AffinityIgnore affinity_ignore = AffinityIgnore::exclude;
   DarComplement dar_complement = DarComplement::normalised;
+  // Options of the baselines' own losses (pipeline/training/methods/).
   double sparse_tau = 0.5, sparse_p = 0.01;  // sparsereg: logit normalisation temperature, p-norm power
   double sparse_weight = 1.0;                // sparsereg: weight of the p-norm regulariser (reference: 1)
   double prior_tau = 1.0;                    // ce_prior: logits + tau * log(class prior) during training
@@ -61,40 +55,21 @@ struct JcasLossOptions {
   void check() const;
 };
 
-// How a trained model is read out: the reference evaluates models trained with DAR by the average
-// of softmax(P_dar) and softmax(P); every other model by softmax(P).
-struct InferenceMode {
-  bool dar = false;
-  // The affinity grid DAR runs on, its implementation and complement: the loss options' defaults
-  // unless of() or a stored model sets them.
-  int grid_h = JcasLossOptions().affinity_h, grid_w = JcasLossOptions().affinity_w;
-  AffinityImpl impl = JcasLossOptions().affinity_impl;
-  DarComplement complement = JcasLossOptions().dar_complement;
-  static InferenceMode of(const JcasLossOptions& trained_with);
-  // "softmax", "dar" (the reference's DAR) or "dar_affinity" (the 1 − A complement): how stored
-  // models, exports and predictions name their readout.
-  std::string readout() const;
-  // Sets dar and complement from readout(); false for a name it does not know.
-  bool set_readout(const std::string& name);
-};
-
-// Every term, unweighted (undefined terms are 0-dim zeros). total is what to back-propagate.
-struct LossTerms {
-  torch::Tensor total, seg1, seg2, aff1, aff2, volume, consistency;
-};
-
-class JcasLossImpl : public torch::nn::Module {
+class JcasLossImpl : public SegmentationLossImpl {
  public:
   JcasLossImpl(int num_classes, JcasLossOptions options);
 
-  // feat1/feat2: B×d×h×w embeddings, pred1/pred2: B×K×h×w logits (1 = auxiliary, 2 = main head);
-  // labels B×H×W (uint8 or integer, 255 = ignore); class_dist: K class proportions of the training
-  // labels, used for T_{C→A} in the consistency term (may be undefined when that term is off).
+  // class_dist gives T_{C→A} in the consistency term (may be undefined when that term is off).
   //   total = seg2 + λ·seg1 + w·(aff1 + λ·aff2) + β·volume + γ·consistency  (w = affinity_weight)
   //   volume = log|det T_C| + log|det T_A|, consistency = mean((T_{C→A} − T_A)²), both in this toolkit's
   //   order (index 0 = dissimilar), as the fixture computes it.
   LossTerms forward(const torch::Tensor& feat1, const torch::Tensor& feat2, const torch::Tensor& pred1,
-                    const torch::Tensor& pred2, const torch::Tensor& labels, const torch::Tensor& class_dist);
+                    const torch::Tensor& pred2, const torch::Tensor& labels, const torch::Tensor& class_dist) override;
+  // The NTMs it learns: T_C with CALC on, T_A with CALC and the affinity terms on.
+  LearnableNTM class_transition() const override { return options_.calc ? class_ntm : nullptr; }
+  LearnableNTM affinity_transition() const override {
+    return options_.calc && options_.affinity ? affinity_ntm : nullptr;
+  }
 
   const JcasLossOptions& options() const { return options_; }
   int num_classes() const { return num_classes_; }
@@ -107,12 +82,5 @@ class JcasLossImpl : public torch::nn::Module {
   JcasLossOptions options_;
 };
 TORCH_MODULE(JcasLoss);
-
-// Inference as the reference evaluates (mode.dar): the average of
-// softmax(P_dar) and softmax(P), both from the main head's logits resized to the affinity grid with
-// the main head's affinity, each resized (bilinear, align_corners) to out_h×out_w. Otherwise
-// softmax of pred2 resized to the output size. Returns B×K×out_h×out_w probabilities.
-torch::Tensor predict_probabilities(const torch::Tensor& feat2, const torch::Tensor& pred2, int out_h, int out_w,
-                                    const InferenceMode& mode);
 
 }  // namespace jcas

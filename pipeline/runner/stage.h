@@ -15,7 +15,7 @@
 #include "adapters/io/dataset_check.h"
 #include "adapters/io/file_digest.h"
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 namespace jcas {
 

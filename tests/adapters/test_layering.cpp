@@ -16,9 +16,10 @@ namespace {
 const std::vector<std::pair<std::string, int>> kLayers = {
     {"adapters/foundation/", 0}, {"adapters/io/", 1},      {"data/", 2},
     {"pipeline/method/", 3},     {"pipeline/model/", 3},   {"pipeline/metrics/", 3},
-    {"pipeline/cache/", 4},      {"pipeline/runner/", 4},  {"stages/", 5},
-    {"tools/report/", 6},        {"tools/ablation/", 6},   {"tools/benchmark/", 6},   {"tools/bench/", 6},
-    {"tools/jcas/", 7},
+    {"pipeline/execution/", 4},  {"pipeline/training/", 5},
+    {"pipeline/cache/", 6},      {"pipeline/runner/", 6},  {"stages/", 7},
+    {"tools/report/", 8},        {"tools/ablation/", 8},   {"tools/benchmark/", 8},   {"tools/bench/", 8},
+    {"tools/jcas/", 9},
 };
 
 int layer_of(const std::string& path) {

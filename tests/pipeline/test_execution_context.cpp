@@ -9,7 +9,7 @@
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/torchrun_environment.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 using namespace jcas;
 

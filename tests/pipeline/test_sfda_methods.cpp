@@ -10,9 +10,9 @@
 #include "cli_runner.h"
 #include "pipeline/model/batchnorm_layers.h"
 #include "pipeline/model/deeplab.h"
-#include "pipeline/runner/execution_context.h"
-#include "stages/batchnorm_recalibration.h"
-#include "stages/pseudo_label_filters.h"
+#include "pipeline/execution/execution_context.h"
+#include "pipeline/training/batchnorm_recalibration.h"
+#include "pipeline/training/pseudo_label_filters.h"
 #include "tiny_pipeline.h"
 
 namespace fs = std::filesystem;

@@ -18,7 +18,7 @@
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 #include "stages/stage_inputs.h"
 #include "tools/report/seed_spread.h"
 
@@ -36,7 +36,7 @@ std::string dist_text(const std::vector<double>& d) {
 std::vector<std::string> ablation_variant_names() {
   std::vector<std::string> names = {"upper_bound"};
   for (const auto& m : adaptation_methods())
-    if (m.paper_ablation) names.push_back(m.name);
+    if (m->paper_ablation()) names.push_back(m->name());
   return names;
 }
 
@@ -44,7 +44,7 @@ const AdaptationMethod& ablation_variant_method(const std::string& v) {
   if (v == "upper_bound") return adaptation_method("ce");
   try {
     const AdaptationMethod& m = adaptation_method(v);
-    if (m.paper_ablation) return m;
+    if (m.paper_ablation()) return m;
     throw UserError("not a row of the paper's ablation");
   } catch (const UserError&) {
     throw UserError(fmt::format("unknown ablation variant '{}': expected one of {}", v,
@@ -54,7 +54,7 @@ const AdaptationMethod& ablation_variant_method(const std::string& v) {
 
 std::string ablation_variant_title(const std::string& v) {
   if (v == "upper_bound") return "Upper bound (clean labels, CE)";
-  return ablation_variant_method(v).title;
+  return ablation_variant_method(v).title();
 }
 
 const std::vector<std::string>& ablation_noise_names() {
@@ -220,7 +220,7 @@ Ablation::Labels Ablation::training_labels(const std::string& noise) {
 
 AblationTrainOptions Ablation::run_options(const std::string& variant) const {
   AblationTrainOptions o = train_;
-  o.retrain.method = ablation_variant_method(variant).name;
+  o.retrain.method = ablation_variant_method(variant).name();
   if (!ablation_variant_method(variant).corrects()) {
     o.retrain.ntm_init = NtmInit::identity;
     o.estimator.estimator = "identity";
@@ -297,8 +297,8 @@ Metrics Ablation::train_one(const std::string& variant, int seed, const std::str
   SegmentationReport rep = evaluate_model(*model.net, test, inference, execution, "test");
 
   r.loss->to(torch::kCPU);
-  if (ablation_variant_method(variant).corrects()) {
-    out.write("learned_class_ntm", r.loss->class_ntm->matrix().detach(), "clean class, noisy class (end of training)");
+  if (auto tc = r.loss->class_transition()) {
+    out.write("learned_class_ntm", tc->matrix().detach(), "clean class, noisy class (end of training)");
     if (data.initial_class_ntm.defined())
       out.write("initial_class_ntm", data.initial_class_ntm, "clean class, noisy class (estimated, no ground truth)");
   }
@@ -412,9 +412,9 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
     if (rs.empty()) continue;
     const AdaptationMethod& m = ablation_variant_method(v);
     auto mark = [&](bool on) { return std::string(on ? "✓" : ""); };
-    const bool jcas = m.loss == LossKind::jcas;
-    std::string row = fmt::format("| {} | {} | {} | {} |", ablation_variant_title(v), mark(jcas && m.affinity),
-                                  mark(jcas && m.dar), mark(jcas && m.calc));
+    const JcasComponents on = m.components();
+    std::string row = fmt::format("| {} | {} | {} | {} |", ablation_variant_title(v), mark(on.affinity), mark(on.dar),
+                                  mark(on.calc));
     auto column = [&](auto get) {
       std::vector<double> xs;
       for (const auto* r : rs) xs.push_back(get(*r));

@@ -1,6 +1,6 @@
 #pragma once
 // The paper's ablation (DESIGN §3.7) on the target train split: every adaptation method of the
-// registry (pipeline/method/adaptation_methods.h) plus the clean-label upper bound is trained from
+// registry (pipeline/training/adaptation_registry.h) plus the clean-label upper bound is trained from
 // the source model on the same training labels — synthetic noise on the clean target labels or the
 // source model's pseudo labels (the SFDA setting) — with the retrain stage's recipe, selected on
 // the validation split and scored on the test split, over several seeds. Every (noise, variant,
@@ -16,7 +16,7 @@
 #include "pipeline/runner/pipeline_plan.h"
 #include "stages/dataset_options.h"
 #include "stages/ntm_from_pseudo_labels.h"
-#include "stages/retrain_recipe.h"
+#include "pipeline/training/retrain_recipe.h"
 
 namespace jcas {
 

@@ -19,10 +19,10 @@
 #include "adapters/foundation/allocator.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/options.h"
-#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/training/adaptation_registry.h"
 #include "pipeline/model/deeplab.h"
-#include "pipeline/runner/execution_context.h"
-#include "pipeline/runner/rendezvous_server.h"
+#include "pipeline/execution/execution_context.h"
+#include "pipeline/execution/rendezvous_server.h"
 
 namespace {
 
@@ -107,7 +107,7 @@ class TrainingStep {
     base.affinity_h = c.grid_h;
     base.affinity_w = c.grid_w;
     base.affinity_impl = c.impl;
-    loss_ = JcasLoss(mo.num_classes, adaptation_method(c.method).loss_options(base));
+    loss_ = adaptation_method(c.method).loss(mo.num_classes, base);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     auto sgd_options = [](double lr) {
       return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9));
@@ -143,7 +143,7 @@ class TrainingStep {
  private:
   StepCase case_;
   DeepLab model_{nullptr};
-  JcasLoss loss_{nullptr};
+  SegmentationLoss loss_;
   std::unique_ptr<torch::optim::SGD> sgd_;
   torch::Tensor x_, y_, dist_;
 };
@@ -212,7 +212,7 @@ Json data_parallel_step(int world, int threads) {
       JcasLossOptions base;
       base.affinity_h = 16;
       base.affinity_w = 20;
-      JcasLoss loss(mo.num_classes, adaptation_method("jcas").loss_options(base));
+      SegmentationLoss loss = adaptation_method("jcas").loss(mo.num_classes, base);
       std::vector<torch::Tensor> trained = model->parameters();
       for (const auto& p : loss->parameters()) trained.push_back(p);
       torch::optim::SGD sgd(trained, torch::optim::SGDOptions(0.005).momentum(0.9));

@@ -33,8 +33,8 @@
 #include "adapters/io/file_writes.h"
 #include "data/synthetic_endoscopy.h"
 #include "pipeline/cache/stage_record.h"
-#include "pipeline/method/adaptation_methods.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/training/adaptation_registry.h"
+#include "pipeline/execution/execution_context.h"
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/stage.h"
 #include "stages/pipeline_stages.h"
@@ -81,7 +81,7 @@ std::string method_title(const std::string& m) {
   if (m == "source") return "source (no adaptation)";
   if (m == "upper_bound") return "upper_bound (CE, true target labels)";
   try {
-    return fmt::format("{} ({})", m, adaptation_method(m).title);
+    return fmt::format("{} ({})", m, adaptation_method(m).title());
   } catch (const UserError&) {
     return m;
   }

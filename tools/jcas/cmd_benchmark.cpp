@@ -10,7 +10,7 @@
 #include "adapters/foundation/torchrun_environment.h"
 #include "adapters/io/file_writes.h"
 #include "pipeline/runner/option_schema.h"
-#include "pipeline/runner/run_options.h"
+#include "pipeline/execution/run_options.h"
 #include "stages/pipeline_stages.h"
 #include "tools/benchmark/benchmark.h"
 #include "tools/jcas/commands.h"

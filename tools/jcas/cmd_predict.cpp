@@ -13,7 +13,7 @@
 #include "adapters/io/h5_store.h"
 #include "adapters/io/label_files.h"
 #include "stages/dataset_options.h"
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 

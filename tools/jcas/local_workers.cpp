@@ -15,7 +15,7 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
-#include "pipeline/runner/rendezvous_server.h"
+#include "pipeline/execution/rendezvous_server.h"
 
 extern char** environ;
 

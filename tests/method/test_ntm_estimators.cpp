@@ -164,3 +164,9 @@ TEST(NtmEstimators, ClassWithoutEvidenceGetsAnIdentityRow) {
   for (const std::string m : {"confident", "anchor"})
     EXPECT_TRUE(torch::equal(estimate_class_ntm(m, s.probs, all_ignored, {}, 4), torch::eye(4))) << m;
 }
+
+TEST(NtmEstimators, Registry) {
+  EXPECT_EQ(ntm_estimator_names(), (std::vector<std::string>{"confident", "anchor", "class_anchor", "oracle", "identity"}));
+  for (const auto& e : ntm_estimators()) EXPECT_EQ(e.needs_clean_labels, e.name == "oracle") << e.name;
+  EXPECT_THROW(ntm_estimator("psychic"), UserError);
+}

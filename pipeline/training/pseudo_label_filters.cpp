@@ -1,4 +1,4 @@
-#include "stages/pseudo_label_filters.h"
+#include "pipeline/training/pseudo_label_filters.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include "adapters/foundation/progress.h"
 #include "pipeline/method/affinity_loss.h"
 #include "pipeline/method/class_loss.h"
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 
 namespace jcas {
 namespace {

@@ -4,10 +4,10 @@
 #include <string>
 
 #include "adapters/io/segmentation_dataset.h"
-#include "pipeline/method/jcas_loss.h"
+#include "pipeline/method/inference_mode.h"
 #include "pipeline/metrics/segmentation_metrics.h"
 #include "pipeline/model/segmentation_model.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 namespace jcas {
 

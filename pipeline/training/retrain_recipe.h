@@ -8,10 +8,10 @@
 #include <string>
 
 #include "adapters/foundation/option_binder.h"
-#include "pipeline/method/adaptation_methods.h"
 #include "pipeline/model/segmentation_model.h"
-#include "stages/pseudo_label_filters.h"
-#include "stages/trainer.h"
+#include "pipeline/training/adaptation_registry.h"
+#include "pipeline/training/pseudo_label_filters.h"
+#include "pipeline/training/trainer.h"
 
 namespace jcas {
 
@@ -46,7 +46,7 @@ struct RetrainOptions {
   int warmup_epochs = 2;  // first epochs of a correcting method without the correction
   int batch_size = 4;
   double lr = 0.005, ntm_lr = 0.001, momentum = 0.9, weight_decay = 0.0005;
-  std::string method = "jcas";  // a name of pipeline/method/adaptation_methods.h
+  std::string method = "jcas";  // a name of adaptation_registry.h
   JcasLossOptions loss;         // weights, affinity grid and implementation
   NtmInit ntm_init = NtmInit::estimate;
   bool ntm_lr_tied = true;  // the reference's effective NTM rate: the backbone's (chosen on val)
@@ -61,9 +61,8 @@ struct RetrainOptions {
   void bind(OptionBinder& b);  // keys relative to [retrain]
   void check() const;
   const AdaptationMethod& adaptation() const { return adaptation_method(method); }
-  // The loss the method trains with, and how its models are read out.
-  JcasLossOptions method_loss() const { return adaptation().loss_options(loss); }
-  InferenceMode inference() const { return InferenceMode::of(method_loss()); }
+  // How the method's models are read out.
+  InferenceMode inference() const { return adaptation().readout(loss); }
 };
 
 struct RetrainData {
@@ -81,7 +80,7 @@ struct Retrained {
   TrainResult result;        // no epochs for a method that takes no gradient step (AdaBN)
   torch::Tensor labels;      // the labels trained on (after the method's filter)
   double kept = 1.0;         // share of the pseudo-labelled pixels the filter kept
-  JcasLoss loss{nullptr};  // with the learned NTMs
+  SegmentationLoss loss;     // with the learned NTMs; nullptr for a method that takes no gradient step
 };
 
 // Retrains `model` in place with `o`'s method. `run` names the progress label, checkpoint, its key

@@ -1,4 +1,4 @@
-#include "stages/trainer.h"
+#include "pipeline/training/trainer.h"
 
 #include <fmt/format.h>
 
@@ -25,7 +25,7 @@ using torch::optim::SGDParamState;
 // Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, or lr when tied; no weight
 // decay), each without the frozen parameters; a group left empty is not created. `base` receives
 // each created group's undecayed rate.
-SGD make_optimizer(SegmentationModel& model, JcasLoss& loss, const TrainerOptions& o, std::vector<double>& base) {
+SGD make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& o, std::vector<double>& base) {
   std::set<const void*> frozen;
   for (const auto& p : o.frozen) frozen.insert(p.unsafeGetTensorImpl());
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -39,7 +39,7 @@ SGD make_optimizer(SegmentationModel& model, JcasLoss& loss, const TrainerOption
   };
   add(model.backbone_parameters(), o.lr, o.weight_decay);
   add(model.head_parameters(), 10 * o.lr, o.weight_decay);
-  add(loss->parameters(), o.ntm_lr_tied ? o.lr : o.ntm_lr, 0.0);
+  add(loss.parameters(), o.ntm_lr_tied ? o.lr : o.ntm_lr, 0.0);
   if (groups.empty()) throw UserError(o.label + ": every parameter is frozen; nothing to train");
   return SGD(groups, SGDOptions(o.lr));
 }
@@ -101,12 +101,12 @@ struct Checkpoint {
   const TrainerOptions& o;
   bool writer;  // only one process of a run writes
 
-  void save(SegmentationModel& model, JcasLoss& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
+  void save(SegmentationModel& model, SegmentationLossImpl& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
             const ModuleState* best) const {
     if (o.checkpoint.empty() || !writer) return;
     H5Writer out(o.checkpoint);
     write_state(out, "model", model.state());
-    write_module(out, "loss", *loss);
+    if (!loss.parameters().empty()) write_module(out, "loss", loss);  // a loss may learn nothing
     if (best) write_state(out, "best", *best);
     write_momentum(out, opt);
     out.write("epochs", logs_tensor(logs), "epoch,[loss,seg,aff,seconds,validation]");
@@ -116,7 +116,7 @@ struct Checkpoint {
   }
 
   // Returns the epochs restored (0 when there is no usable checkpoint).
-  int load(SegmentationModel& model, JcasLoss& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch,
+  int load(SegmentationModel& model, SegmentationLossImpl& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch,
            ModuleState* best, torch::Device device) const {
     if (o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint)) return 0;
     try {
@@ -126,10 +126,10 @@ struct Checkpoint {
         return 0;
       }
       read_state(in, "model", model.state());
-      read_module(in, "loss", *loss);
+      if (!loss.parameters().empty()) read_module(in, "loss", loss);
       if (best && in.is_group("best")) read_state(in, "best", *best);
       model.move_to(device);
-      loss->to(device);
+      loss.to(device);
       read_momentum(in, opt, device);
       logs = logs_from(in.read("epochs"));
       best_epoch = static_cast<int>(in.attr_int("/", "best_epoch"));
@@ -144,7 +144,7 @@ struct Checkpoint {
 // A data-parallel run's ranks start from rank 0's state: the weights and statistics of its model
 // and NTMs (identical anyway when freshly built from the seed or resumed from the same
 // checkpoint; the broadcast makes it certain), and they must resume from the same epoch.
-void start_identical(SegmentationModel& model, JcasLoss& loss, int resumed_from, const ExecutionContext& execution) {
+void start_identical(SegmentationModel& model, SegmentationLossImpl& loss, int resumed_from, const ExecutionContext& execution) {
   if (execution.world_size() == 1) return;
   auto epoch = torch::tensor({static_cast<int64_t>(resumed_from)});
   std::vector<torch::Tensor> writer_epoch = {epoch.clone()};
@@ -155,8 +155,8 @@ void start_identical(SegmentationModel& model, JcasLoss& loss, int resumed_from,
                                 execution.rank(), resumed_from, writer_epoch[0].item<int64_t>()));
   std::vector<torch::Tensor> state;
   for (const auto& [name, t] : model.state()) state.push_back(t);
-  for (const auto& t : loss->parameters()) state.push_back(t);
-  for (const auto& t : loss->buffers()) state.push_back(t);
+  for (const auto& t : loss.parameters()) state.push_back(t);
+  for (const auto& t : loss.buffers()) state.push_back(t);
   execution.broadcast_from_writer(state);
 }
 
@@ -174,7 +174,7 @@ void share_buffers(SegmentationModel& model, const ExecutionContext& execution) 
 
 // Every rank applies the same averaged gradients, so the parameters stay bit-identical; a checksum
 // per tensor (sum and sum of squares) compared with rank 0's proves it at each checkpoint.
-void check_identical(SegmentationModel& model, JcasLoss& loss, int epoch, const ExecutionContext& execution) {
+void check_identical(SegmentationModel& model, SegmentationLossImpl& loss, int epoch, const ExecutionContext& execution) {
   if (execution.world_size() == 1) return;
   torch::NoGradGuard no_grad;
   std::vector<std::string> names;
@@ -185,7 +185,7 @@ void check_identical(SegmentationModel& model, JcasLoss& loss, int epoch, const 
     sums.push_back(torch::stack({d.sum(), d.pow(2).sum()}));
   };
   for (const auto& [name, t] : model.state()) add(name, t);
-  for (const auto& item : loss->named_parameters()) add("loss." + item.key(), item.value());
+  for (const auto& item : loss.named_parameters()) add("loss." + item.key(), item.value());
   const auto checksums = execution.all_gather(torch::stack(sums));
   for (size_t r = 1; r < checksums.size(); ++r)
     for (size_t i = 0; i < names.size(); ++i)
@@ -232,7 +232,7 @@ class GradientsOff {
 
 }  // namespace
 
-TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
+TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, SegmentationLossImpl* warmup_loss,
                         const SegmentationDataset& images, const torch::Tensor& labels,
                         const torch::Tensor& class_dist, const TrainerOptions& o, const ExecutionContext& execution,
                         const std::function<double(SegmentationModel&)>& validate) {
@@ -240,8 +240,8 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
   TORCH_CHECK(labels.size(0) == n, "train_model: ", labels.size(0), " label maps for ", n, " images");
   const torch::Device device = execution.device();
   model.move_to(device);
-  loss->to(device);
-  if (warmup_loss) (*warmup_loss)->to(device);
+  loss.to(device);
+  if (warmup_loss) warmup_loss->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
   std::vector<double> base_rates;
   SGD opt = make_optimizer(model, loss, o, base_rates);
@@ -284,7 +284,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
     auto group_sums = torch::zeros({batches_per_epoch, 4}, torch::kFloat64);
 
     const bool warm = warmup_loss && epoch < o.warmup_epochs;
-    JcasLoss& active = warm ? *warmup_loss : loss;
+    SegmentationLossImpl& active = warm ? *warmup_loss : loss;
     model.set_training(true);
     if (o.batchnorm_statistics_frozen) model.set_batchnorm_training(false);
     auto t0 = std::chrono::steady_clock::now();
@@ -311,7 +311,7 @@ TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warm
           throw UserError(fmt::format("{}: the model's outputs are no longer finite at epoch {}, batch {}: training "
                                       "diverged (try a lower learning rate, e.g. --retrain.lr {})",
                                       o.label, epoch + 1, b + 1, o.lr / 10));
-        LossTerms terms = active->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
+        LossTerms terms = active.forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
         terms.total.backward();
         const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2);
         const double aff = value_or_zero(terms.aff1);

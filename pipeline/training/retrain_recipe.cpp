@@ -1,4 +1,4 @@
-#include "stages/retrain_recipe.h"
+#include "pipeline/training/retrain_recipe.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,7 +9,7 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "pipeline/model/batchnorm_layers.h"
-#include "stages/batchnorm_recalibration.h"
+#include "pipeline/training/batchnorm_recalibration.h"
 
 namespace jcas {
 
@@ -93,33 +93,32 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
                         TrainerOptions run, const ExecutionContext& execution) {
   const AdaptationMethod& method = o.adaptation();
   const int k = model.num_classes();
-  const JcasLossOptions main = method.loss_options(o.loss);
   Retrained out;
-  out.loss = JcasLoss(k, main);
-  if (method.filter == LabelFilter::class_balanced && !data.confidence.defined())
+  const LabelFilter filter = method.label_filter();
+  if (filter == LabelFilter::class_balanced && !data.confidence.defined())
     throw UserError(fmt::format("{}: method '{}' filters by pseudo-label confidence, and these labels have none",
-                                run.label, method.name));
+                                run.label, method.name()));
   // Recalibrated first: a filter that reads the model (DPL) must see the model that made the labels,
   // which the pseudo-label stage recalibrated on the same images.
-  const bool adabn = method.adabn || o.adabn;
+  const bool adabn = method.starts_with_adabn() || o.adabn;
   if (adabn) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
-  FilteredLabels filtered = filter_pseudo_labels(method.filter, data.labels, data.confidence, model, *data.images,
-                                                 data.labeller, o.filter, execution);
+  FilteredLabels filtered =
+      filter_pseudo_labels(filter, data.labels, data.confidence, model, *data.images, data.labeller, o.filter, execution);
   out.labels = filtered.labels;
   out.kept = filtered.kept;
-  if (method.filter != LabelFilter::none)
-    log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name,
+  if (filter != LabelFilter::none)
+    log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name(),
               100 * filtered.kept);
-  if (!method.trains) return out;
+  out.loss = method.loss(k, o.loss);
+  if (!out.loss) return out;
 
   if (data.initial_class_ntm.defined()) {
     // A sliver of identity keeps every diagonal positive, which the logit parameterisation needs.
     auto nudge = [](const torch::Tensor& t) { return 0.999 * t + 0.001 * torch::eye(t.size(0)); };
-    out.loss->class_ntm->init_from(nudge(data.initial_class_ntm));
-    out.loss->affinity_ntm->init_from(nudge(data.initial_affinity_ntm));
+    if (auto tc = out.loss->class_transition()) tc->init_from(nudge(data.initial_class_ntm));
+    if (auto ta = out.loss->affinity_transition()) ta->init_from(nudge(data.initial_affinity_ntm));
   }
-  std::optional<JcasLoss> warmup;
-  if (auto w = method.warmup_loss(main)) warmup.emplace(k, *w);
+  SegmentationLoss warmup = method.warmup_loss(k, o.loss);
   run.epochs = o.epochs;
   run.warmup_epochs = warmup ? o.warmup_epochs : 0;
   run.batch_size = o.batch_size;
@@ -129,23 +128,22 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   run.momentum = o.momentum;
   run.weight_decay = o.weight_decay;
   run.batchnorm_statistics_frozen = o.freeze.bn_stats;
-  const auto affine = batchnorm_affine_parameters(model);
-  if (method.batchnorm_affine_only) {
-    std::set<const void*> keep;
-    for (const auto& p : affine) keep.insert(p.unsafeGetTensorImpl());
-    for (const auto& p : model.backbone_parameters())
-      if (!keep.count(p.unsafeGetTensorImpl())) run.frozen.push_back(p);
-    for (const auto& p : model.head_parameters())
-      if (!keep.count(p.unsafeGetTensorImpl())) run.frozen.push_back(p);
+  std::set<const void*> trainable;
+  for (const auto& p : method.trainable_parameters(model)) trainable.insert(p.unsafeGetTensorImpl());
+  for (const auto& group : {model.backbone_parameters(), model.head_parameters()})
+    for (const auto& p : group)
+      if (!trainable.count(p.unsafeGetTensorImpl())) run.frozen.push_back(p);
+  if (o.freeze.bn_affine) {
+    const auto affine = batchnorm_affine_parameters(model);
+    run.frozen.insert(run.frozen.end(), affine.begin(), affine.end());
   }
-  if (o.freeze.bn_affine) run.frozen.insert(run.frozen.end(), affine.begin(), affine.end());
   if (o.freeze.early) {
     auto early = model.early_parameters();
     if (early.empty()) log::info("{}: --retrain.freeze early: this model has no known early stages", run.label);
     run.frozen.insert(run.frozen.end(), early.begin(), early.end());
   }
-  out.result = train_model(model, out.loss, warmup ? &*warmup : nullptr, *data.images, out.labels, data.class_dist,
-                           run, execution, data.validate);
+  out.result = train_model(model, *out.loss, warmup.get(), *data.images, out.labels, data.class_dist, run, execution,
+                           data.validate);
   // Training in batches of a few images leaves running statistics that trail the last batches;
   // the model is stored with the target's own, as it started.
   if (adabn && !o.freeze.bn_stats) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "adapters/io/segmentation_dataset.h"
-#include "pipeline/method/jcas_loss.h"
+#include "pipeline/method/segmentation_loss.h"
 #include "pipeline/model/segmentation_model.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 namespace jcas {
 
@@ -44,7 +44,7 @@ struct TrainResult {
 // the last epoch is. `class_dist` is the class distribution handed to the loss (consistency term).
 // `execution` decides the device, this process's share of each epoch and whether it writes
 // checkpoints.
-TrainResult train_model(SegmentationModel& model, JcasLoss& loss, JcasLoss* warmup_loss,
+TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, SegmentationLossImpl* warmup_loss,
                         const SegmentationDataset& images, const torch::Tensor& labels,
                         const torch::Tensor& class_dist, const TrainerOptions& options,
                         const ExecutionContext& execution,

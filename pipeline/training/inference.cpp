@@ -1,4 +1,4 @@
-#include "stages/inference.h"
+#include "pipeline/training/inference.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "stages/batchnorm_recalibration.h"
+#include "pipeline/training/batchnorm_recalibration.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -7,7 +7,7 @@
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/torchrun_environment.h"
-#include "pipeline/runner/process_group.h"
+#include "pipeline/execution/process_group.h"
 
 namespace jcas {
 ExecutionContext ExecutionContext::from(const RunOptions& run) {

@@ -1,4 +1,4 @@
-#include "pipeline/runner/process_group.h"
+#include "pipeline/execution/process_group.h"
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>

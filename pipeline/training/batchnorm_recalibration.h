@@ -9,7 +9,7 @@
 
 #include "adapters/io/segmentation_dataset.h"
 #include "pipeline/model/segmentation_model.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 namespace jcas {
 

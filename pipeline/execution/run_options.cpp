@@ -1,4 +1,4 @@
-#include "pipeline/runner/run_options.h"
+#include "pipeline/execution/run_options.h"
 
 #include <fmt/format.h>
 

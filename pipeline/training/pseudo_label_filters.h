@@ -1,15 +1,21 @@
 #pragma once
-// The label filters of the SFDA baselines (pipeline/method/adaptation_methods.h, LabelFilter):
-// which pseudo-label pixels a method trains on; the others become ignore (255).
+// The label filters of the SFDA baselines: which pseudo-label pixels a method trains on; the others
+// become ignore (255).
 #include <torch/torch.h>
 
 #include "adapters/foundation/option_binder.h"
 #include "adapters/io/segmentation_dataset.h"
-#include "pipeline/method/adaptation_methods.h"
+#include "pipeline/method/inference_mode.h"
 #include "pipeline/model/segmentation_model.h"
-#include "pipeline/runner/execution_context.h"
+#include "pipeline/execution/execution_context.h"
 
 namespace jcas {
+
+// Which pseudo-label pixels a method trains on (the rest become ignore, 255):
+//   class_balanced: CBST (Zou et al., ECCV 2018), per class the most confident share;
+//   dpl: DPL (Chen et al., MICCAI 2021), low uncertainty across views and agreeing with the
+//        nearest class prototype of the embedding.
+enum class LabelFilter { none, class_balanced, dpl };
 
 struct LabelFilterOptions {
   double cbst_portion = 0.5;       // class_balanced: the most confident share of each class kept

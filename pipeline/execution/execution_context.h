@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/runner/run_options.h"
+#include "pipeline/execution/run_options.h"
 
 namespace at {
 class Tensor;

@@ -1,4 +1,4 @@
-#include "pipeline/runner/rendezvous_server.h"
+#include "pipeline/execution/rendezvous_server.h"
 
 #include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>

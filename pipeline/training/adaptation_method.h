@@ -1,0 +1,56 @@
+#pragma once
+// An adaptation method: how a model is retrained on a round's (pseudo) labels. Its loss and warm-up,
+// whether it starts from AdaBN, which parameters it trains, which labels it keeps and how its
+// models are read out. Each method is one file in methods/, listed in adaptation_registry.cpp; the
+// retrain recipe (retrain_recipe.h) applies it.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "pipeline/method/inference_mode.h"
+#include "pipeline/method/jcas_loss.h"
+#include "pipeline/method/segmentation_loss.h"
+#include "pipeline/model/segmentation_model.h"
+#include "pipeline/training/pseudo_label_filters.h"
+
+namespace jcas {
+
+// The columns of the paper's ablation table (affinity, DAR, CALC) a method switches on.
+struct JcasComponents {
+  bool affinity = false, dar = false, calc = false;
+};
+
+class AdaptationMethod {
+ public:
+  virtual ~AdaptationMethod() = default;
+  virtual std::string name() const = 0;
+  virtual std::string title() const = 0;  // a table row's title
+  // A row of the paper's ablation (`jcas ablation`), and the components it switches on.
+  virtual bool paper_ablation() const { return false; }
+  virtual JcasComponents components() const { return {}; }
+
+  // The loss it trains with, given the [retrain] weights, affinity grid and implementation;
+  // nullptr for a method that takes no gradient step (AdaBN).
+  virtual SegmentationLoss loss(int num_classes, const JcasLossOptions& options) const = 0;
+  // The loss of the first --retrain.warmup_epochs epochs; nullptr: no warm-up.
+  virtual SegmentationLoss warmup_loss(int /*num_classes*/, const JcasLossOptions& /*options*/) const {
+    return nullptr;
+  }
+  // BatchNorm statistics recomputed on the target first, whatever --pseudo_label.adabn says.
+  virtual bool starts_with_adabn() const { return false; }
+  // The parameters it trains (the others stay as they are): by default all of them.
+  virtual std::vector<torch::Tensor> trainable_parameters(const SegmentationModel& model) const;
+  // Which pseudo-label pixels it trains on.
+  virtual LabelFilter label_filter() const { return LabelFilter::none; }
+  // How its models are read out: softmax unless it overrides this.
+  virtual InferenceMode readout(const JcasLossOptions& options) const { return InferenceMode::of(options, false); }
+
+  // Its loss learns noise transition matrices (CALC, VolMin), which then start from the round's
+  // estimate.
+  bool corrects() const;
+  // Takes gradient steps (has a loss).
+  bool trains() const;
+};
+
+}  // namespace jcas

@@ -1,0 +1,171 @@
+// The adaptation methods of the registry: what each one trains with, how it warms up, what it
+// trains and keeps, how it is read out; and the baselines' own losses against their formulas.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "adapters/foundation/error.h"
+#include "pipeline/method/class_loss.h"
+#include "pipeline/method/jcas_loss.h"
+#include "pipeline/model/batchnorm_layers.h"
+#include "pipeline/model/deeplab.h"
+#include "pipeline/training/adaptation_registry.h"
+
+using namespace jcas;
+
+namespace {
+
+namespace F = torch::nn::functional;
+
+struct Inputs {
+  torch::Tensor feat1, feat2, pred1, pred2, labels, dist;
+};
+
+Inputs make_inputs() {
+  torch::manual_seed(13);
+  Inputs in;
+  in.feat1 = torch::randn({2, 6, 5, 6});
+  in.feat2 = torch::randn({2, 8, 5, 6});
+  in.pred1 = torch::randn({2, 4, 5, 6}).requires_grad_(true);
+  in.pred2 = torch::randn({2, 4, 5, 6}).requires_grad_(true);
+  in.labels = torch::randint(0, 4, {2, 20, 24}, torch::kLong).to(torch::kUInt8);
+  in.labels.index_put_({torch::rand({2, 20, 24}) < 0.1}, 255);
+  in.dist = torch::tensor({0.7f, 0.1f, 0.1f, 0.1f});
+  return in;
+}
+
+JcasLossOptions small_options() {
+  JcasLossOptions o;
+  o.affinity_h = 4;
+  o.affinity_w = 5;
+  return o;
+}
+
+LossTerms loss_of(const std::string& method, const Inputs& in, const JcasLossOptions& o = small_options()) {
+  auto loss = adaptation_method(method).loss(4, o);
+  return loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
+}
+
+torch::Tensor reference_ce(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return F::cross_entropy(resize_bilinear(logits, 20, 24), labels.to(torch::kLong),
+                          F::CrossEntropyFuncOptions().ignore_index(255));
+}
+
+}  // namespace
+
+TEST(AdaptationMethods, TheAblationRowsAndBaselines) {
+  std::vector<std::string> names, paper;
+  for (const auto& m : adaptation_methods()) {
+    names.push_back(m->name());
+    if (m->paper_ablation()) paper.push_back(m->name());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg", "adabn",
+                                             "tent", "ce_prior", "cbst", "dpl", "jcas_cbst", "jcas_dpl"}));
+  EXPECT_EQ(paper, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg"}));
+  try {
+    adaptation_method("magic");
+    ADD_FAILURE() << "an unknown method was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("jcas"), std::string::npos) << "lists the registered names: " << e.what();
+  }
+  EXPECT_THROW(register_adaptation_method(adaptation_methods().front()), UserError);  // the name is taken
+}
+
+TEST(AdaptationMethods, CorrectionWarmUpAndReadout) {
+  const auto base = small_options();
+  for (const char* name : {"calc", "jcas", "volmin", "jcas_cbst", "jcas_dpl"}) {
+    const auto& m = adaptation_method(name);
+    EXPECT_TRUE(m.corrects()) << name;
+    EXPECT_TRUE(m.warmup_loss(4, base)) << name;
+    EXPECT_FALSE(m.warmup_loss(4, base)->class_transition()) << name << ": the warm-up corrects nothing";
+  }
+  for (const char* name : {"ce", "affinity", "dar", "sparsereg", "tent", "ce_prior", "cbst", "dpl"}) {
+    const auto& m = adaptation_method(name);
+    EXPECT_FALSE(m.corrects()) << name;
+    EXPECT_FALSE(m.warmup_loss(4, base)) << name;
+    EXPECT_TRUE(m.trains()) << name;
+  }
+  EXPECT_FALSE(adaptation_method("adabn").trains());
+  for (const char* name : {"dar", "jcas", "jcas_dpl"}) EXPECT_TRUE(adaptation_method(name).readout(base).dar) << name;
+  for (const char* name : {"ce", "affinity", "calc", "volmin", "tent"})
+    EXPECT_FALSE(adaptation_method(name).readout(base).dar) << name;
+  EXPECT_EQ(adaptation_method("jcas").readout(base).grid_w, 5);  // the read-out runs on the loss's grid
+  const JcasComponents on = adaptation_method("calc").components();
+  EXPECT_TRUE(on.affinity && !on.dar && on.calc);
+  EXPECT_FALSE(adaptation_method("volmin").components().calc);  // not a switch of the JCAS loss
+}
+
+TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {
+  EXPECT_EQ(adaptation_method("cbst").label_filter(), LabelFilter::class_balanced);
+  EXPECT_EQ(adaptation_method("jcas_dpl").label_filter(), LabelFilter::dpl);
+  EXPECT_EQ(adaptation_method("jcas").label_filter(), LabelFilter::none);
+  EXPECT_TRUE(adaptation_method("adabn").starts_with_adabn());
+  EXPECT_TRUE(adaptation_method("tent").starts_with_adabn());
+  EXPECT_FALSE(adaptation_method("jcas").starts_with_adabn());
+  ModelOptions mo;
+  mo.width = 4;
+  DeepLab net(mo);
+  const auto all = adaptation_method("ce").trainable_parameters(*net);
+  EXPECT_EQ(all.size(), net->backbone_parameters().size() + net->head_parameters().size());
+  const auto tent = adaptation_method("tent").trainable_parameters(*net);
+  EXPECT_EQ(tent.size(), batchnorm_affine_parameters(*net).size());
+  EXPECT_LT(tent.size(), all.size());
+}
+
+// The loss a method builds against an independent computation of its formula.
+TEST(AdaptationMethods, CrossEntropyOnBothHeads) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.lambda = 0.3;
+  auto t = loss_of("ce", in, o);
+  EXPECT_NEAR(t.seg2.item<double>(), reference_ce(in.pred2, in.labels).item<double>(), 1e-6);
+  EXPECT_NEAR(t.total.item<double>(), (t.seg2 + 0.3 * t.seg1).item<double>(), 1e-6);
+  EXPECT_EQ(t.volume.item<double>(), 0);
+  for (const char* same : {"cbst", "dpl"}) EXPECT_EQ(loss_of(same, in, o).total.item<double>(), t.total.item<double>());
+}
+
+TEST(AdaptationMethods, VolMinIsCorrectedNllPlusVolume) {
+  auto in = make_inputs();
+  auto loss = adaptation_method("volmin").loss(4, small_options());
+  auto t = loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
+  auto tc = loss->class_transition()->matrix();
+  auto seg2 = corrected_nll(resize_bilinear(in.pred2, 20, 24), in.labels.to(torch::kLong), tc);
+  EXPECT_NEAR(t.seg2.item<double>(), seg2.item<double>(), 1e-6);
+  EXPECT_NEAR(t.volume.item<double>(), std::get<1>(torch::linalg_slogdet(tc)).item<double>(), 1e-6);
+  EXPECT_EQ(t.aff2.item<double>(), 0);
+  EXPECT_FALSE(loss->affinity_transition());
+}
+
+TEST(AdaptationMethods, SparseRegMatchesFormula) {
+  auto in = make_inputs();
+  auto t = loss_of("sparsereg", in);
+  auto x = resize_bilinear(in.pred2, 20, 24);
+  x = x / x.pow(2).sum(1, true).sqrt() / 0.5;
+  auto ce = F::cross_entropy(x, in.labels.to(torch::kLong), F::CrossEntropyFuncOptions().ignore_index(255));
+  auto reg = torch::softmax(x, 1).clamp(1e-7, 1).pow(0.01).sum(1).mean();
+  EXPECT_NEAR(t.seg2.item<double>(), (ce + reg).item<double>(), 1e-5);
+  EXPECT_EQ(t.aff2.item<double>(), 0);
+}
+
+TEST(AdaptationMethods, TentMinimisesEntropyWithoutLabels) {
+  auto in = make_inputs();
+  auto t = loss_of("tent", in);
+  auto logp = torch::log_softmax(resize_bilinear(in.pred2, 20, 24), 1);
+  EXPECT_NEAR(t.seg2.item<double>(), -(logp.exp() * logp).sum(1).mean().item<double>(), 1e-6);
+  auto relabelled = in;
+  relabelled.labels = torch::zeros_like(in.labels);
+  EXPECT_EQ(loss_of("tent", relabelled).total.item<double>(), t.total.item<double>());  // labels give the size only
+}
+
+TEST(AdaptationMethods, LogitAdjustmentAddsTheScaledPrior) {
+  auto in = make_inputs();
+  auto o = small_options();
+  o.prior_tau = 0.5;
+  auto t = loss_of("ce_prior", in, o);
+  auto adjusted = in.pred2 + 0.5 * in.dist.log().view({1, -1, 1, 1});
+  EXPECT_NEAR(t.seg2.item<double>(), reference_ce(adjusted, in.labels).item<double>(), 1e-6);
+  o.prior_tau = 0;
+  EXPECT_NEAR(loss_of("ce_prior", in, o).total.item<double>(), loss_of("ce", in, o).total.item<double>(), 1e-7);
+  auto no_prior = in;
+  no_prior.dist = torch::Tensor();
+  EXPECT_THROW(loss_of("ce_prior", no_prior), std::invalid_argument);
+}
