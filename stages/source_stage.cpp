@@ -126,7 +126,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
     // (TrainerOptions' defaults). An imported model is read out as it comes (softmax).
     const AdaptationMethod& method = adaptation_method(o.method);
     Metrics metrics;
-    InferenceMode inference = InferenceMode::of(JcasLossOptions(), false);
+    InferenceMode inference;  // softmax
     std::shared_ptr<SegmentationModel> model;
     if (!o.torchscript.empty()) {
       model = std::make_shared<TorchScriptModel>(o.torchscript, o.input, k, o.data.input_size.height,

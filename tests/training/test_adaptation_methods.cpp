@@ -91,7 +91,7 @@ TEST(AdaptationMethods, CorrectionWarmUpAndReadout) {
   EXPECT_EQ(adaptation_method("jcas").readout(base).grid_w, 5);  // the read-out runs on the loss's grid
   const JcasComponents on = adaptation_method("calc").components();
   EXPECT_TRUE(on.affinity && !on.dar && on.calc);
-  EXPECT_FALSE(adaptation_method("volmin").components().calc);  // not a switch of the JCAS loss
+  EXPECT_FALSE(adaptation_method("volmin").components().calc);  // its ablation row marks no JCAS component
 }
 
 TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {

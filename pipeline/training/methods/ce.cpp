@@ -1,5 +1,7 @@
-// Self-training baseline: cross-entropy on the pseudo labels as they are (the paper's ablation row
-// "Baseline (CE)").
+// Self-training with cross-entropy: on the pseudo labels as they are (the paper's ablation row
+// "Baseline (CE)"), or on the pixels a baseline's filter keeps: class-balanced self-training (Zou et
+// al., ECCV 2018: the most confident share of each class) and DPL (Chen et al., MICCAI 2021: certain
+// across views and agreeing with the nearest class prototype of the embedding).
 #include "pipeline/method/cross_entropy_loss.h"
 #include "pipeline/training/adaptation_method.h"
 
@@ -9,16 +11,33 @@ namespace {
 
 class CrossEntropyMethod : public AdaptationMethod {
  public:
-  std::string name() const override { return "ce"; }
-  std::string title() const override { return "Baseline (CE)"; }
-  bool paper_ablation() const override { return true; }
+  CrossEntropyMethod(std::string name, std::string title, LabelFilter filter)
+      : name_(std::move(name)), title_(std::move(title)), filter_(filter) {}
+  std::string name() const override { return name_; }
+  std::string title() const override { return title_; }
+  bool paper_ablation() const override { return filter_ == LabelFilter::none; }
   SegmentationLoss loss(int, const JcasLossOptions& o) const override {
     return std::make_shared<CrossEntropyLossImpl>(o.lambda);
   }
+  LabelFilter label_filter() const override { return filter_; }
+
+ private:
+  std::string name_, title_;
+  LabelFilter filter_;
 };
 
 }  // namespace
 
-std::shared_ptr<const AdaptationMethod> ce_method() { return std::make_shared<CrossEntropyMethod>(); }
+std::shared_ptr<const AdaptationMethod> ce_method() {
+  return std::make_shared<CrossEntropyMethod>("ce", "Baseline (CE)", LabelFilter::none);
+}
+
+std::shared_ptr<const AdaptationMethod> cbst_method() {
+  return std::make_shared<CrossEntropyMethod>("cbst", "Class-balanced self-training", LabelFilter::class_balanced);
+}
+
+std::shared_ptr<const AdaptationMethod> dpl_method() {
+  return std::make_shared<CrossEntropyMethod>("dpl", "DPL (denoised pseudo labels)", LabelFilter::dpl);
+}
 
 }  // namespace jcas
