@@ -12,6 +12,7 @@
 #include "stages/dataset_options.h"
 #include "stages/ntm_from_pseudo_labels.h"
 #include "stages/pipeline_stages.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -77,8 +78,8 @@ class EstimateNtmStage : public StageWith<EstimateNtmOptions> {
       result.true_class_ntm = stats.class_ntm();
       result.true_affinity_ntm = stats.affinity_ntm();
       result.true_class_dist = stats.class_dist_clean();
-      metrics["class_noise_rate"] = stats.class_noise_rate();
-      metrics["affinity_noise_rate"] = stats.affinity_noise_rate();
+      metrics[metric::class_noise_rate] = stats.class_noise_rate();
+      metrics[metric::affinity_noise_rate] = stats.affinity_noise_rate();
       // Every estimator next to the truth, so users can see which one to trust on their data.
       for (const auto& e : ntm_estimators()) {
         result.estimates[e.name] = estimate_class_ntm_from(pl, pl.labels, e.name, k, clean);
@@ -90,7 +91,7 @@ class EstimateNtmStage : public StageWith<EstimateNtmOptions> {
     }
     result.class_ntm = estimate_class_ntm_from(pl, pl.labels, o.choice.estimator, k, clean);
     result.write(out);
-    if (has_gt) metrics["estimation_error"] = metrics["error_" + o.choice.estimator];
+    if (has_gt) metrics[metric::estimation_error] = metrics["error_" + o.choice.estimator];
     std::ostringstream text;
     text << result.class_ntm;
     log::debug("estimate_ntm[{}]: T_C ({}) =\n{}", round, o.choice.estimator, text.str());

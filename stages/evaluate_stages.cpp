@@ -1,4 +1,5 @@
-// Test-split evaluation of the source model (once) and of each round's retrained model.
+// Evaluation of the source model (once) and of each round's retrained model: on the target's
+// held-out test split, and optionally (transductively) on the split the rounds adapt on.
 #include <fmt/format.h>
 
 #include "adapters/foundation/log.h"
@@ -7,6 +8,7 @@
 #include "pipeline/training/inference.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -19,7 +21,11 @@ std::string without_labels(const StageContext& ctx, const DataOptions& data, con
                            (data.target_root(ctx.workdir()) / data.label_dir).string());
 }
 
+// Held-out scoring: the target's test split, never adapted on.
 struct EvaluateOptions {
+  static constexpr const char* kWhat = "test";
+  static constexpr const char* kDice = metric::test_mdice;
+  static constexpr const char* kJaccard = metric::test_mjac;
   DataOptions data;
   TestSplit test;
   void bind(OptionBinder& b) {
@@ -28,74 +34,99 @@ struct EvaluateOptions {
     test.bind(d);
   }
   void check() const { test.check(); }
+  const std::string& split() const { return test.name; }
+  std::string why_off() const { return ""; }
 };
 
-Metrics evaluate_into(const StageContext& ctx, const EvaluateOptions& o, const StageKey& producer,
-                      const std::string& label, H5Writer& out) {
-  StoredModel model = load_model(ctx, producer);
-  auto test = open_target(ctx, o.data, o.test.name, true);
-  auto r = evaluate_model(*model.net, test, model.inference, ctx.execution(), label);
-  auto vec = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
-  out.write("dice", vec(r.dice), "foreground class 1..K-1; per image, averaged where present in ground truth");
-  out.write("jaccard", vec(r.jaccard), "foreground class 1..K-1; per image, averaged where present in ground truth");
-  out.write("global_dice", vec(r.global_dice), "foreground class 1..K-1; from the total confusion");
-  out.write("global_jaccard", vec(r.global_jaccard), "foreground class 1..K-1; from the total confusion");
-  out.write("confusion", r.confusion, "ground truth class, predicted class; pixels");
-  out.attr("/", "model", producer.label());
-  out.attr("/", "split", o.test.name);
-  log::info("{}: test mDice {:.4f} mJac {:.4f} (per class Jac {})", label, r.mean_dice, r.mean_jaccard,
-            fmt::join(r.jaccard, " "));
-  return {{"test_mdice", r.mean_dice}, {"test_mjac", r.mean_jaccard}};
-}
-
-class EvaluateSourceStage : public StageWith<EvaluateOptions> {
- public:
-  std::string name() const override { return "evaluate_source"; }
-  bool runs_on_every_rank() const override { return true; }
-  std::string summary() const override { return "evaluate the source model on the target test split"; }
-  bool per_round() const override { return false; }
-
- protected:
-  std::string why_skipped(const StageContext& ctx, const EvaluateOptions& o) const override {
-    return without_labels(ctx, o.data, o.test.name);
+// Transductive scoring, as test-time adaptation papers score: the split the rounds adapt on
+// (pseudo-labelled, never its labels), when asked for and labelled.
+struct EvaluateAdaptedOptions {
+  static constexpr const char* kWhat = "adapted-split";
+  static constexpr const char* kDice = metric::adapted_mdice;
+  static constexpr const char* kJaccard = metric::adapted_mjac;
+  DataOptions data;
+  TrainSplit train;
+  bool adapted = false;
+  void bind(OptionBinder& b) {
+    OptionBinder d = b.section("data");
+    data.bind(d);
+    train.bind(d);
+    b.section("evaluate").bind("adapted", &adapted,
+                               "also score every model on the target split it adapted on (transductive; needs that "
+                               "split's labels, which adaptation never reads)");
   }
-  std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int) const override {
-    return with_data_input(ctx, {{"source", 0}});
-  }
-  std::vector<DatasetRead> splits_read(const StageContext& ctx, const EvaluateOptions& o, int) const override {
-    return {target_read(ctx, o.data, o.test.name, true)};
-  }
-  Metrics compute(const StageContext& ctx, const EvaluateOptions& o, int, const std::string&,
-                  H5Writer& out) const override {
-    return evaluate_into(ctx, o, {"source", 0}, "evaluate source", out);
-  }
+  void check() const {}
+  const std::string& split() const { return train.name; }
+  std::string why_off() const { return adapted ? "" : "--evaluate.adapted is false"; }
 };
 
-class EvaluateStage : public StageWith<EvaluateOptions> {
+// Scores the source model (once) or the model of round r+1 (per round) on the options' split,
+// recorded as the options' kDice and kJaccard.
+template <class Options>
+class EvaluateStage : public StageWith<Options> {
  public:
-  std::string name() const override { return "evaluate"; }
+  EvaluateStage(std::string name, bool of_source, std::string summary)
+      : name_(std::move(name)), of_source_(of_source), summary_(std::move(summary)) {}
+  std::string name() const override { return name_; }
   bool runs_on_every_rank() const override { return true; }
-  std::string summary() const override { return "evaluate the model of round r+1 on the target test split"; }
+  std::string summary() const override { return summary_; }
+  bool per_round() const override { return !of_source_; }
 
  protected:
-  std::string why_skipped(const StageContext& ctx, const EvaluateOptions& o) const override {
-    return without_labels(ctx, o.data, o.test.name);
+  std::string why_skipped(const StageContext& ctx, const Options& o) const override {
+    const std::string off = o.why_off();
+    return off.empty() ? without_labels(ctx, o.data, o.split()) : off;
   }
-  std::vector<StageKey> input_keys(const StageContext& ctx, const EvaluateOptions&, int round) const override {
-    return with_data_input(ctx, {{"retrain", round}});
+  std::vector<StageKey> input_keys(const StageContext& ctx, const Options&, int round) const override {
+    return with_data_input(ctx, {producer(round)});
   }
-  std::vector<DatasetRead> splits_read(const StageContext& ctx, const EvaluateOptions& o, int) const override {
-    return {target_read(ctx, o.data, o.test.name, true)};
+  std::vector<DatasetRead> splits_read(const StageContext& ctx, const Options& o, int) const override {
+    return {target_read(ctx, o.data, o.split(), true)};
   }
-  Metrics compute(const StageContext& ctx, const EvaluateOptions& o, int round, const std::string&,
+  Metrics compute(const StageContext& ctx, const Options& o, int round, const std::string&,
                   H5Writer& out) const override {
-    return evaluate_into(ctx, o, {"retrain", round}, fmt::format("evaluate[{}]", round), out);
+    const StageKey model_key = producer(round);
+    const std::string label = of_source_ ? name_ : StageKey{name_, round}.label();
+    StoredModel model = load_model(ctx, model_key);
+    auto split = open_target(ctx, o.data, o.split(), true);
+    auto r = evaluate_model(*model.net, split, model.inference, ctx.execution(), label);
+    auto vec = [](const std::vector<double>& v) { return torch::tensor(v, torch::kFloat64); };
+    out.write("dice", vec(r.dice), "foreground class 1..K-1; per image, averaged where present in ground truth");
+    out.write("jaccard", vec(r.jaccard), "foreground class 1..K-1; per image, averaged where present in ground truth");
+    out.write("global_dice", vec(r.global_dice), "foreground class 1..K-1; from the total confusion");
+    out.write("global_jaccard", vec(r.global_jaccard), "foreground class 1..K-1; from the total confusion");
+    out.write("confusion", r.confusion, "ground truth class, predicted class; pixels");
+    out.attr("/", "model", model_key.label());
+    out.attr("/", "split", o.split());
+    log::info("{}: {} mDice {:.4f} mJac {:.4f} on '{}' (per class Jac {})", label, Options::kWhat, r.mean_dice,
+              r.mean_jaccard, o.split(), fmt::join(r.jaccard, " "));
+    return {{Options::kDice, r.mean_dice}, {Options::kJaccard, r.mean_jaccard}};
   }
+
+ private:
+  StageKey producer(int round) const { return of_source_ ? model_of_round(0) : StageKey{"retrain", round}; }
+  std::string name_;
+  bool of_source_;
+  std::string summary_;
 };
 
 }  // namespace
 
-std::unique_ptr<Stage> make_evaluate_source_stage() { return std::make_unique<EvaluateSourceStage>(); }
-std::unique_ptr<Stage> make_evaluate_stage() { return std::make_unique<EvaluateStage>(); }
+std::unique_ptr<Stage> make_evaluate_source_stage() {
+  return std::make_unique<EvaluateStage<EvaluateOptions>>("evaluate_source", true,
+                                                          "evaluate the source model on the target test split");
+}
+std::unique_ptr<Stage> make_evaluate_stage() {
+  return std::make_unique<EvaluateStage<EvaluateOptions>>(
+      "evaluate", false, "evaluate the model of round r+1 on the target test split");
+}
+std::unique_ptr<Stage> make_evaluate_adapted_source_stage() {
+  return std::make_unique<EvaluateStage<EvaluateAdaptedOptions>>(
+      "evaluate_adapted_source", true, "score the source model on the target split adapted on (--evaluate.adapted)");
+}
+std::unique_ptr<Stage> make_evaluate_adapted_stage() {
+  return std::make_unique<EvaluateStage<EvaluateAdaptedOptions>>(
+      "evaluate_adapted", false, "score the model of round r+1 on the target split it adapted on (--evaluate.adapted)");
+}
 
 }  // namespace jcas

@@ -16,6 +16,7 @@
 #include "stages/ntm_from_pseudo_labels.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -95,8 +96,8 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     if (ctx.execution().is_writer()) write_pngs(ctx, round, train, result.labels);
 
     // Label-free diagnostics: how sure the model is of its own labels.
-    Metrics metrics{{"mean_confidence", result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
-                    {"mean_entropy", entropy_sum / static_cast<double>(std::max<int64_t>(n, 1))}};
+    Metrics metrics{{metric::mean_confidence, result.confidence.to(torch::kFloat64).mean().item<double>() / 255},
+                    {metric::mean_entropy, entropy_sum / static_cast<double>(std::max<int64_t>(n, 1))}};
     // The predicted class distribution (round 0's is the source model's) and the pixels whose label
     // changed since the previous round: what there is to watch where no labels exist.
     const auto shares = class_distribution(result.labels, k).to(torch::kFloat64);
@@ -104,11 +105,11 @@ class PseudoLabelStage : public StageWith<PseudoLabelOptions> {
     if (round > 0) {
       const auto previous = PseudoLabels::read(ctx.round_dir(round - 1) / "pseudo_label.h5");
       if (previous.images == result.images && previous.labels.sizes() == result.labels.sizes())
-        metrics["changed_pixels"] = previous.labels.ne(result.labels).to(torch::kFloat64).mean().item<double>();
+        metrics[metric::changed_pixels] = previous.labels.ne(result.labels).to(torch::kFloat64).mean().item<double>();
     }
     if (has_gt) {
-      metrics["class_noise_rate"] = stats.class_noise_rate();
-      metrics["affinity_noise_rate"] = stats.affinity_noise_rate();
+      metrics[metric::class_noise_rate] = stats.class_noise_rate();
+      metrics[metric::affinity_noise_rate] = stats.affinity_noise_rate();
     }
     return metrics;
   }

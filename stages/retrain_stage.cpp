@@ -15,6 +15,7 @@
 #include "stages/pipeline_stages.h"
 #include "pipeline/training/retrain_recipe.h"
 #include "stages/stage_inputs.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -143,7 +144,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     }
     log::info("retrain[{}]: kept epoch {} ({})", round, r.result.selected_epoch,
               o.retrain.select == Selection::val ? "best validation mJac" : "last epoch, label-free");
-    metrics["final_loss"] = r.result.epochs.back().loss;
+    metrics[metric::final_loss] = r.result.epochs.back().loss;
     return metrics;
   }
 };

@@ -16,6 +16,7 @@
 #include "stages/dataset_options.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -157,7 +158,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
         t.checkpoint_key = fingerprint;
         auto result = train_model(*model, *loss, nullptr, train, torch::stack(labels), torch::full({k}, 1.0 / k), t,
                                   execution);
-        metrics["final_loss"] = result.epochs.back().loss;
+        metrics[metric::final_loss] = result.epochs.back().loss;
         if (execution.is_writer()) std::filesystem::remove(t.checkpoint);  // rank 0's file
       }
     }

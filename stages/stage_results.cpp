@@ -8,6 +8,7 @@
 #include "adapters/foundation/error.h"
 #include "adapters/io/h5_store.h"
 #include "pipeline/model/model_io.h"
+#include "pipeline/model/model_kinds.h"
 
 namespace jcas {
 namespace {
@@ -25,27 +26,16 @@ std::vector<std::string> split_lines(const std::string& text) {
 void StoredModel::write(H5Writer& out, SegmentationModel& net, const InferenceMode& inference) {
   net.move_to(torch::kCPU);
   write_state(out, "model", net.state());
+  const ModelDescription description = net.describe();
   nlohmann::json arch = {{"num_classes", net.num_classes()}};
-  if (auto* native = dynamic_cast<DeepLabImpl*>(&net)) {
-    ModelOptions options = native->options();
-    OptionBinder b;
-    options.bind(b);
-    for (const auto& binding : b.bindings()) arch[binding.key] = binding.get();
-    out.attr("model", "kind", std::string("deeplab"));
-  } else if (auto* script = dynamic_cast<TorchScriptModel*>(&net)) {
-    InputConvention input = script->input();
-    OptionBinder b;
-    input.bind(b);
-    for (const auto& binding : b.bindings()) arch[binding.key] = binding.get();
-    arch["checked_size"] = to_string(ImageSize{script->checked_size().first, script->checked_size().second});
-    const std::string& bytes = script->serialized();
+  for (const auto& [key, text] : description.architecture) arch[key] = text;
+  if (!description.program.empty()) {
+    const std::string& bytes = description.program;
     out.write("torchscript", torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())},
                                               torch::kUInt8),
               "the TorchScript module as torch.jit.save wrote it (its weights: model/)");
-    out.attr("model", "kind", std::string("torchscript"));
-  } else {
-    throw std::logic_error("StoredModel::write: a model kind without a stored form");
   }
+  out.attr("model", "kind", description.kind);
   out.attr("model", "architecture", arch.dump());
   out.attr("model", "inference", inference.readout());
   out.attr("model", "inference_grid", to_string(ImageSize{inference.grid_h, inference.grid_w}));
@@ -56,29 +46,23 @@ StoredModel StoredModel::read(const std::filesystem::path& file, c10::Device dev
   H5Reader in(file);
   if (!in.is_group("model") || !in.has_attr("model", "architecture") || !in.has_attr("model", "kind"))
     throw UserError(fmt::format("{}: holds no model (no 'model' group with its kind and architecture)", file.string()));
-  OptionValues values;
-  nlohmann::json arch;
+  ModelDescription description{in.attr_string("model", "kind"), {}, ""};
+  int k = 0;
   try {
-    arch = nlohmann::json::parse(in.attr_string("model", "architecture"));
+    const nlohmann::json arch = nlohmann::json::parse(in.attr_string("model", "architecture"));
     for (const auto& [key, text] : arch.items())
-      if (key != "num_classes") values.set(key, text.get<std::string>());
+      if (key != "num_classes") description.architecture.emplace_back(key, text.get<std::string>());
+    k = arch.value("num_classes", 0);
   } catch (const nlohmann::json::exception& e) {
     throw UserError(fmt::format("{}: unreadable model architecture ({})", file.string(), e.what()));
   }
-  const int k = arch.value("num_classes", 0);
-  StoredModel m;
-  if (in.attr_string("model", "kind") == "torchscript") {
+  if (in.has("torchscript")) {
     auto bytes = in.read("torchscript").contiguous();
-    const std::string serialized(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
-                                 static_cast<size_t>(bytes.numel()));
-    const ImageSize size = parse_image_size(arch.value("checked_size", "64x64"), file.string() + " checked_size");
-    m.net = std::make_shared<TorchScriptModel>(serialized, file.string(), values.get<InputConvention>(), k,
-                                               size.height, size.width);
-  } else {
-    ModelOptions options = values.get<ModelOptions>();
-    options.num_classes = k;
-    m.net = std::make_shared<DeepLabImpl>(options);
+    description.program.assign(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
+                               static_cast<size_t>(bytes.numel()));
   }
+  StoredModel m;
+  m.net = rebuild_model(description, k, file.string());
   read_state(in, "model", m.net->state());
   m.net->move_to(device);
   m.net->set_training(false);

@@ -10,8 +10,7 @@
 #include <vector>
 
 #include "pipeline/method/inference_mode.h"
-#include "pipeline/model/deeplab.h"
-#include "pipeline/model/torchscript_model.h"
+#include "pipeline/model/segmentation_model.h"
 
 namespace jcas {
 

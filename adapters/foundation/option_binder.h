@@ -97,6 +97,16 @@ class OptionBinder {
   std::string prefix_;
 };
 
+// "key", "value" pairs of a struct with bind(), as its fields hold them, in binding order.
+template <class T>
+std::vector<std::pair<std::string, std::string>> option_texts(T options) {
+  OptionBinder b;
+  options.bind(b);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& binding : b.bindings()) out.emplace_back(binding.key, binding.get());
+  return out;
+}
+
 // Resolved option text by key: what a run was configured with (defaults, file, command line).
 class OptionValues {
  public:

@@ -83,8 +83,13 @@ ParsedOptions parse_options(const std::string& command, const std::string& summa
   po::options_description all;
   all.add(desc).add(common);
 
+  // A positional option takes one token; the last one takes every remaining token when it is a list.
   po::positional_options_description pos;
-  for (const auto& p : positional) pos.add(p.c_str(), 1);
+  for (size_t i = 0; i < positional.size(); ++i) {
+    const po::option_description* o = all.find_nothrow(positional[i], false);
+    const bool list = i + 1 == positional.size() && o && o->semantic()->max_tokens() > 1;
+    pos.add(positional[i].c_str(), list ? -1 : 1);
+  }
 
   ParsedOptions out;
   try {

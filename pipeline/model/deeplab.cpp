@@ -98,6 +98,8 @@ ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
 
 ModuleState DeepLabImpl::state() const { return module_state(*this); }
 
+ModelDescription DeepLabImpl::describe() const { return {"deeplab", option_texts(options_), ""}; }
+
 void DeepLabImpl::set_training(bool on) {
   train(on);
   if (on && options_.batchnorm == "frozen") set_batchnorm_training(false);

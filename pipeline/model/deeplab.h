@@ -69,6 +69,10 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   void set_training(bool on) override;
   void move_to(const torch::Device& device) override { to(device); }
   ModuleState state() const override;
+  ModelDescription describe() const override;
+  // A file torch.load reads: {"format", "input", "readout", "options", "state_dict"}, which
+  // tools/python/jcas_native.py turns back into a PyTorch module (deeplab_export.cpp).
+  void export_for_pytorch(const std::string& file, const std::string& readout) override;
 
  private:
   ModelOptions options_;

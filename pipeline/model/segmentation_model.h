@@ -13,6 +13,14 @@ namespace jcas {
 // Named tensors of a model, in its order.
 using ModuleState = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// What rebuilds a model besides its state (pipeline/model/model_kinds.h): the kind's name, its
+// construction options as key/text pairs, and the program for a kind that carries one.
+struct ModelDescription {
+  std::string kind;
+  std::vector<std::pair<std::string, std::string>> architecture;
+  std::string program;  // the serialized TorchScript module; empty for a kind built from options alone
+};
+
 // The reference network's outputs. A model without an auxiliary head or embeddings leaves those
 // tensors undefined; the losses that need them say so.
 struct ModelOutput {
@@ -42,6 +50,11 @@ class SegmentationModel {
   // Every parameter and buffer by its dotted name, as live tensors: what checkpoints and results
   // store (pipeline/model/model_io.h) and what a loaded state is copied into.
   virtual ModuleState state() const = 0;
+  // Kind and construction options, so a stored result can rebuild the model (model_kinds.h).
+  virtual ModelDescription describe() const = 0;
+  // Writes the model with its current parameters as PyTorch loads it back; `readout` names the
+  // read-out it was adapted for, recorded where the format has room for it.
+  virtual void export_for_pytorch(const std::string& file, const std::string& readout) = 0;
 };
 
 }  // namespace jcas

@@ -148,7 +148,13 @@ void TorchScriptModel::check_contract(const std::string& what) {
     if (t.dim() != 4) throw UserError(fmt::format("'{}': embeddings have rank {}, expected B x d x h x w", what, t.dim()));
 }
 
-void TorchScriptModel::save(const std::string& file) {
+ModelDescription TorchScriptModel::describe() const {
+  ModelDescription d{"torchscript", option_texts(input_), bytes_};
+  d.architecture.emplace_back("checked_size", to_string(ImageSize{checked_.first, checked_.second}));
+  return d;
+}
+
+void TorchScriptModel::export_for_pytorch(const std::string& file, const std::string& /*readout*/) {
   module_.eval();
   module_.save(file);
 }

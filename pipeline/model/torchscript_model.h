@@ -52,13 +52,10 @@ class TorchScriptModel : public SegmentationModel {
   void set_batchnorm_training(bool on) override;
   void move_to(const torch::Device& device) override { module_.to(device); }
   ModuleState state() const override;
-
-  const std::string& serialized() const { return bytes_; }
-  // Writes the module with its current (adapted) parameters, in eval mode, as torch.jit.load reads it.
-  void save(const std::string& file);
-  const InputConvention& input() const { return input_; }
-  // The input size its contract was checked at.
-  std::pair<int, int> checked_size() const { return checked_; }
+  // The input convention, the size the contract was checked at, and the program as loaded.
+  ModelDescription describe() const override;
+  // The module with its current (adapted) parameters, in eval mode, as torch.jit.load reads it.
+  void export_for_pytorch(const std::string& file, const std::string& readout) override;
 
  private:
   void check_contract(const std::string& what);

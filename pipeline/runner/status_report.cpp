@@ -6,27 +6,17 @@
 #include "adapters/foundation/progress.h"
 
 namespace jcas {
-namespace {
 
-// The figures worth a column, in the order shown.
-const std::vector<std::pair<std::string, std::string>> kColumns = {
-    {"mean_confidence", "confidence"},     {"mean_entropy", "entropy"},       {"changed_pixels", "changed"},
-    {"class_noise_rate", "class noise"},   {"affinity_noise_rate", "aff. noise"}, {"estimation_error", "T_C err"},
-    {"test_mjac", "test mJac"},            {"test_mdice", "test mDice"},         {"final_loss", "loss"},
-};
-
-}  // namespace
-
-std::string status_table(const PipelinePlan& plan) {
-  std::string out = fmt::format("{:<6} {:<16} {:<8} {:>8}", "round", "stage", "state", "time");
-  for (const auto& [key, title] : kColumns) out += fmt::format(" {:>11}", title);
+std::string status_table(const PipelinePlan& plan, const std::vector<std::pair<std::string, std::string>>& columns) {
+  std::string out = fmt::format("{:<6} {:<23} {:<8} {:>8}", "round", "stage", "state", "time");
+  for (const auto& [key, title] : columns) out += fmt::format(" {:>11}", title);
   out += "\n";
   for (const auto& p : plan.stages()) {
     CacheStatus s = plan.status(*p);
     const Metrics metrics = s.record ? s.record->metrics : Metrics{};
-    out += fmt::format("{:<6} {:<16} {:<8} {:>8}", p->key.round, p->key.name, state_name(s.state),
+    out += fmt::format("{:<6} {:<23} {:<8} {:>8}", p->key.round, p->key.name, state_name(s.state),
                        s.record ? format_duration(s.record->seconds) : "-");
-    for (const auto& [key, title] : kColumns) {
+    for (const auto& [key, title] : columns) {
       auto it = metrics.find(key);
       out += it == metrics.end() ? fmt::format(" {:>11}", "") : fmt::format(" {:>11.4f}", it->second);
     }

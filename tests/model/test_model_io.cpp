@@ -8,6 +8,7 @@
 #include "adapters/foundation/error.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/model/model_io.h"
+#include "pipeline/model/model_kinds.h"
 
 using namespace jcas;
 namespace fs = std::filesystem;
@@ -106,4 +107,32 @@ TEST(ModelIo, MismatchesNameFileAndTensor) {
   msg = error_of([&] { read_module(H5Reader(path), "weights", *a); });
   EXPECT_NE(msg.find("weights"), std::string::npos) << msg;
   fs::remove(path);
+}
+
+// A model's description rebuilds the same network (the kind table), and a kind this jcas does not
+// know is one error naming the file and the kind.
+TEST(ModelKinds, DescriptionRebuildsTheNetworkAndRejectsAForeignKind) {
+  ModelOptions o = tiny(12);
+  o.head_width = ModelOptions{}.head_width;  // not an option (nothing binds it): stored models have the default
+  o.num_classes = 3;
+  o.embedding = "separate";
+  DeepLab net(o);
+  const ModelDescription d = net->describe();
+  EXPECT_EQ(d.kind, "deeplab");
+  EXPECT_TRUE(d.program.empty());
+  auto rebuilt = rebuild_model(d, 3, "model.h5");
+  EXPECT_EQ(rebuilt->describe().architecture, d.architecture);
+  EXPECT_EQ(rebuilt->num_classes(), 3);
+  const ModuleState a = net->state(), b = rebuilt->state();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(a[i].second.sizes(), b[i].second.sizes()) << a[i].first;
+  }
+
+  ModelDescription foreign = d;
+  foreign.kind = "onnx";
+  const std::string message = error_of([&] { rebuild_model(foreign, 3, "model.h5"); });
+  EXPECT_NE(message.find("model.h5"), std::string::npos) << message;
+  EXPECT_NE(message.find("'onnx'"), std::string::npos) << message;
 }

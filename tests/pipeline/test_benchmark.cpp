@@ -46,13 +46,21 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const fs::path report = w / "benchmark" / "report.md", plot = w / "benchmark" / "report.png";
   ASSERT_TRUE(fs::exists(report)) << first.output;
   const std::string md = read_text(report);
-  for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("}) EXPECT_EQ(count(md, row), 1) << row << "\n" << md;
+  const std::string test_tables = md.substr(0, md.find("### Transductive"));
+  for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("})
+    EXPECT_EQ(count(test_tables, row), 1) << row << "\n" << md;
   EXPECT_NE(md.find("## Shift 1 (`--synth.shift 1`)"), std::string::npos) << md;
   EXPECT_NE(md.find("![mean test mJac per round](report.png)"), std::string::npos) << md;
   // Paired tables: each method against its seed's source model, JCAS against the others (one seed: no interval).
   EXPECT_EQ(count(md, "Paired differences in test mDice"), 1) << md;
   EXPECT_EQ(count(md, "JCAS minus each method in test mJac"), 1) << md;
   EXPECT_EQ(std::regex_search(md, std::regex("\\| ce \\| [+-][0-9]+\\.[0-9]{2}, [01]/1 above \\|")), true) << md;
+  // Transductive scores (the split adapted on): the source model's from the base, each round's from its run.
+  EXPECT_EQ(count(md, "### Transductive: the split adapted on"), 1) << md;
+  EXPECT_EQ(count(md, "Paired differences in adapted-split mJac"), 1) << md;
+  const std::string transductive = md.substr(md.find("### Transductive"));
+  EXPECT_TRUE(std::regex_search(transductive, std::regex(R"(\| jcas \(.*\| \d+\.\d\d / \d+\.\d\d \| \d+\.\d\d / \d+\.\d\d \| 1 \|)")))
+      << transductive;
   EXPECT_EQ(md, first.output.substr(first.output.find("# SFDA benchmark")));  // printed as written
   const cv::Mat png = cv::imread(plot.string());
   EXPECT_FALSE(png.empty());
@@ -63,6 +71,9 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   EXPECT_NE(ce_log.find("skip source[0]"), std::string::npos) << ce_log;
   EXPECT_EQ(ce_log.find("run  source[0]"), std::string::npos) << ce_log;
   EXPECT_NE(ce_log.find("run  retrain[0]"), std::string::npos) << ce_log;
+  EXPECT_NE(ce_log.find("run  evaluate_adapted[0]"), std::string::npos) << ce_log;
+  const std::string base_log = read_text(w / "benchmark" / "shift1" / "seed0" / "base" / "benchmark.log");
+  EXPECT_NE(base_log.find("run  evaluate_adapted_source[0]"), std::string::npos) << base_log;
   const std::string child_command = ce_log.substr(0, ce_log.find('\n'));
   EXPECT_EQ(count(child_command, " --threads "), 1) << child_command;
   EXPECT_EQ(child_command.find("--threads 0"), std::string::npos) << child_command;

@@ -222,3 +222,33 @@ TEST(DataParallel, TheLauncherNamesTheRankThatDied) {
   EXPECT_FALSE(fs::exists(dir / "source.h5"));
   fs::remove_all(dir);
 }
+
+// Killing the launcher of `jcas run --nproc 2` (even with SIGKILL, which it cannot forward) ends
+// its workers: they get SIGTERM from the kernel when their parent dies, and stop.
+TEST(DataParallel, TheWorkersEndWithTheirLauncher) {
+  const fs::path dir = fresh_dir("dp_orphans");
+  const fs::path log = dir.string() + ".log";
+  const int launcher = spawn_jcas(concat({"run", "--nproc", "2"}, parallel_options(dir, 2, 30)), log);
+  ASSERT_TRUE(wait_for_file(dir / "source.checkpoint.h5", launcher, std::chrono::seconds(120))) << read_text(log);
+  const std::string text = read_text(log);
+  std::vector<int> workers;
+  const std::regex started("started rank \\d of 2 \\(pid (\\d+)\\)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), started); it != std::sregex_iterator(); ++it)
+    workers.push_back(std::stoi((*it)[1]));
+  ASSERT_EQ(workers.size(), 2u) << text;
+  kill(launcher, SIGKILL);
+  wait_jcas(launcher);
+  // Gone, or a zombie waiting for whichever process adopted it to reap it.
+  auto alive = [](int pid) {
+    const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+    return !stat.empty() && stat.find(") Z ") == std::string::npos;
+  };
+  const auto deadline = Clock::now() + std::chrono::seconds(40);
+  while (Clock::now() < deadline && std::any_of(workers.begin(), workers.end(), alive))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int pid : workers) {
+    EXPECT_FALSE(alive(pid)) << "worker " << pid << " outlived its launcher\n" << read_text(log);
+    if (alive(pid)) kill(pid, SIGKILL);
+  }
+  fs::remove_all(dir);
+}

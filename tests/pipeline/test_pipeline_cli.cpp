@@ -178,10 +178,20 @@ TEST(PipelineCli, SourceWeightsImportedStageByStage) {
   const fs::path& reference = completed_workdir();
   fs::path d = fresh_dir("import");
   auto opts = concat(tiny_options(d), {"--source.weights", (reference / "source.h5").string()});
-  for (const char* stage : {"data", "source", "evaluate_source"}) {
+  for (const char* stage : {"data", "source"}) {
     auto r = run_jcas(concat({"stage", stage}, opts));
     ASSERT_EQ(r.exit_code, 0) << stage << ": " << r.output;
   }
+  // The transductive score is a stage of its own, part of the pipeline only when asked for.
+  auto off = run_jcas(concat({"stage", "evaluate_adapted_source"}, opts));
+  EXPECT_EQ(off.exit_code, 2) << off.output;
+  EXPECT_NE(off.output.find("stage evaluate_adapted_source is not part of this pipeline: --evaluate.adapted is false"),
+            std::string::npos)
+      << off.output;
+  auto both = run_jcas(concat({"stage", "evaluate_source", "evaluate_adapted_source", "--evaluate.adapted", "true"}, opts));
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  const double adapted = metric_of(d / "round-0" / "evaluate_adapted_source.h5", "adapted_mjac");
+  EXPECT_TRUE(adapted >= 0 && adapted <= 1) << adapted;  // recorded (the tiny model is weak)
   // The imported model is the trained one: same weights, same test score.
   jcas::H5Reader imported(d / "source.h5"), trained(reference / "source.h5");
   for (const auto& name : trained.list("model"))

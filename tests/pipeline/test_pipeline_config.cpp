@@ -127,7 +127,8 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"source.input_std", "1,1,1"},      {"model.batchnorm", "frozen"},     {"data.image_ext", "jpg"},
       {"data.label_ext", "bmp"},          {"retrain.labels", "truth"},       {"retrain.freeze", "bn_affine,early"},
       {"retrain.ntm_lr_tied", "false"},   {"pseudo_label.adabn", "false"},    {"model.embedding", "separate"},
-      {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"}};
+      {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"},
+      {"evaluate.adapted", "true"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {

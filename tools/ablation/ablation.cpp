@@ -21,6 +21,7 @@
 #include "pipeline/training/inference.h"
 #include "stages/stage_inputs.h"
 #include "tools/report/seed_spread.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -316,8 +317,8 @@ Metrics Ablation::train_one(const std::string& variant, int seed, const std::str
     metrics[fmt::format("test_dice_{}", i + 1)] = rep.dice[i];
     metrics[fmt::format("test_jac_{}", i + 1)] = rep.jaccard[i];
   }
-  metrics["test_mdice"] = rep.mean_dice;
-  metrics["test_mjac"] = rep.mean_jaccard;
+  metrics[metric::test_mdice] = rep.mean_dice;
+  metrics[metric::test_mjac] = rep.mean_jaccard;
   metrics["val_mjac"] = r.result.epochs[r.result.selected_epoch - 1].validation;
   metrics["selected_epoch"] = r.result.selected_epoch;
   metrics["epochs"] = o.retrain.epochs;
@@ -351,8 +352,8 @@ std::vector<AblationRun> Ablation::run_all() {
         run.dice.push_back(m.at(fmt::format("test_dice_{}", ci)));
         run.jaccard.push_back(m.at(fmt::format("test_jac_{}", ci)));
       }
-      run.mean_dice = m.at("test_mdice");
-      run.mean_jaccard = m.at("test_mjac");
+      run.mean_dice = m.at(metric::test_mdice);
+      run.mean_jaccard = m.at(metric::test_mjac);
       run.val_mjac = m.at("val_mjac");
       run.selected_epoch = static_cast<int>(m.at("selected_epoch"));
       run.epochs = static_cast<int>(m.at("epochs"));

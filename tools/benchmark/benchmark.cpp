@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/foundation/child_process.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
@@ -39,8 +40,8 @@
 #include "pipeline/runner/stage.h"
 #include "stages/pipeline_stages.h"
 #include "tools/report/seed_spread.h"
+#include "stages/stage_metrics.h"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -53,27 +54,6 @@ const std::set<std::string> kTorchrunVariables = {
     "GROUP_WORLD_SIZE", "ROLE_RANK",   "ROLE_WORLD_SIZE", "ROLE_NAME",    "MASTER_ADDR",
     "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
     "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE"};
-
-std::vector<std::string> child_environment() {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (!kTorchrunVariables.count(entry.substr(0, entry.find('=')))) env.push_back(entry);
-  }
-  return env;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> p;
-  for (auto& s : strings) p.push_back(s.data());
-  p.push_back(nullptr);
-  return p;
-}
-
-std::string exit_text(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  return fmt::format("exited with status {}", WEXITSTATUS(status));
-}
 
 std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
 
@@ -170,6 +150,9 @@ void BenchmarkOptions::bind(OptionBinder& b) {
          },
          [this](const std::string& t) { shifts = parse_number_list(t, "shifts"); });
   b.bind("jobs", &jobs, "child runs at once on this machine (each gets --threads CPUs/jobs unless --threads is given)");
+  b.bind("transductive", &transductive,
+         "also score every model on the target split it adapted on, as test-time adaptation papers score "
+         "(--evaluate.adapted; needs that split's labels)");
   b.bind("out", &out, "Markdown report (empty: WORKDIR/benchmark/report.md; the plot is written beside it as .png)");
 }
 
@@ -249,6 +232,7 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
   std::set<std::string> replaced;
   if (!run) {
     a = {"stage", "evaluate_source", "--ensure", "--workdir", base_dir(shift, seed).string()};
+    if (o_.transductive) a.insert(a.begin() + 2, "evaluate_adapted_source");
     if (setup_.world_size > 1) a.push_back("--wait");  // another rank may be making the same base
   } else {
     a = {"run", "--workdir", run->dir.string()};
@@ -260,6 +244,7 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
     }
   }
   a.insert(a.end(), {"--seed", std::to_string(seed), "--synth.shift", benchmark_shift_text(shift)});
+  if (o_.transductive) a.insert(a.end(), {"--evaluate.adapted", "true"}), replaced.insert("evaluate.adapted");
   // "{seed}" in a value gives each seed its own file (e.g. --source.torchscript model_s{seed}.pt).
   for (const auto& [key, tokens] : setup_.passthrough)
     if (!replaced.count(key))
@@ -279,20 +264,25 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   RunOptions ro = values.get<RunOptions>();
   StageContext ctx(values, ro, ExecutionContext());
   const int rounds = run.method == "source" ? setup_.rounds : rounds_of(run);
-  run.mjac.assign(setup_.rounds + 1, NAN);
-  run.mdice.assign(setup_.rounds + 1, NAN);
+  for (auto* v : {&run.mjac, &run.mdice, &run.adapted_mjac, &run.adapted_mdice}) v->assign(setup_.rounds + 1, NAN);
   auto read = [&](const StageKey& key, int column) {
     const fs::path file = ctx.result_path(key);
     if (!fs::exists(file)) return;
     const Metrics m = read_record(file).metrics;
-    if (auto it = m.find("test_mjac"); it != m.end()) run.mjac[column] = it->second;
-    if (auto it = m.find("test_mdice"); it != m.end()) run.mdice[column] = it->second;
+    for (const auto& [key, scores] : {std::pair{metric::test_mjac, &run.mjac}, std::pair{metric::test_mdice, &run.mdice},
+                                         std::pair{metric::adapted_mjac, &run.adapted_mjac},
+                                         std::pair{metric::adapted_mdice, &run.adapted_mdice}})
+      if (auto it = m.find(key); it != m.end()) (*scores)[column] = it->second;
   };
   read({"evaluate_source", 0}, 0);
-  if (run.method == "source") {
-    for (int r = 1; r <= rounds; ++r) run.mjac[r] = run.mjac[0], run.mdice[r] = run.mdice[0];
-  } else {
-    for (int r = 1; r <= rounds; ++r) read({"evaluate", r - 1}, r);
+  read({"evaluate_adapted_source", 0}, 0);
+  for (int r = 1; r <= rounds; ++r) {
+    if (run.method == "source") {
+      for (auto* v : {&run.mjac, &run.mdice, &run.adapted_mjac, &run.adapted_mdice}) (*v)[r] = (*v)[0];
+    } else {
+      read({"evaluate", r - 1}, r);
+      read({"evaluate_adapted", r - 1}, r);
+    }
   }
 }
 
@@ -353,8 +343,6 @@ void Benchmark::run_mine() {
     auto args = child_args(t.base ? nullptr : &runs_[t.run], t.shift, t.seed);
     std::vector<std::string> argv = {"jcas"};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto env = child_environment();
-    auto argp = pointers(argv), envp = pointers(env);
     const int fd = ::open(t.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw UserError(fmt::format("cannot write {}: {}", t.log.string(), std::strerror(errno)));
     std::string header = "# jcas";
@@ -362,18 +350,14 @@ void Benchmark::run_mine() {
     header += "\n";
     if (::write(fd, header.data(), header.size()) < 0) {
     }
-    const pid_t pid = fork();
-    if (pid < 0) {
+    pid_t pid = -1;
+    try {
+      // Its own process group: a Ctrl-C reaches the benchmark, which forwards it once. The
+      // torchrun variables are removed: a child is one process of its own.
+      pid = start_self(argv, environment_with(kTorchrunVariables), ChildOptions{fd, true}, t.what());
+    } catch (...) {
       ::close(fd);
-      throw UserError(fmt::format("cannot start {}: {}", t.what(), std::strerror(errno)));
-    }
-    if (pid == 0) {
-      // Its own process group: a Ctrl-C reaches the benchmark, which forwards it once.
-      setpgid(0, 0);
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      execve("/proc/self/exe", argp.data(), envp.data());
-      _exit(127);
+      throw;
     }
     ::close(fd);
     t.pid = pid;
@@ -519,25 +503,7 @@ std::string Benchmark::markdown(double wall_seconds) const {
     md += setup_.target.empty() ? fmt::format("## Shift {} (`--synth.shift {}`)\n\n", benchmark_shift_text(shift),
                                               benchmark_shift_text(shift))
                                 : fmt::format("## Target `{}`\n\n", setup_.target);
-    md += "Test mDice / mJac (%), mean ± sd over seeds.\n\n| method | source model |";
-    for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
-    md += " n |\n| --- | --- |";
-    for (int r = 1; r <= setup_.rounds; ++r) md += " --- |";
-    md += " --: |\n";
-    for (const auto& m : o_.methods) {
-      std::vector<const BenchmarkRun*> rs;
-      for (const auto& r : runs_)
-        if (r.method == m && r.shift == shift && r.done) rs.push_back(&r);
-      md += "| " + method_title(m) + " |";
-      for (int c = 0; c <= setup_.rounds; ++c) {
-        std::vector<double> d, j;
-        for (const auto* r : rs)
-          if (c < static_cast<int>(r->mjac.size())) d.push_back(r->mdice[c]), j.push_back(r->mjac[c]);
-        const Spread sd = spread(d), sj = spread(j);
-        md += sj.n == 0 ? " – |" : fmt::format(" {} / {} |", pct(sd), pct(sj));
-      }
-      md += fmt::format(" {} |\n", rs.size());
-    }
+    md += "Test mDice / mJac (%), mean ± sd over seeds.\n\n" + spread_table(shift, &BenchmarkRun::mdice, &BenchmarkRun::mjac);
     md += "\nTest mJac (%) of each seed, per round (source model, then rounds 1..R):\n\n| method |";
     for (int s = 0; s < o_.seeds; ++s) md += fmt::format(" seed {} |", s);
     md += "\n| --- |";
@@ -560,22 +526,57 @@ std::string Benchmark::markdown(double wall_seconds) const {
       }
       md += "\n";
     }
-    md += "\n" + paired_tables(shift);
+    md += "\n" + paired_tables(shift, "test", &BenchmarkRun::mdice, &BenchmarkRun::mjac);
+    bool transductive = false;
+    for (const auto& r : runs_)
+      if (r.shift == shift && r.done)
+        transductive |= std::any_of(r.adapted_mjac.begin(), r.adapted_mjac.end(), [](double x) { return std::isfinite(x); });
+    if (!transductive) continue;
+    md += "### Transductive: the split adapted on\n\nThe same models scored on the target split the rounds adapted on "
+          "(its labels are read only to score; `upper_bound` trained on them, so its row is a fit, not a bound). "
+          "mDice / mJac (%), mean ± sd over seeds.\n\n" +
+          spread_table(shift, &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac) + "\n" +
+          paired_tables(shift, "adapted-split", &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac);
   }
   return md;
 }
 
-std::string Benchmark::paired_tables(double shift) const {
+std::string Benchmark::spread_table(double shift, std::vector<double> BenchmarkRun::*dice,
+                                    std::vector<double> BenchmarkRun::*jac) const {
+  std::string md = "| method | source model |";
+  for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
+  md += " n |\n| --- | --- |";
+  for (int r = 1; r <= setup_.rounds; ++r) md += " --- |";
+  md += " --: |\n";
+  for (const auto& m : o_.methods) {
+    std::vector<const BenchmarkRun*> rs;
+    for (const auto& r : runs_)
+      if (r.method == m && r.shift == shift && r.done) rs.push_back(&r);
+    md += "| " + method_title(m) + " |";
+    for (int c = 0; c <= setup_.rounds; ++c) {
+      std::vector<double> d, j;
+      for (const auto* r : rs)
+        if (c < static_cast<int>((r->*jac).size())) d.push_back((r->*dice)[c]), j.push_back((r->*jac)[c]);
+      const Spread sd = spread(d), sj = spread(j);
+      md += sj.n == 0 ? " – |" : fmt::format(" {} / {} |", pct(sd), pct(sj));
+    }
+    md += fmt::format(" {} |\n", rs.size());
+  }
+  return md;
+}
+
+std::string Benchmark::paired_tables(double shift, const std::string& split, std::vector<double> BenchmarkRun::*dice,
+                                     std::vector<double> BenchmarkRun::*jac) const {
   // Per seed: the method's score after round c, and the source model's (column 0).
-  auto scores = [&](const std::string& method, int column, bool dice) {
+  auto scores = [&](const std::string& method, int column, bool use_dice) {
     std::vector<double> v(o_.seeds, NAN);
     for (const auto& r : runs_)
       if (r.method == method && r.shift == shift && r.done && column < static_cast<int>(r.mjac.size()) &&
           column <= rounds_of(r))
-        v[r.seed] = (dice ? r.mdice : r.mjac)[column];
+        v[r.seed] = (r.*(use_dice ? dice : jac))[column];
     return v;
   };
-  auto table = [&](const std::string& title, const std::string& against, bool dice) {
+  auto table = [&](const std::string& title, const std::string& against, bool use_dice) {
     std::string md = title + "\n\n| method |";
     for (int r = 1; r <= setup_.rounds; ++r) md += fmt::format(" round {} |", r);
     md += "\n| --- |";
@@ -586,8 +587,8 @@ std::string Benchmark::paired_tables(double shift) const {
       md += "| " + m + " |";
       for (int c = 1; c <= setup_.rounds; ++c) {
         // Against the source model: each seed's own round 0; against a method: the same round.
-        const auto a = against.empty() ? scores(m, c, dice) : scores(against, c, dice);
-        const auto b = against.empty() ? scores(m, 0, dice) : scores(m, c, dice);
+        const auto a = against.empty() ? scores(m, c, use_dice) : scores(against, c, use_dice);
+        const auto b = against.empty() ? scores(m, 0, use_dice) : scores(m, c, use_dice);
         md += " " + pct(paired_difference(a, b)) + " |";
       }
       md += "\n";
@@ -595,17 +596,17 @@ std::string Benchmark::paired_tables(double shift) const {
     return md + "\n";
   };
   std::string md;
-  for (bool dice : {true, false}) {
-    const char* metric = dice ? "mDice" : "mJac";
-    md += table(fmt::format("Paired differences in test {} (percentage points): each method minus the same seed's "
+  for (bool use_dice : {true, false}) {
+    const char* metric = use_dice ? "mDice" : "mJac";
+    md += table(fmt::format("Paired differences in {} {} (percentage points): each method minus the same seed's "
                             "source model, mean over seeds [95 % t-interval], seeds above",
-                            metric),
-                "", dice);
+                            split, metric),
+                "", use_dice);
     if (std::count(o_.methods.begin(), o_.methods.end(), "jcas"))
-      md += table(fmt::format("JCAS minus each method in test {} (percentage points), same seed and round, mean over "
+      md += table(fmt::format("JCAS minus each method in {} {} (percentage points), same seed and round, mean over "
                               "seeds [95 % t-interval], seeds where JCAS is above",
-                              metric),
-                  "jcas", dice);
+                              split, metric),
+                  "jcas", use_dice);
   }
   return md;
 }

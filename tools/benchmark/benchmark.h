@@ -32,6 +32,7 @@ struct BenchmarkOptions {
   int seeds = 3;                       // pipeline seeds 0..seeds-1
   std::vector<double> shifts = {1.0, 1.5};  // --synth.shift of the runs
   int jobs = 1;                        // child runs at once on this machine
+  bool transductive = true;            // also score on the split adapted on (--evaluate.adapted)
   std::string out;                     // Markdown report (empty: WORKDIR/benchmark/report.md)
   bool quick = false;
 
@@ -46,7 +47,8 @@ struct BenchmarkRun {
   int seed = 0;
   std::string method;
   std::filesystem::path dir;        // its work directory (the base's for "source")
-  std::vector<double> mjac, mdice;  // [0] the source model, [r] after r rounds (NaN: not run)
+  std::vector<double> mjac, mdice;  // test split: [0] the source model, [r] after r rounds (NaN: not run)
+  std::vector<double> adapted_mjac, adapted_mdice;  // the same on the split adapted on (transductive)
   double seconds = 0;               // wall time of its child (0 for source: the base's time)
   int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
   bool done = false;
@@ -82,7 +84,12 @@ class Benchmark {
   std::string markdown(double wall_seconds) const;
   // The paired per-seed tables of one shift: each method against its seed's source model, and
   // JCAS against each method (when jcas is among the methods), in mDice and mJac.
-  std::string paired_tables(double shift) const;
+  // Paired per-seed differences of the scores `dice`/`jac` point to (test or adapted split).
+  std::string paired_tables(double shift, const std::string& split, std::vector<double> BenchmarkRun::*dice,
+                            std::vector<double> BenchmarkRun::*jac) const;
+  // Mean ± sd over seeds of those scores, per method and round.
+  std::string spread_table(double shift, std::vector<double> BenchmarkRun::*dice,
+                           std::vector<double> BenchmarkRun::*jac) const;
   // One panel per shift: mean test mJac per round (0 = the source model), one polyline per method.
   void write_plot(const std::filesystem::path& png) const;
   std::filesystem::path root() const { return setup_.workdir / "benchmark"; }

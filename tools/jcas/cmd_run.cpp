@@ -5,6 +5,7 @@
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/progress.h"
 #include "pipeline/runner/status_report.h"
+#include "stages/stage_metrics.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/local_workers.h"
 #include "tools/jcas/pipeline_session.h"
@@ -31,7 +32,7 @@ int run(const Args& given) {
   int ran = PipelineRunner(*session->plan).run_all(force);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::info("{} stage(s) run, {} total", ran, format_duration(seconds));
-  if (session->context->execution().is_writer()) std::printf("%s", status_table(*session->plan).c_str());
+  if (session->context->execution().is_writer()) std::printf("%s", status_table(*session->plan, metric::status_columns()).c_str());
   return 0;
 }
 

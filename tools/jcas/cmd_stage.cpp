@@ -15,22 +15,32 @@ int stage(const Args& args) {
   po::options_description desc("stage");
   std::string names;
   for (const auto& s : pipeline_stages()) names += (names.empty() ? "" : ", ") + s->name();
-  desc.add_options()("name", po::value<std::string>(), ("stage to run (" + names + ")").c_str())(
-      "round", po::value<int>()->default_value(0), "round of the stage")(
+  desc.add_options()("name", po::value<std::vector<std::string>>()->multitoken(),
+                     ("stage(s) to run, in the order given (" + names + ")").c_str())(
+      "round", po::value<int>()->default_value(0), "round of the stage(s)")(
       "ensure", po::bool_switch(),
-      "run the stage only if it is missing or stale, and first, the same way, every stage it needs (cached ones "
+      "run each stage only if it is missing or stale, and first, the same way, every stage it needs (cached ones "
       "are skipped)");
-  auto session = PipelineSession::open("stage", "Run one stage; its inputs must be up to date.", desc, args, WorkdirAccess::write, {"name"});
+  auto session = PipelineSession::open("stage", "Run stages one by one; their inputs must be up to date.", desc, args,
+                                       WorkdirAccess::write, {"name"});
   if (!session) return 0;
   if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
-  const StageKey key{session->values["name"].as<std::string>(), session->values["round"].as<int>()};
-  PipelineRunner runner(*session->plan);
+  const PipelinePlan& plan = *session->plan;
+  std::vector<StageKey> keys;
+  for (const auto& name : session->values["name"].as<std::vector<std::string>>()) {
+    const StageKey key{name, session->values["round"].as<int>()};
+    if (!plan.find(key)) {
+      for (const auto& [skipped, why] : plan.skipped())
+        if (skipped == name) throw UserError(fmt::format("stage {} is not part of this pipeline: {}", name, why));
+      throw UserError(fmt::format("no stage {} in this pipeline (check the name, --round and --rounds)", key.label()));
+    }
+    keys.push_back(key);
+  }
+  PipelineRunner runner(plan);
   if (!session->values["ensure"].as<bool>()) {
-    runner.run_one(key);
+    for (const auto& key : keys) runner.run_one(key);
     return 0;
   }
-  const PipelinePlan& plan = *session->plan;
-  if (!plan.find(key)) throw UserError(fmt::format("no stage {} in this pipeline (check --round and --rounds)", key.label()));
   // Inputs first (depth first), each once; a stage left out of the plan is skipped with it.
   std::vector<StageKey> order;
   std::function<void(const StageKey&)> visit = [&](const StageKey& k) {
@@ -39,7 +49,7 @@ int stage(const Args& args) {
     for (const auto& in : p->inputs) visit(in);
     order.push_back(k);
   };
-  visit(key);
+  for (const auto& key : keys) visit(key);
   int ran = 0;
   for (const auto& k : order) {
     const bool cached = plan.status(*plan.find(k)).state == CacheState::done;

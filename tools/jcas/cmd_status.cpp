@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "pipeline/runner/status_report.h"
+#include "stages/stage_metrics.h"
 #include "tools/jcas/commands.h"
 #include "tools/jcas/pipeline_session.h"
 
@@ -12,7 +13,7 @@ int status(const Args& args) {
   auto session = PipelineSession::open("status", "Show each stage of each round: done, stale or missing.", desc, args, WorkdirAccess::read);
   if (!session) return 0;
   bool json = session->values["json"].as<bool>();
-  std::printf("%s\n", json ? status_json(*session->plan).c_str() : status_table(*session->plan).c_str());
+  std::printf("%s\n", json ? status_json(*session->plan).c_str() : status_table(*session->plan, metric::status_columns()).c_str());
   return 0;
 }
 

@@ -12,12 +12,11 @@
 #include <map>
 #include <thread>
 
+#include "adapters/foundation/child_process.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
 #include "pipeline/execution/rendezvous_server.h"
-
-extern char** environ;
 
 namespace jcas {
 namespace {
@@ -25,37 +24,16 @@ namespace {
 // How long the others get to stop after SIGTERM before SIGKILL.
 constexpr auto kStopGrace = std::chrono::seconds(10);
 
-std::string exit_text(int status) {
-  if (WIFSIGNALED(status))
-    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  return fmt::format("exited with status {}", WEXITSTATUS(status));
-}
-
-int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
-
 // This process's environment with torchrun's variables for `rank` set.
 std::vector<std::string> worker_environment(int rank, int nproc, std::uint16_t port) {
-  const std::map<std::string, std::string> set = {
+  std::map<std::string, std::string> set = {
       {"RANK", std::to_string(rank)},          {"LOCAL_RANK", std::to_string(rank)},
       {"WORLD_SIZE", std::to_string(nproc)},   {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
       {"GROUP_RANK", "0"},                     {"MASTER_ADDR", "127.0.0.1"},
       {"MASTER_PORT", std::to_string(port)},   {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (!set.count(entry.substr(0, entry.find('=')))) env.push_back(entry);
-  }
-  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
   // As torchrun: one intra-op thread per worker unless the user says otherwise.
-  if (!std::getenv("OMP_NUM_THREADS")) env.push_back("OMP_NUM_THREADS=1");
-  return env;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> p;
-  for (auto& s : strings) p.push_back(s.data());
-  p.push_back(nullptr);
-  return p;
+  if (!std::getenv("OMP_NUM_THREADS")) set["OMP_NUM_THREADS"] = "1";
+  return environment_with({}, set);
 }
 
 }  // namespace
@@ -96,16 +74,8 @@ int run_local_workers(int nproc, const std::string& command, const std::vector<s
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::map<pid_t, int> running;  // pid -> rank
   for (int rank = 0; rank < nproc; ++rank) {
-    // Everything the child needs is built before fork(): between fork and exec only exec runs.
-    auto env = worker_environment(rank, nproc, rendezvous.port());
-    auto argv = argv_strings;
-    auto envp = pointers(env), argp = pointers(argv);
-    const pid_t pid = fork();
-    if (pid < 0) throw UserError(fmt::format("cannot start rank {}: {}", rank, std::strerror(errno)));
-    if (pid == 0) {
-      execve("/proc/self/exe", argp.data(), envp.data());
-      _exit(127);
-    }
+    const pid_t pid = start_self(argv_strings, worker_environment(rank, nproc, rendezvous.port()), ChildOptions{},
+                                 fmt::format("rank {}", rank));
     running[pid] = rank;
     log::info("started rank {} of {} (pid {}) at 127.0.0.1:{}", rank, nproc, static_cast<long>(pid), rendezvous.port());
   }

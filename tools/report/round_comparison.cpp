@@ -9,6 +9,7 @@
 #include "stages/dataset_options.h"
 #include "stages/ntm_from_pseudo_labels.h"
 #include "stages/stage_results.h"
+#include "stages/stage_metrics.h"
 
 namespace jcas {
 namespace {
@@ -31,7 +32,7 @@ std::optional<DoneResult> done(const PipelinePlan& plan, const StageKey& key, st
   return DoneResult{p->path(), s.record->metrics};  // the record the status has read
 }
 
-double metric(const DoneResult& result, const std::string& name) {
+double metric_value(const DoneResult& result, const std::string& name) {
   auto it = result.metrics.find(name);
   return it == result.metrics.end() ? NAN : it->second;
 }
@@ -58,8 +59,8 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
 
   std::vector<std::string> ignored;
   if (auto ev = done(plan, {"evaluate_source", 0}, ignored)) {
-    cmp.source_test_mjac = metric(*ev, "test_mjac");
-    cmp.source_test_mdice = metric(*ev, "test_mdice");
+    cmp.source_test_mjac = metric_value(*ev, metric::test_mjac);
+    cmp.source_test_mdice = metric_value(*ev, metric::test_mdice);
   }
   const int k = target_num_classes(ctx, data);
   cmp.class_names = read_dataset_info(data.target_root(ctx.workdir()).string()).class_names;
@@ -126,8 +127,8 @@ RoundComparison compare_rounds(const PipelinePlan& plan, const std::vector<int>&
       s.selected_epoch = static_cast<int>(rt.selected_epoch);
     }
     if (auto file = done(plan, {"evaluate", r}, s.notes)) {
-      s.test_mjac = metric(*file, "test_mjac");
-      s.test_mdice = metric(*file, "test_mdice");
+      s.test_mjac = metric_value(*file, metric::test_mjac);
+      s.test_mdice = metric_value(*file, metric::test_mdice);
     }
     cmp.rounds.push_back(std::move(s));
   }

@@ -1,0 +1,70 @@
+#include "adapters/foundation/child_process.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "adapters/foundation/error.h"
+
+extern char** environ;
+
+namespace jcas {
+namespace {
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  for (auto& s : strings) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+}  // namespace
+
+pid_t start_self(const std::vector<std::string>& argv, const std::vector<std::string>& env, const ChildOptions& options,
+                 const std::string& what) {
+  // Everything the child needs is built before fork(): between fork and exec only system calls run.
+  std::vector<std::string> argv_copy = argv, env_copy = env;
+  auto argp = pointers(argv_copy), envp = pointers(env_copy);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw UserError(fmt::format("cannot start {}: {}", what, std::strerror(errno)));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(128 + SIGTERM);  // the launcher died before the line above
+    if (options.own_process_group) setpgid(0, 0);
+    if (options.output_fd >= 0) {
+      dup2(options.output_fd, STDOUT_FILENO);
+      dup2(options.output_fd, STDERR_FILENO);
+    }
+    execve("/proc/self/exe", argp.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::vector<std::string> environment_with(const std::set<std::string>& drop,
+                                          const std::map<std::string, std::string>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    if (!drop.count(name) && !set.count(name)) env.push_back(entry);
+  }
+  for (const auto& [name, value] : set) env.push_back(name + "=" + value);
+  return env;
+}
+
+std::string exit_text(int status) {
+  if (WIFSIGNALED(status))
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  return fmt::format("exited with status {}", WEXITSTATUS(status));
+}
+
+int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+}  // namespace jcas
