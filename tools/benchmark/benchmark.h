@@ -50,6 +50,7 @@ struct BenchmarkRun {
   std::vector<double> mjac, mdice;  // test split: [0] the source model, [r] after r rounds (NaN: not run)
   std::vector<double> adapted_mjac, adapted_mdice;  // the same on the split adapted on (transductive)
   double seconds = 0;               // wall time of its child (0 for source: the base's time)
+  double adaptation_seconds = 0;    // recorded wall time of its adaptation stages (cached ones too)
   int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
   bool done = false;
 };
