@@ -675,7 +675,10 @@ void Benchmark::write_plot(const fs::path& png) const {
     }
     cv::putText(img, "round (0 = source model)", {x0 + (x1 - x0) / 2 - 80, ph - 6}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
                 cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
-    cv::putText(img, fmt::format("shift {}: mean test mJac (%)", benchmark_shift_text(shift)), {x0, top - 10},
+    const std::string title = setup_.target.empty()
+                                  ? fmt::format("shift {}: mean test mJac (%)", benchmark_shift_text(shift))
+                                  : fmt::format("{}: mean test mJac (%)", fs::path(setup_.target).filename().string());
+    cv::putText(img, title, {x0, top - 10},
                 cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     for (size_t m = 0; m < o_.methods.size(); ++m) {
       const cv::Scalar col = palette[m % palette.size()];
