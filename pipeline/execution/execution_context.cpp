@@ -39,16 +39,24 @@ std::vector<size_t> ExecutionContext::shard(const std::vector<size_t>& order) co
 void ExecutionContext::average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const {
   if (!group_) return;  // one process: its gradients are the average
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> sums;
-  for (auto p : parameters) {
+  // First which parameters any rank has a gradient for (and the samples of all ranks), then the sums.
+  const auto n = static_cast<int64_t>(parameters.size());
+  std::vector<at::Tensor> counts = {torch::zeros({n + 1}, torch::kFloat64)};
+  auto* count = counts[0].data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i) count[i] = parameters[i].grad().defined() ? 1 : 0;
+  count[n] = static_cast<double>(samples);
+  group_->all_reduce_sum(counts);
+  count = counts[0].data_ptr<double>();
+  std::vector<at::Tensor> sums, averaged;
+  for (int64_t i = 0; i < n; ++i) {
+    if (count[i] == 0) continue;
+    at::Tensor p = parameters[i];
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     sums.push_back(p.grad().mul_(static_cast<double>(samples)));
+    averaged.push_back(p.grad());
   }
-  auto total = torch::tensor({static_cast<double>(samples)}, torch::kFloat64);
-  sums.push_back(total);
-  group_->all_reduce_sum(sums);
-  const double all_samples = total.item<double>();
-  for (auto& p : parameters) p.grad().div_(all_samples);
+  if (!sums.empty()) group_->all_reduce_sum(sums);
+  for (auto& g : averaged) g.div_(count[n]);
 }
 
 void ExecutionContext::all_reduce_sum(std::vector<at::Tensor>& tensors) const {

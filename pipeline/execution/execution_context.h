@@ -35,7 +35,9 @@ class ExecutionContext {
   std::vector<size_t> shard(const std::vector<size_t>& order) const;
   // Averages the gradients of `parameters` over the process group, each rank weighted by the
   // samples of its batch, so that W ranks of batch B step as one process of batch W x B.
-  // Undefined gradients (a rank with an empty last batch) count as zeros.
+  // As DDP: a gradient some ranks left undefined (a rank with an empty last batch) counts as zeros
+  // there; one that no rank produced stays undefined, so the optimiser skips the parameter (no
+  // weight decay, no momentum step) as one process would.
   void average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const;
 
   // Collectives over the group; with one process they leave everything as it is.

@@ -252,3 +252,26 @@ TEST(DataParallel, TheWorkersEndWithTheirLauncher) {
   }
   fs::remove_all(dir);
 }
+
+// Gradients as DDP: the reference's separate embedding heads get no gradient from CE source
+// training on any rank, so they must stay exactly as initialised (one process's optimiser skips a
+// parameter without a gradient: no weight decay, no momentum), while the rest trains as one process.
+TEST(DataParallel, AParameterNoRankHasAGradientForIsLeftAsOneProcessLeavesIt) {
+  const fs::path one = fresh_dir("dp_heads1"), two = fresh_dir("dp_heads2");
+  const std::vector<std::string> separate = {"--model.embedding", "separate"};
+  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), separate));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2"}, parallel_options(two, 2)), separate));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  H5Reader a(one / "source.h5"), b(two / "source.h5");
+  int heads = 0;
+  for (const auto& name : a.list("model")) {
+    if (name.find("embedding") == std::string::npos) continue;
+    ++heads;
+    EXPECT_TRUE(torch::equal(a.read("model/" + name), b.read("model/" + name))) << name;
+  }
+  EXPECT_GT(heads, 0);
+  EXPECT_LT(max_difference(one / "source.h5", two / "source.h5", "/model"), 1e-4);
+  fs::remove_all(one);
+  fs::remove_all(two);
+}
