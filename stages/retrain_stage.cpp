@@ -59,6 +59,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
   std::string summary() const override { return "retrain with JCAS loss correction -> model of round r+1"; }
 
  protected:
+  bool trains(const RetrainStageOptions&) const override { return true; }
   void check_context(const StageContext& ctx, const RetrainStageOptions& o) const override {
     if (o.retrain.loss.affinity_impl == AffinityImpl::tiled && ctx.run().device != DeviceKind::cpu)
       throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");

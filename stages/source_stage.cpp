@@ -95,6 +95,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
   bool per_round() const override { return false; }
 
  protected:
+  bool trains(const SourceStageOptions& o) const override { return o.weights.empty() && o.torchscript.empty(); }
   std::vector<StageKey> input_keys(const StageContext& ctx, const SourceStageOptions&, int) const override {
     return with_data_input(ctx, {});
   }

@@ -79,6 +79,8 @@ void PipelinePlan::refresh() const {
     }
     for (const auto& file : p->stage->file_reads(ctx_, *p->options, p->key.round))
       inputs["contents of " + where(file, ctx_.workdir())] = ctx_.digests().digest(file);
+    if (p->stage->depends_on_world_size(*p->options) && ctx_.execution().world_size() > 1)
+      inputs["world size"] = std::to_string(ctx_.execution().world_size());
     p->job.inputs = inputs;
     p->job.fingerprint = job_fingerprint(p->key.name, p->key.round, p->options->canonical(), inputs);
   }

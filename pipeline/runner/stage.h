@@ -65,6 +65,11 @@ class Stage {
   // inferences, which talk to the other ranks); otherwise rank 0 computes it alone and the others
   // wait for its result. Either way only rank 0 commits files.
   virtual bool runs_on_every_rank() const { return false; }
+  // Whether the result depends on how many ranks computed it: training, whose global batch is the
+  // ranks' batches together. Its fingerprint (and so its checkpoint key) then names the world
+  // size when there is more than one rank, so a work directory made with W ranks is stale for
+  // another W, and a one-process result keeps the fingerprint it always had.
+  virtual bool depends_on_world_size(const BoundOptionsBase&) const { return false; }
 
   // The stage's options filled from `values` and checked (UserError naming a bad value).
   virtual std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const = 0;
@@ -112,8 +117,11 @@ class StageWith : public Stage {
               H5Writer& out) const final {
     return compute(ctx, typed(o), round, fingerprint, out);
   }
+  bool depends_on_world_size(const BoundOptionsBase& o) const final { return trains(typed(o)); }
 
  protected:
+  // Whether the stage trains with these options (see depends_on_world_size).
+  virtual bool trains(const Options&) const { return false; }
   virtual std::string why_skipped(const StageContext&, const Options&) const { return ""; }
   virtual void check_context(const StageContext&, const Options&) const {}
   virtual std::vector<StageKey> input_keys(const StageContext&, const Options&, int round) const = 0;

@@ -146,24 +146,36 @@ TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   EXPECT_LT(max_difference(one / retrain, two / retrain, "/model"), 1e-4);
   // Rank 0 alone wrote the work directory: one run log, no temporaries.
   EXPECT_TRUE(temporaries(two).empty());
+  // The world size is part of a trained result's identity: one process with the 2-rank run's
+  // options (a global batch of 2, not 4) finds the training stages stale, not cached.
+  auto status = run_jcas(concat(concat({"status", "--json"}, parallel_options(two, 2)), no_adabn));
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find(R"("stage":"source","state":"stale")"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find(R"("stage":"data","state":"done")"), std::string::npos) << status.output;
   fs::remove_all(one);
   fs::remove_all(two);
 }
 
 TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
-  const fs::path dir = copy_of_completed("dp_inference");
+  // An imported source model, so that it does not depend on the world size: one process runs the
+  // pipeline, then two ranks redo its inferences; retraining (whose result does depend on the world
+  // size) is stale for two ranks and re-runs with the evaluation of its model.
+  const fs::path dir = fresh_dir("dp_inference");
+  const auto options = concat(tiny_options(dir), {"--source.weights", (completed_workdir() / "source.h5").string()});
+  ASSERT_EQ(run_jcas(concat({"run"}, options)).exit_code, 0);
   const fs::path labels = dir / "round-0" / "pseudo_label.h5";
   const auto before = H5Reader(labels).read("labels");
   const auto probabilities = H5Reader(labels).read("probabilities");
-  const double mjac = metric_of(dir / "round-0" / "evaluate.h5", "test_mjac");
-  auto r =
-      run_jcas(concat({"run", "--nproc", "2", "--dist_timeout", "60", "--force", "pseudo_label", "--force", "evaluate"},
-                      tiny_options(dir)));
+  const double mjac = metric_of(dir / "round-0" / "evaluate_source.h5", "test_mjac");
+  auto r = run_jcas(concat(
+      {"run", "--nproc", "2", "--dist_timeout", "60", "--force", "pseudo_label", "--force", "evaluate_source"}, options));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "evaluate[0]"})) << r.output;
+  EXPECT_EQ(stages_run(r.output),
+            (std::vector<std::string>{"evaluate_source[0]", "pseudo_label[0]", "retrain[0]", "evaluate[0]"}))
+      << r.output;
   EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
   EXPECT_TRUE(H5Reader(labels).read("probabilities").equal(probabilities));
-  EXPECT_EQ(metric_of(dir / "round-0" / "evaluate.h5", "test_mjac"), mjac);
+  EXPECT_EQ(metric_of(dir / "round-0" / "evaluate_source.h5", "test_mjac"), mjac);
   fs::remove_all(dir);
 }
 
