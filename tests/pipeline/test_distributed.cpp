@@ -152,6 +152,8 @@ TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   ASSERT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find(R"("stage":"source","state":"stale")"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find(R"("stage":"data","state":"done")"), std::string::npos) << status.output;
+  const std::string log = read_text(two / "jcas.log");
+  EXPECT_NE(log.find(", rank 0 of 2)"), std::string::npos) << log;  // the run log names the world size
   fs::remove_all(one);
   fs::remove_all(two);
 }

@@ -91,8 +91,10 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
     store_config(stored_config(s->values), bindings_ini(s->schema->bindings(), values));
     std::string line = "jcas " + command;
     for (const auto& a : args) line += " " + a;
-    log::to_file(fmt::format("\n=== {} (jcas {}, pid {})\n=== effective configuration:\n{}\n", line, JCAS_VERSION,
-                             static_cast<long>(getpid()), bindings_ini(s->schema->bindings(), values)));
+    // --nproc is the launcher's (taken off the workers' arguments): the world size says what it was.
+    const std::string ranks = execution.world_size() > 1 ? fmt::format(", rank 0 of {}", execution.world_size()) : "";
+    log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{})\n=== effective configuration:\n{}\n", line, JCAS_VERSION,
+                             static_cast<long>(getpid()), ranks, bindings_ini(s->schema->bindings(), values)));
     s->plan->refresh();  // another run may have changed the work directory while we waited
   }
   return s;
