@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "adapters/foundation/error.h"
@@ -57,6 +58,11 @@ std::vector<std::string> environment_with(const std::set<std::string>& drop,
   }
   for (const auto& [name, value] : set) env.push_back(name + "=" + value);
   return env;
+}
+
+std::map<std::string, std::string> shared_core_environment(int processes) {
+  if (processes <= 1 || std::getenv("OMP_WAIT_POLICY")) return {};
+  return {{"OMP_WAIT_POLICY", "PASSIVE"}};
 }
 
 std::string exit_text(int status) {

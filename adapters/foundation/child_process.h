@@ -25,6 +25,12 @@ pid_t start_self(const std::vector<std::string>& argv, const std::vector<std::st
 std::vector<std::string> environment_with(const std::set<std::string>& drop,
                                           const std::map<std::string, std::string>& set = {});
 
+// What `processes` jcas processes started together on one machine need so that they do not slow
+// each other down: OpenMP threads that sleep rather than spin while they wait (OMP_WAIT_POLICY
+// passive; README "Speed and memory" has the measurement, and what sleeping costs a process
+// alone). Empty for one process, or when the user set OMP_WAIT_POLICY.
+std::map<std::string, std::string> shared_core_environment(int processes);
+
 // "exited with status 2", "was killed by signal 9 (Killed)".
 std::string exit_text(int status);
 // The exit status a shell would report: 128 + the signal for a killed child.

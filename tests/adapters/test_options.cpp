@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "adapters/foundation/child_process.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/option_binder.h"
@@ -221,4 +223,24 @@ TEST(Interrupt, FirstSignalAsksSecondStops) {
   }
   waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// The environment of processes jcas starts side by side: OpenMP threads that sleep while they wait
+// (spinning ones made three runs on two cores take 4.5x as long), unless the user chose a policy.
+TEST(ChildProcess, ProcessesSharingCoresGetSleepingOpenMPThreadsUnlessTheUserChose) {
+  const char* saved = std::getenv("OMP_WAIT_POLICY");
+  const std::string kept = saved ? saved : "";
+  unsetenv("OMP_WAIT_POLICY");
+  EXPECT_TRUE(jcas::shared_core_environment(1).empty());
+  EXPECT_EQ(jcas::shared_core_environment(3), (std::map<std::string, std::string>{{"OMP_WAIT_POLICY", "PASSIVE"}}));
+  setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+  EXPECT_TRUE(jcas::shared_core_environment(3).empty());
+  // environment_with: named variables dropped, the given ones set (replacing this process's).
+  setenv("JCAS_TEST_DROPPED", "1", 1);
+  const auto env = jcas::environment_with({"JCAS_TEST_DROPPED"}, {{"OMP_WAIT_POLICY", "PASSIVE"}});
+  EXPECT_EQ(std::count(env.begin(), env.end(), "OMP_WAIT_POLICY=PASSIVE"), 1);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "OMP_WAIT_POLICY=ACTIVE"), 0);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "JCAS_TEST_DROPPED=1"), 0);
+  unsetenv("JCAS_TEST_DROPPED");
+  if (saved) setenv("OMP_WAIT_POLICY", kept.c_str(), 1); else unsetenv("OMP_WAIT_POLICY");
 }

@@ -372,7 +372,8 @@ void Benchmark::run_mine() {
     try {
       // Its own process group: a Ctrl-C reaches the benchmark, which forwards it once. The
       // torchrun variables are removed: a child is one process of its own.
-      pid = start_self(argv, environment_with(kTorchrunVariables), ChildOptions{fd, true}, t.what());
+      pid = start_self(argv, environment_with(kTorchrunVariables, shared_core_environment(o_.jobs)),
+                       ChildOptions{fd, true}, t.what());
     } catch (...) {
       ::close(fd);
       throw;

@@ -33,6 +33,7 @@ std::vector<std::string> worker_environment(int rank, int nproc, std::uint16_t p
       {"MASTER_PORT", std::to_string(port)},   {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
   // As torchrun: one intra-op thread per worker unless the user says otherwise.
   if (!std::getenv("OMP_NUM_THREADS")) set["OMP_NUM_THREADS"] = "1";
+  set.merge(shared_core_environment(nproc));
   return environment_with({}, set);
 }
 
