@@ -116,9 +116,8 @@ ModelOutput TorchScriptModel::forward(const torch::Tensor& images) {
   // Without embeddings, the affinity branch compares predicted class distributions, as a fixed
   // signal: its loss trains T_A, and DAR refines the logits with it, but no gradient flows back
   // through these "embeddings". With the gradient, the affinity loss acted on the predictions
-  // themselves (at the reference's affinity weight, 1.1 against the class terms' 1.1) and an
-  // imported LR-ASPP collapsed to one class within an epoch (val mJac 0.4375 -> 0.0004 with
-  // `affinity` or `calc`; README, BYOM).
+  // themselves and an imported LR-ASPP collapsed to one class within an epoch (README, "Bring your
+  // own model", has the runs).
   if (!out.feat2.defined()) out.feat2 = torch::softmax(out.pred2, 1).detach();
   if (!out.feat1.defined()) out.feat1 = out.feat2;
   return out;
