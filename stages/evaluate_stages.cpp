@@ -104,7 +104,7 @@ class EvaluateStage : public StageWith<Options> {
   }
 
  private:
-  StageKey producer(int round) const { return of_source_ ? model_of_round(0) : StageKey{"retrain", round}; }
+  StageKey producer(int round) const { return model_of_round(of_source_ ? 0 : round + 1); }
   std::string name_;
   bool of_source_;
   std::string summary_;

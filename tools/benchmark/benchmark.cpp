@@ -264,15 +264,18 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   RunOptions ro = values.get<RunOptions>();
   StageContext ctx(values, ro, ExecutionContext());
   const int rounds = run.method == "source" ? setup_.rounds : rounds_of(run);
-  for (auto* v : {&run.mjac, &run.mdice, &run.adapted_mjac, &run.adapted_mdice}) v->assign(setup_.rounds + 1, NAN);
-  auto read = [&](const StageKey& key, int column) {
-    const fs::path file = ctx.result_path(key);
+  // Each score by the metric key its evaluation records.
+  const std::pair<const char*, std::vector<double>*> scores[] = {{metric::test_mjac, &run.mjac},
+                                                                 {metric::test_mdice, &run.mdice},
+                                                                 {metric::adapted_mjac, &run.adapted_mjac},
+                                                                 {metric::adapted_mdice, &run.adapted_mdice}};
+  for (const auto& [key, values] : scores) values->assign(setup_.rounds + 1, NAN);
+  auto read = [&](const StageKey& stage, int column) {
+    const fs::path file = ctx.result_path(stage);
     if (!fs::exists(file)) return;
     const Metrics m = read_record(file).metrics;
-    for (const auto& [key, scores] : {std::pair{metric::test_mjac, &run.mjac}, std::pair{metric::test_mdice, &run.mdice},
-                                         std::pair{metric::adapted_mjac, &run.adapted_mjac},
-                                         std::pair{metric::adapted_mdice, &run.adapted_mdice}})
-      if (auto it = m.find(key); it != m.end()) (*scores)[column] = it->second;
+    for (const auto& [key, values] : scores)
+      if (auto it = m.find(key); it != m.end()) (*values)[column] = it->second;
   };
   read({"evaluate_source", 0}, 0);
   read({"evaluate_adapted_source", 0}, 0);
@@ -296,7 +299,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
     }
   for (int r = 1; r <= rounds; ++r) {
     if (run.method == "source") {
-      for (auto* v : {&run.mjac, &run.mdice, &run.adapted_mjac, &run.adapted_mdice}) (*v)[r] = (*v)[0];
+      for (const auto& [key, values] : scores) (*values)[r] = (*values)[0];
     } else {
       read({"evaluate", r - 1}, r);
       read({"evaluate_adapted", r - 1}, r);
