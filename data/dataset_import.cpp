@@ -21,6 +21,7 @@
 #include "adapters/foundation/progress.h"
 #include "adapters/foundation/temporary_path.h"
 #include "adapters/io/file_writes.h"
+#include "adapters/io/segmentation_dataset.h"
 #include "data/portable_rng.h"
 
 namespace fs = std::filesystem;
@@ -203,16 +204,6 @@ void ImportOptions::check() const {
 
 namespace {
 
-const std::set<std::string>& image_extensions() {
-  static const std::set<std::string> kinds = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
-  return kinds;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // The image files of `folder` by name (relative path without extension); other files are
 // appended to `skipped`. Two files of one name are an error.
 std::map<std::string, fs::path> files_by_name(const std::string& folder, const std::string& key,
@@ -222,7 +213,7 @@ std::map<std::string, fs::path> files_by_name(const std::string& folder, const s
   for (const auto& entry : fs::recursive_directory_iterator(folder)) {
     if (!entry.is_regular_file()) continue;
     const fs::path rel = fs::relative(entry.path(), folder);
-    if (!image_extensions().count(lower(rel.extension().string()))) {
+    if (!has_image_extension(rel)) {
       skipped->push_back((fs::path(folder) / rel).generic_string());
       continue;
     }
@@ -256,7 +247,7 @@ int64_t name_number(const std::string& name) {
 
 std::string strip_image_extension(const std::string& name) {
   fs::path p(name);
-  return image_extensions().count(lower(p.extension().string())) ? p.replace_extension().generic_string() : name;
+  return has_image_extension(p) ? p.replace_extension().generic_string() : name;
 }
 
 // Split of each name (same order as `names`), and the groups per split for the report.

@@ -136,6 +136,32 @@ NoiseKind parse_noise_kind(const std::string& t) {
   throw UserError(fmt::format("--kind: unknown noise kind '{}' (ellipse, symmetric, asymmetric, dilate, erode)", t));
 }
 
+void NoiseDatasetOptions::bind(OptionBinder& b) {
+  b.bind("data", &data, "dataset root (img/, label/, <split>.txt, info.json)");
+  b.bind("split", &split, "list file to corrupt");
+  b.bind("label-dir", &label_dir, "clean label folder inside the dataset");
+  b.bind("out", &out, "folder for the noisy labels (replaced when complete)");
+  b.bind(
+      "kind", "ellipse | symmetric | asymmetric | dilate | erode", [this] { return to_string(noise.kind); },
+      [this](const std::string& t) { noise.kind = parse_noise_kind(t); });
+  b.bind("rate", &noise.rate, "noise rate in [0, 1] (flip probability; ellipse jitter; dilate/erode radius)");
+  b.bind(
+      "seed", "random seed", [this] { return std::to_string(noise.seed); },
+      [this](const std::string& t) {
+        if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos)
+          throw UserError(fmt::format("--seed: expected a non-negative integer, got '{}'", t));
+        noise.seed = std::stoull(t);
+      });
+  b.bind(
+      "unit", "region | pixel: what symmetric/asymmetric flips", [this] { return to_string(noise.unit); },
+      [this](const std::string& t) { noise.unit = parse_noise_unit(t); });
+}
+
+void NoiseDatasetOptions::check() const {
+  if (!(noise.rate >= 0.0 && noise.rate <= 1.0))
+    throw UserError(fmt::format("--rate must be in [0, 1], got {}", noise.rate));
+}
+
 NoiseUnit parse_noise_unit(const std::string& t) {
   if (t == "region") return NoiseUnit::region;
   if (t == "pixel") return NoiseUnit::pixel;

@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <string>
 
+#include "adapters/foundation/option_binder.h"
+
 namespace jcas {
 
 enum class NoiseKind { ellipse, symmetric, asymmetric, dilate, erode };
@@ -68,6 +70,12 @@ struct NoiseDatasetOptions {
   std::string out;               // folder for the noisy labels (same file names)
   NoiseOptions noise;            // num_classes is taken from info.json
   bool progress = true;
+
+  // The keys of `jcas noise` (data, split, label-dir, out, kind, rate, seed, unit) with their
+  // defaults and help.
+  void bind(OptionBinder& b);
+  // UserError naming the first value out of range.
+  void check() const;
 };
 
 // Writes noisy copies of the split's clean labels into `out` plus `out/noise.json` (options and

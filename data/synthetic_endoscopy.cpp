@@ -390,14 +390,44 @@ SynthScene render_synthetic_scene(SynthDomain domain, uint64_t scene_seed, int h
   return out;
 }
 
-void generate_synthetic_dataset(const SynthOptions& o) {
-  if (o.out.empty()) throw UserError("synth: no output folder given (--out DIR)");
-  check_synthetic_shift(o.shift);
-  const int counts[] = {o.source_train, o.source_val, o.source_test, o.target_train, o.target_val, o.target_test};
+void SynthOptions::bind(OptionBinder& b, char sep) {
+  auto key = [sep](std::string k) {
+    std::replace(k.begin(), k.end(), '_', sep);
+    return k;
+  };
+  const std::pair<const char*, int*> counts[] = {{"source_train", &source_train}, {"source_val", &source_val},
+                                                 {"source_test", &source_test},   {"target_train", &target_train},
+                                                 {"target_val", &target_val},     {"target_test", &target_test}};
+  for (const auto& [name, field] : counts) {
+    const std::string k(name);
+    const auto u = k.find('_');
+    b.bind(key(k), field, fmt::format("synthetic {} {} images", k.substr(0, u), k.substr(u + 1)));
+  }
+  b.bind(
+      "size", "synthetic image size HxW", [this] { return fmt::format("{}x{}", height, width); },
+      [this](const std::string& text) {
+        const ImageSize s = parse_image_size(text, "size");
+        height = s.height, width = s.width;
+      });
+  b.bind("shift", &shift,
+         fmt::format("strength of the target's domain shift ({}..{}): 0 = the source style, 1 = the default target, "
+                     "1.5 = a stronger shift (target + (shift - 1) (target - source), clamped)",
+                     kMinSyntheticShift, kMaxSyntheticShift));
+}
+
+void SynthOptions::check() const {
+  check_synthetic_shift(shift);
+  const int counts[] = {source_train, source_val, source_test, target_train, target_val, target_test};
   for (int c : counts)
     if (c < 1) throw UserError(fmt::format("synth: every split needs at least one image, got {}", c));
-  if (o.height < 16 || o.width < 16 || o.height > 4096 || o.width > 4096)
-    throw UserError(fmt::format("synth: size {}x{} out of range (16..4096)", o.height, o.width));
+  if (height < 16 || width < 16 || height > 4096 || width > 4096)
+    throw UserError(fmt::format("synth: size {}x{} out of range (16..4096)", height, width));
+}
+
+void generate_synthetic_dataset(const SynthOptions& o) {
+  if (o.out.empty()) throw UserError("synth: no output folder given (--out DIR)");
+  o.check();
+  const int counts[] = {o.source_train, o.source_val, o.source_test, o.target_train, o.target_val, o.target_test};
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec || !fs::is_directory(o.out)) throw UserError(fmt::format("synth: cannot create folder '{}'", o.out));

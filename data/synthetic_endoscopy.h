@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "adapters/foundation/option_binder.h"
+
 namespace jcas {
 
 struct SynthOptions {
@@ -22,6 +24,13 @@ struct SynthOptions {
   // target (byte-identical to the data before the option existed), 1.5 = a stronger shift.
   double shift = 1.0;
   bool progress = true;  // progress bar on stderr
+
+  // The image counts, size and shift with their defaults and help, `sep` between the words of a key:
+  // '-' for `jcas synth` (--source-train), '_' for the pipeline's [synth] section (synth.source_train).
+  // The seed and the output folder are the caller's (the pipeline has one seed for everything).
+  void bind(OptionBinder& b, char sep = '-');
+  // UserError naming the first value out of range.
+  void check() const;
 };
 
 enum class SynthDomain { source, target };

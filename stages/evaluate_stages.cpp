@@ -71,6 +71,8 @@ class EvaluateStage : public StageWith<Options> {
   bool runs_on_every_rank() const override { return true; }
   std::string summary() const override { return summary_; }
   bool per_round() const override { return !of_source_; }
+  // Beside the rounds' evaluations in round-0/, where reports read a run's scores side by side.
+  bool result_in_workdir() const override { return false; }
 
  protected:
   std::string why_skipped(const StageContext& ctx, const Options& o) const override {

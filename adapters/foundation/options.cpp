@@ -176,7 +176,14 @@ std::vector<std::string> split_list(const std::string& text, char separator) {
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& option) {
   std::vector<double> out;
-  for (const auto& item : split_list(text)) {
+  std::vector<std::string> items;  // empty ones too: "1,,2" is a mistake, not two numbers
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto words = split_list(item, ',');  // the item without surrounding blanks, if any
+    items.push_back(words.empty() ? "" : words[0]);
+  }
+  if (!text.empty() && text.back() == ',') items.emplace_back();
+  for (const auto& item : items) {
     size_t used = 0;
     double v = NAN;
     try {

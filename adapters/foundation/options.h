@@ -51,7 +51,8 @@ T require(const po::variables_map& vm, const std::string& key) {
 // "a, b,,c" -> {"a", "b", "c"}: items trimmed of blanks, empty ones dropped.
 std::vector<std::string> split_list(const std::string& text, char separator = ',');
 
-// "0.7, 0.1,0.2" -> {0.7, 0.1, 0.2}; UserError naming --`option` on an item that is not a number.
+// "0.7, 0.1,0.2" -> {0.7, 0.1, 0.2}; UserError naming --`option` on an item that is not a number
+// (an empty one included).
 std::vector<double> parse_number_list(const std::string& text, const std::string& option);
 
 // "HxW" -> {H, W}; throws UserError naming `option` on anything else.

@@ -138,15 +138,19 @@ SegmentationDataset::SegmentationDataset(DatasetOptions options, const std::stri
 SegmentationDataset::SegmentationDataset(DatasetOptions options, std::vector<std::string> names, DatasetInfo info)
     : options_(std::move(options)), split_("images"), with_labels_(false), info_(std::move(info)), names_(std::move(names)) {}
 
+bool has_image_extension(const fs::path& file) {
+  static const std::set<std::string> kinds = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
+  std::string ext = file.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return kinds.count(ext) > 0;
+}
+
 std::vector<std::string> image_files_in(const std::string& folder) {
   if (!fs::is_directory(folder)) throw UserError(fmt::format("image folder '{}' does not exist", folder));
-  static const std::set<std::string> kinds = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
   std::vector<std::string> names;
-  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
-    std::string ext = entry.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (entry.is_regular_file() && kinds.count(ext)) names.push_back(fs::relative(entry.path(), folder).generic_string());
-  }
+  for (const auto& entry : fs::recursive_directory_iterator(folder))
+    if (entry.is_regular_file() && has_image_extension(entry.path()))
+      names.push_back(fs::relative(entry.path(), folder).generic_string());
   if (names.empty()) throw UserError(fmt::format("image folder '{}' holds no png/jpg/bmp/tif images", folder));
   std::sort(names.begin(), names.end());
   return names;

@@ -88,6 +88,8 @@ class SegmentationDataset {
 // The image files (png, jpg, jpeg, bmp, tif, tiff; any case) under `folder`, recursively, as sorted
 // paths relative to it with their extensions. UserError when the folder does not exist or holds none.
 std::vector<std::string> image_files_in(const std::string& folder);
+// Whether `file` is named as an image jcas reads: png, jpg/jpeg, bmp, tif/tiff, in any case.
+bool has_image_extension(const std::filesystem::path& file);
 
 // Reads a single-channel 8-bit label PNG whose values are < num_classes or 255; any problem is a
 // UserError naming the file (`what` names its role in the message, e.g. "noisy label").

@@ -82,6 +82,16 @@ torch::Tensor class_anchor_points(const torch::Tensor& probs, const torch::Tenso
   return row_normalize_or_identity(t);
 }
 
+// Row i: where the pixels that are of class i (weighted by the posterior p_i) carry each noisy label.
+// Under calibration, P(clean i, noisy j) = E[p_i(x) · 1(noisy(x) = j)] exactly.
+torch::Tensor posterior_confusion(const torch::Tensor& probs, const torch::Tensor& noisy, int k) {
+  auto valid = noisy != 255;
+  auto p = probs.index({valid});
+  auto y = noisy.index({valid});
+  auto joint = torch::zeros({k, k}, torch::kFloat64).index_add_(1, y, p.t());
+  return row_normalize_or_identity(joint);
+}
+
 torch::Tensor identity_prior(int k) {
   // rownormalize(I + σ(W) ⊙ (1 − I)) with W = −2 everywhere.
   const double s = 1.0 / (1.0 + std::exp(2.0));
@@ -106,6 +116,11 @@ const std::vector<NtmEstimator>& ntm_estimators() {
       {"class_anchor", "anchor points taken per class: each class's quantile among the pixels labelled with it", false,
        [](const NtmEstimatorInput& in) {
          return class_anchor_points(in.probs, in.noisy, in.num_classes, in.anchor_quantile);
+       }},
+      {"posterior", "the probabilities read as the clean posterior: the confusion the model expects of its labels", false,
+       [](const NtmEstimatorInput& in) {
+         if (!in.noisy.defined()) throw std::invalid_argument("estimate_class_ntm: posterior needs noisy labels");
+         return posterior_confusion(in.probs, in.noisy, in.num_classes);
        }},
       {"oracle", "confusion of the noisy labels against ground truth (evaluation only)", true,
        [](const NtmEstimatorInput& in) {

@@ -16,6 +16,12 @@
 //   Labels are used only to skip pixels labelled 255.
 // - "class_anchor": as "anchor", but the quantile and the mean are taken per class among the pixels
 //   labelled with it (the global quantile cannot isolate a class covering < 1 − quantile of the pixels).
+// - "posterior": `probs` are read as the CLEAN posterior p(clean | x) — what they are when the labels
+//   are the model's own predictions (pseudo labels) — and row i is the model's expected confusion of
+//   its labels: Σ_{x labelled j} p_i(x) / Σ_x p_i(x). Exact when the model is calibrated; it is the
+//   per-class form of the average-confidence estimate of accuracy on an unlabelled shifted set
+//   (Hendrycks & Gimpel, ICLR 2017; Guillory et al., ICCV 2021; Garg et al., ICLR 2022). Unlike the
+//   anchors, it counts the uncertain pixels, where a segmentation model's errors are.
 // - "oracle": the confusion of noisy against clean labels, row-normalised (needs `clean`).
 // - "identity": no prior, the matrix of the NTM initialisation W = −2 (DESIGN §3.1):
 //   diagonal 1/(1+(K−1)σ(−2)), off-diagonal σ(−2)/(1+(K−1)σ(−2)).

@@ -140,8 +140,7 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
   // Every rank has decided from the same files before rank 0 writes any.
   plan_.context().execution().barrier("agreeing on the stages to run");
   const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& [name, why] : plan_.skipped())
-    if (name != "data") log::info("skip {:<22} {}", name, why);
+  for (const auto& [name, why] : plan_.skipped()) log::info("skip {:<22} {}", name, why);
   int ran = 0;
   for (size_t i = 0; i < todo.size(); ++i) {
     const auto& [p, why] = todo[i];

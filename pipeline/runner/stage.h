@@ -20,6 +20,7 @@
 namespace jcas {
 
 class H5Writer;
+class Stage;
 
 struct StageKey {
   std::string name;
@@ -32,7 +33,9 @@ struct StageKey {
 // every stage.
 class StageContext {
  public:
-  StageContext(OptionValues values, RunOptions run, ExecutionContext execution);
+  // `stages`: the pipeline's stages, whose declarations (result_in_workdir) place their results.
+  StageContext(OptionValues values, RunOptions run, ExecutionContext execution,
+               const std::vector<std::unique_ptr<Stage>>& stages);
   // Every resolved option: for the applications (report, ablation) and for plan membership
   // (whether the data is generated). A stage's result reads its options only from the struct it
   // bound, so its fingerprint covers them.
@@ -42,6 +45,7 @@ class StageContext {
   const std::filesystem::path& workdir() const { return workdir_; }
   // Content digests of the files stages read, memoised in the work directory.
   FileDigests& digests() const { return *digests_; }
+  // A stage's result in its round's folder, or in the work directory when the stage says so.
   std::filesystem::path result_path(const StageKey& key) const;
   std::filesystem::path checkpoint_path(const StageKey& key) const;
   std::filesystem::path round_dir(int round) const;
@@ -52,6 +56,7 @@ class StageContext {
   ExecutionContext execution_;
   std::filesystem::path workdir_;
   std::unique_ptr<FileDigests> digests_;
+  std::vector<std::string> in_workdir_;  // names of the stages whose results lie in the work directory
 };
 
 class Stage {
@@ -61,6 +66,9 @@ class Stage {
   virtual std::string summary() const = 0;
   // Whether the stage runs once per round (false: once, listed under round 0).
   virtual bool per_round() const { return true; }
+  // Whether its result file lies in the work directory itself (else in round-R/): the once-only
+  // stages whose results every round uses (the data, the source model).
+  virtual bool result_in_workdir() const { return !per_round(); }
   // Whether every rank of a data-parallel run computes it (the trainer's stages and the sharded
   // inferences, which talk to the other ranks); otherwise rank 0 computes it alone and the others
   // wait for its result. Either way only rank 0 commits files.

@@ -110,12 +110,40 @@ TEST(NtmEstimators, ClassAnchorsIsolateARareClass) {
   EXPECT_LT(ntm_estimation_error(unlabeled, true_ntm()), 0.1);
 }
 
+// Pseudo labels: the argmax of a calibrated model (the clean label is drawn from its posterior).
+// The posterior estimate is then the expected confusion, so it matches the empirical one up to
+// sampling; the anchors, reading the probabilities as a noisy posterior, stay near the identity.
+TEST(NtmEstimators, PosteriorRecoversTheConfusionOfACalibratedModelsOwnLabels) {
+  torch::manual_seed(7);
+  const int64_t n = 200000;
+  auto logits = torch::randn({n, 3}, torch::kFloat64) * 1.5 + torch::tensor({1.0, 0.0, -0.5}, torch::kFloat64);
+  auto probs = torch::softmax(logits, 1);
+  auto clean = torch::multinomial(probs, 1, true).squeeze(1);
+  auto noisy = probs.argmax(1);
+  LabelNoiseStats stats(3);
+  stats.add(clean, noisy);
+  auto truth = stats.class_ntm();
+  auto est = estimate_class_ntm("posterior", probs.to(torch::kFloat32), noisy, {}, 3);
+  expect_row_stochastic(est, 3);
+  const double err = ntm_estimation_error(est, truth), anchor_err =
+      ntm_estimation_error(estimate_class_ntm("anchor", probs.to(torch::kFloat32), noisy, {}, 3), truth);
+  std::printf("posterior error: %.4f (anchor: %.4f, truth's distance from I: %.4f)\n", err, anchor_err,
+              ntm_estimation_error(torch::eye(3), truth));
+  EXPECT_LT(err, 0.01);
+  EXPECT_GT(anchor_err, 0.2);
+  // Exact on a hand-made case: pixels (p0, p1) labelled 0, 0, 1.
+  auto p = torch::tensor({0.9, 0.1, 0.6, 0.4, 0.2, 0.8}, torch::kFloat32).reshape({3, 2});
+  auto hand = estimate_class_ntm("posterior", p, torch::tensor({0, 0, 1}), {}, 2);
+  EXPECT_TRUE(torch::allclose(hand, torch::tensor({1.5 / 1.7, 0.2 / 1.7, 0.5 / 1.3, 0.8 / 1.3}, torch::kFloat32)
+                                        .reshape({2, 2}), 0, 1e-6)) << hand;
+}
+
 TEST(NtmEstimators, EstimatorsIgnoreIgnoredPixels) {
   auto s = make_synthetic(50000, 4);
   // Garbage probabilities on ignored pixels must change nothing.
   auto ignore = (s.noisy == 255).unsqueeze(1);
   auto garbage = torch::where(ignore, torch::tensor({0.0f, 0.0f, 0.0f, 1.0f}).expand_as(s.probs), s.probs);
-  for (const std::string m : {"confident", "anchor", "class_anchor", "oracle"}) {
+  for (const std::string m : {"confident", "anchor", "class_anchor", "posterior", "oracle"}) {
     auto a = estimate_class_ntm(m, s.probs, s.noisy, s.clean, 4);
     auto b = estimate_class_ntm(m, garbage, s.noisy, s.clean, 4);
     EXPECT_TRUE(torch::allclose(a, b, 0, 1e-6)) << m;
@@ -166,7 +194,7 @@ TEST(NtmEstimators, ClassWithoutEvidenceGetsAnIdentityRow) {
 }
 
 TEST(NtmEstimators, Registry) {
-  EXPECT_EQ(ntm_estimator_names(), (std::vector<std::string>{"confident", "anchor", "class_anchor", "oracle", "identity"}));
+  EXPECT_EQ(ntm_estimator_names(), (std::vector<std::string>{"confident", "anchor", "class_anchor", "posterior", "oracle", "identity"}));
   for (const auto& e : ntm_estimators()) EXPECT_EQ(e.needs_clean_labels, e.name == "oracle") << e.name;
   EXPECT_THROW(ntm_estimator("psychic"), UserError);
 }

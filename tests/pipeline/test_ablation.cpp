@@ -41,7 +41,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
   const fs::path report = w / "ablation" / "ellipse-quick.md";
   ASSERT_TRUE(fs::exists(report));
   const std::string md = read_text(report);
-  for (const char* row : {"| Upper bound (clean labels, CE) |", "| Baseline (CE) |", "| + Affinity |",
+  for (const char* row : {"| Upper bound (CE, true target labels) |", "| Baseline (CE) |", "| + Affinity |",
                           "| + Affinity + DAR |", "| + Affinity + CALC |", "| JCAS (Affinity + DAR + CALC) |",
                           "| VolMin |", "| SparseReg |"})
     EXPECT_EQ(count(md, row), 1) << row << "\n" << md;

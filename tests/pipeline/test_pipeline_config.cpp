@@ -31,7 +31,7 @@ std::map<std::string, std::string> read_ini(const std::string& path) {
 std::map<std::string, std::string> fingerprints(const std::vector<std::unique_ptr<Stage>>& stages,
                                                 const OptionValues& values) {
   RunOptions run = values.get<RunOptions>();
-  StageContext ctx(values, run, ExecutionContext{});
+  StageContext ctx(values, run, ExecutionContext{}, stages);
   PipelinePlan plan(ctx, stages);
   std::map<std::string, std::string> fp;
   for (const auto& p : plan.stages()) fp[p->key.label()] = p->fingerprint();
@@ -137,7 +137,7 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
     if (alternatives.count(b.key)) {
       alt = alternatives.at(b.key);
     } else if (std::regex_match(b.default_text, std::regex(R"(\d+x\d+)"))) {
-      alt = "8x8";
+      alt = "16x16";
     } else if (std::regex_match(b.default_text, std::regex(R"(-?\d+)"))) {
       alt = std::to_string(std::stoll(b.default_text) + 1);
     } else {

@@ -19,6 +19,7 @@
 #include "pipeline/method/ntm_estimators.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "pipeline/training/inference.h"
+#include "pipeline/training/reference_rows.h"
 #include "stages/stage_inputs.h"
 #include "tools/report/seed_spread.h"
 #include "stages/stage_metrics.h"
@@ -35,14 +36,14 @@ std::string dist_text(const std::vector<double>& d) {
 }  // namespace
 
 std::vector<std::string> ablation_variant_names() {
-  std::vector<std::string> names = {"upper_bound"};
+  std::vector<std::string> names = {reference_row::upper_bound};
   for (const auto& m : adaptation_methods())
     if (m->paper_ablation()) names.push_back(m->name());
   return names;
 }
 
 const AdaptationMethod& ablation_variant_method(const std::string& v) {
-  if (v == "upper_bound") return adaptation_method("ce");
+  if (v == reference_row::upper_bound) return adaptation_method(reference_row::upper_bound_method);
   try {
     const AdaptationMethod& m = adaptation_method(v);
     if (m.paper_ablation()) return m;
@@ -54,7 +55,7 @@ const AdaptationMethod& ablation_variant_method(const std::string& v) {
 }
 
 std::string ablation_variant_title(const std::string& v) {
-  if (v == "upper_bound") return "Upper bound (clean labels, CE)";
+  if (v == reference_row::upper_bound) return fmt::format("Upper bound ({})", reference_row::upper_bound_title);
   return ablation_variant_method(v).title();
 }
 
@@ -137,7 +138,7 @@ std::filesystem::path Ablation::report_path() const {
 }
 
 std::string Ablation::noise_of(const std::string& variant) const {
-  return variant == "upper_bound" ? "clean" : o_.noise;
+  return variant == reference_row::upper_bound ? "clean" : o_.noise;
 }
 
 std::filesystem::path Ablation::run_path(const std::string& variant, int seed) const {

@@ -35,6 +35,7 @@
 #include "data/synthetic_endoscopy.h"
 #include "pipeline/cache/stage_record.h"
 #include "pipeline/training/adaptation_registry.h"
+#include "pipeline/training/reference_rows.h"
 #include "pipeline/execution/execution_context.h"
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/stage.h"
@@ -58,8 +59,8 @@ const std::set<std::string> kTorchrunVariables = {
 std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
 
 std::string method_title(const std::string& m) {
-  if (m == "source") return "source (no adaptation)";
-  if (m == "upper_bound") return "upper_bound (CE, true target labels)";
+  if (m == reference_row::source) return fmt::format("{} ({})", m, reference_row::source_title);
+  if (m == reference_row::upper_bound) return fmt::format("{} ({})", m, reference_row::upper_bound_title);
   try {
     return fmt::format("{} ({})", m, adaptation_method(m).title());
   } catch (const UserError&) {
@@ -112,14 +113,15 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
 }  // namespace
 
 std::vector<std::string> benchmark_default_methods() {
-  return {"source", "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "volmin", "jcas", "jcas_dpl", "upper_bound"};
+  return {reference_row::source, "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "volmin", "jcas", "jcas_dpl",
+          reference_row::upper_bound};
 }
 
-std::vector<std::string> benchmark_quick_methods() { return {"source", "ce", "jcas"}; }
+std::vector<std::string> benchmark_quick_methods() { return {reference_row::source, "ce", "jcas"}; }
 
 void check_benchmark_method(const std::string& name, bool has_truth_labels) {
-  if (name == "source") return;
-  if (name == "upper_bound") {
+  if (name == reference_row::source) return;
+  if (name == reference_row::upper_bound) {
     if (!has_truth_labels)
       throw UserError("--methods: upper_bound trains CE on the target's true labels (--retrain.labels truth), which "
                       "this build of the pipeline does not have yet");
@@ -194,7 +196,7 @@ Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::m
         r.shift = shift;
         r.seed = seed;
         r.method = m;
-        r.dir = m == "source" ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
+        r.dir = m == reference_row::source ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
         runs_.push_back(r);
       }
   std::string id = setup_.command_line;
@@ -220,7 +222,9 @@ fs::path Benchmark::plot_path() const {
   return p;
 }
 
-int Benchmark::rounds_of(const BenchmarkRun& run) const { return run.method == "upper_bound" ? 1 : setup_.rounds; }
+int Benchmark::rounds_of(const BenchmarkRun& run) const {
+  return run.method == reference_row::upper_bound ? 1 : setup_.rounds;
+}
 
 std::string Benchmark::Task::what() const {
   return base ? fmt::format("base (data, source model) shift {} seed {}", benchmark_shift_text(shift), seed)
@@ -236,7 +240,7 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
     if (setup_.world_size > 1) a.push_back("--wait");  // another rank may be making the same base
   } else {
     a = {"run", "--workdir", run->dir.string()};
-    if (run->method == "upper_bound") {
+    if (run->method == reference_row::upper_bound) {
       a.insert(a.end(), {"--retrain.method", "ce", "--retrain.labels", "truth", "--rounds", "1"});
       replaced.insert("rounds");
     } else {
@@ -262,8 +266,8 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   OptionSchema schema(stages);
   OptionValues values = schema.defaults({{"workdir", run.dir.string()}});
   RunOptions ro = values.get<RunOptions>();
-  StageContext ctx(values, ro, ExecutionContext());
-  const int rounds = run.method == "source" ? setup_.rounds : rounds_of(run);
+  StageContext ctx(values, ro, ExecutionContext(), stages);
+  const int rounds = run.method == reference_row::source ? setup_.rounds : rounds_of(run);
   // Each score by the metric key its evaluation records.
   const std::pair<const char*, std::vector<double>*> scores[] = {{metric::test_mjac, &run.mjac},
                                                                  {metric::test_mdice, &run.mdice},
@@ -282,7 +286,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   // What adapting took, whenever it ran: the recorded times of the round stages other than the
   // evaluations (the source model and its scores are the base's, shared by every method).
   run.adaptation_seconds = 0;
-  if (run.method != "source")
+  if (run.method != reference_row::source)
     for (int r = 0; r < rounds; ++r) {
       const fs::path dir = ctx.round_dir(r);
       if (!fs::is_directory(dir)) continue;
@@ -298,7 +302,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
       }
     }
   for (int r = 1; r <= rounds; ++r) {
-    if (run.method == "source") {
+    if (run.method == reference_row::source) {
       for (const auto& [key, values] : scores) (*values)[r] = (*values)[0];
     } else {
       read({"evaluate", r - 1}, r);
@@ -342,7 +346,7 @@ void Benchmark::run_mine() {
       t.log = base / (setup_.rank == 0 ? std::string("benchmark.log") : fmt::format("benchmark-rank{}.log", setup_.rank));
       pending.push_back(t);
     }
-    if (r.method == "source") {
+    if (r.method == reference_row::source) {
       source_runs[base.string()].push_back(i);
     } else {
       Task t;
@@ -606,7 +610,7 @@ std::string Benchmark::paired_tables(double shift, const std::string& split, std
     for (int r = 1; r <= setup_.rounds; ++r) md += " --- |";
     md += "\n";
     for (const auto& m : o_.methods) {
-      if (m == "source" || m == against) continue;
+      if (m == reference_row::source || m == against) continue;
       md += "| " + m + " |";
       for (int c = 1; c <= setup_.rounds; ++c) {
         // Against the source model: each seed's own round 0; against a method: the same round.

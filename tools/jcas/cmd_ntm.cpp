@@ -18,36 +18,11 @@ namespace {
 
 constexpr double kTolerance = 1e-3;  // rows of T_C and the class distribution must sum to 1 within this
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> parts;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, sep)) parts.push_back(trim(part));
-  if (!s.empty() && s.back() == sep) parts.push_back("");
-  return parts;
-}
-
+// Comma-separated numbers, none negative.
 std::vector<double> parse_numbers(const std::string& text, const std::string& option) {
-  std::vector<double> values;
-  for (const auto& item : split(text, ',')) {
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !std::isfinite(v))
-      throw UserError(fmt::format("--{}: '{}' is not a number (expected comma-separated values)", option, item));
-    if (v < 0) throw UserError(fmt::format("--{}: entry {} is negative", option, item));
-    values.push_back(v);
-  }
+  std::vector<double> values = parse_number_list(text, option);
+  for (double v : values)
+    if (v < 0) throw UserError(fmt::format("--{}: entry {} is negative", option, v));
   return values;
 }
 
@@ -55,7 +30,7 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& op
 torch::Tensor parse_class_ntm(const std::string& text) {
   const std::string opt = "class-ntm";
   std::vector<std::vector<double>> rows;
-  for (const auto& row : split(text, ';')) rows.push_back(parse_numbers(row, opt));
+  for (const auto& row : split_list(text, ';')) rows.push_back(parse_numbers(row, opt));
   const auto k = static_cast<int64_t>(rows.size());
   if (k < 2) throw UserError(fmt::format("--{}: need at least 2 classes (rows separated by ';')", opt));
   auto t = torch::zeros({k, k}, torch::kFloat64);

@@ -81,7 +81,7 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   RunOptions run = values.get<RunOptions>();
   set_thread_count(run.threads);
   ExecutionContext execution = ExecutionContext::from(run);  // a data-parallel run's ranks meet here
-  s->context = std::make_unique<StageContext>(values, run, execution);
+  s->context = std::make_unique<StageContext>(values, run, execution, s->stages);
   s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);  // every option checked before the lock
   // Rank 0 speaks for a data-parallel run and alone holds the lock and writes the log file.
   if (!execution.is_writer() && !s->values["verbose"].as<bool>()) log::set_level(log::Level::quiet);
