@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "adapters/io/h5_store.h"
 #include "adapters/io/segmentation_dataset.h"
@@ -11,6 +12,8 @@
 #include "pipeline/metrics/label_noise_stats.h"
 #include "pipeline/metrics/segmentation_metrics.h"
 #include "tiny_pipeline.h"
+#include "tools/report/comparison_report.h"
+#include "tools/report/round_comparison.h"
 
 namespace fs = std::filesystem;
 using namespace jcas::testing;
@@ -115,6 +118,26 @@ TEST(Compare, HtmlRendersInHeadlessChromium) {
   std::string text = read_text(log);
   EXPECT_EQ(text.find("CONSOLE"), std::string::npos) << text;
   EXPECT_EQ(text.find("Failed to load"), std::string::npos) << text;
+}
+
+// A binary task's 2x2 heatmaps are narrower than their titles: each title must end before the next
+// column's begins.
+TEST(Compare, BinaryTaskHeatmapTitlesDoNotOverlap) {
+  jcas::RoundSummary s;
+  s.has_pseudo_labels = true;
+  s.estimator = "class_anchor";
+  s.estimated_class_ntm = s.true_class_ntm = torch::eye(2);
+  const std::string svg = jcas::ntm_heatmaps_svg(s);
+  std::vector<double> xs;
+  std::vector<size_t> lengths;
+  const std::regex title(R"re(<text x="([0-9.]+)" y="[0-9.]+" font-weight="bold">([^<]*)</text>)re");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), title); it != std::sregex_iterator(); ++it) {
+    xs.push_back(std::stod((*it)[1]));
+    lengths.push_back((*it)[2].length());
+  }
+  ASSERT_EQ(xs.size(), 6u) << svg;
+  for (size_t i : {0u, 1u, 3u, 4u})  // the first two columns of each row
+    EXPECT_GE(xs[i + 1] - xs[i], 6.5 * lengths[i] + 10) << "title " << i << " of\n" << svg;
 }
 
 TEST(Inspect, EveryStageFileIsListedAndForeignFilesRejected) {

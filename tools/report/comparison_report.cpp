@@ -223,6 +223,8 @@ std::string comparison_table_text(const RoundComparison& cmp) {
   return out;
 }
 
+constexpr double kTitleCharWidth = 6.5;  // bold 11 px sans-serif, per character (over-estimated)
+
 std::string ntm_heatmaps_file(int round) { return fmt::format("ntm_round{}.svg", round); }
 
 std::string ntm_heatmaps_svg(const RoundSummary& s) {
@@ -236,8 +238,14 @@ std::string ntm_heatmaps_svg(const RoundSummary& s) {
   int64_t k = 2;
   for (const auto& [name, t] : class_ntms)
     if (t.defined()) k = std::max<int64_t>(k, t.size(0));
+  // Each column as wide as its widest title (bold 11 px: ~6.5 px a character), so that the titles
+  // of small matrices (a binary task's 2x2) do not run into each other.
+  size_t title_chars = 0;
+  for (const auto* list : {&class_ntms, &affinity_ntms})
+    for (const auto& [name, t] : *list) title_chars = std::max(title_chars, name.size());
   const double cell = 34, gap = 40, top = 28;
-  const double block = k * cell + gap, width = 3 * block, height = top + k * cell + 40 + 2 * cell + 30;
+  const double block = std::max(k * cell, kTitleCharWidth * title_chars) + gap, width = 3 * block,
+               height = top + k * cell + 40 + 2 * cell + 30;
   std::string out = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\" "
                                 "font-family=\"sans-serif\" font-size=\"11\">\n", width, height);
   for (size_t i = 0; i < class_ntms.size(); ++i)
