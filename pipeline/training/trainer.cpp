@@ -44,11 +44,6 @@ SGD make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss, const T
   return SGD(groups, SGDOptions(o.lr));
 }
 
-// Poly decay scales every group's base rate alike.
-void set_learning_rates(SGD& opt, const std::vector<double>& base, double factor) {
-  auto& groups = opt.param_groups();
-  for (size_t g = 0; g < groups.size(); ++g) static_cast<SGDOptions&>(groups[g].options()).lr(base[g] * factor);
-}
 
 // Terms switched off by the ablation options may be undefined.
 double value_or_zero(const torch::Tensor& t) { return t.defined() && t.numel() == 1 ? t.item<double>() : 0.0; }
@@ -232,6 +227,41 @@ class GradientsOff {
 
 }  // namespace
 
+TrainingStep::TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& options,
+                           const ExecutionContext& execution)
+    : model_(model),
+      options_(options),
+      execution_(execution),
+      optimizer_(make_optimizer(model, loss, options, base_rates_)) {
+  for (const auto& group : optimizer_.param_groups())
+    for (const auto& p : group.params()) trained_.push_back(p);
+}
+
+void TrainingStep::set_rate_factor(double factor) {
+  auto& groups = optimizer_.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    static_cast<SGDOptions&>(groups[g].options()).lr(base_rates_[g] * factor);
+}
+
+LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
+                            const torch::Tensor& class_dist, const std::function<std::string()>& where) {
+  optimizer_.zero_grad();
+  LossTerms terms;
+  if (x.defined()) {
+    ModelOutput out = model_.forward(x);
+    // A diverged model is one clear error, not a failing check deep inside a loss.
+    if (!torch::isfinite(out.pred2).all().item<bool>())
+      throw UserError(fmt::format("{}: the model's outputs are no longer finite at {}: training diverged (try a "
+                                  "lower learning rate, e.g. --retrain.lr {})",
+                                  options_.label, where(), options_.lr / 10));
+    terms = active.forward(out.feat1, out.feat2, out.pred1, out.pred2, y, class_dist);
+    terms.total.backward();
+  }
+  execution_.average_gradients(trained_, x.defined() ? x.size(0) : 0);
+  optimizer_.step();
+  return terms;
+}
+
 TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, SegmentationLossImpl* warmup_loss,
                         const SegmentationDataset& images, const torch::Tensor& labels,
                         const torch::Tensor& class_dist, const TrainerOptions& o, const ExecutionContext& execution,
@@ -243,12 +273,9 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
   loss.to(device);
   if (warmup_loss) warmup_loss->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
-  std::vector<double> base_rates;
-  SGD opt = make_optimizer(model, loss, o, base_rates);
+  TrainingStep step(model, loss, o, execution);
+  SGD& opt = step.optimizer();
   GradientsOff frozen(o.frozen);
-  std::vector<torch::Tensor> trained;  // what the step updates: the model's and the NTMs' parameters
-  for (const auto& group : opt.param_groups())
-    for (const auto& p : group.params()) trained.push_back(p);
 
   // With a validation callback, the best epoch's weights are kept as a copy of the model's state.
   const ModuleState live = model.state();
@@ -295,24 +322,20 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
       std::vector<size_t> idx(order.begin() + std::min<int64_t>(mine, b * o.batch_size),
                               order.begin() + std::min<int64_t>(mine, (b + 1) * o.batch_size));
       double factor = std::pow(1.0 - static_cast<double>(epoch * batches_per_epoch + b) / total_iters, o.poly_power);
-      set_learning_rates(opt, base_rates, factor);
-      opt.zero_grad();
+      step.set_rate_factor(factor);
+      torch::Tensor x, y;
       if (!idx.empty()) {
         std::vector<torch::Tensor> xs, ys;
         for (size_t i : idx) {
           xs.push_back(images.get(i, flipped[i]).image);
           ys.push_back(flipped[i] ? labels[i].flip({1}) : labels[i]);
         }
-        auto x = torch::stack(xs).to(device);
-        auto y = torch::stack(ys).to(device, torch::kLong);
-        ModelOutput out = model.forward(x);
-        // A diverged model is one clear error, not a failing check deep inside a loss.
-        if (!torch::isfinite(out.pred2).all().item<bool>())
-          throw UserError(fmt::format("{}: the model's outputs are no longer finite at epoch {}, batch {}: training "
-                                      "diverged (try a lower learning rate, e.g. --retrain.lr {})",
-                                      o.label, epoch + 1, b + 1, o.lr / 10));
-        LossTerms terms = active.forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist);
-        terms.total.backward();
+        x = torch::stack(xs).to(device);
+        y = torch::stack(ys).to(device, torch::kLong);
+      }
+      const LossTerms terms =
+          step.run(active, x, y, dist, [&] { return fmt::format("epoch {}, batch {}", epoch + 1, b + 1); });
+      if (!idx.empty()) {
         const double total = terms.total.item<double>(), seg = value_or_zero(terms.seg2);
         const double aff = value_or_zero(terms.aff1);
         log_line.loss += total / batches_per_epoch;
@@ -322,8 +345,6 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
         if (execution.world_size() > 1)
           group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
       }
-      execution.average_gradients(trained, static_cast<int64_t>(idx.size()));
-      opt.step();
       bar.set_postfix(fmt::format("loss {:.4f}", log_line.loss * batches_per_epoch / (b + 1)));
       bar.advance();
       check_interrupted();

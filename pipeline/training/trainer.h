@@ -39,6 +39,31 @@ struct TrainResult {
   int resumed_from = 0;    // epochs restored from the checkpoint
 };
 
+// One optimisation step of train_model, shared with jcas-bench so that it times the real step. Holds
+// the optimiser: SGD with momentum, param groups backbone (lr), heads (10 lr) and NTMs (ntm_lr, or
+// lr when tied; no weight decay), each without the frozen parameters.
+class TrainingStep {
+ public:
+  TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& options,
+               const ExecutionContext& execution);
+  // Poly decay: every group's base rate times `factor`.
+  void set_rate_factor(double factor);
+  // Gradients zeroed, `active`'s loss of the batch back-propagated, gradients averaged over the
+  // ranks, SGD step. `x` undefined: this rank has no batch this step (it still joins the average;
+  // the terms returned are undefined). Non-finite model outputs are a UserError naming `where()`.
+  LossTerms run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
+                const torch::Tensor& class_dist, const std::function<std::string()>& where);
+  torch::optim::SGD& optimizer() { return optimizer_; }
+
+ private:
+  SegmentationModel& model_;
+  TrainerOptions options_;
+  const ExecutionContext& execution_;
+  std::vector<double> base_rates_;   // each group's undecayed rate
+  torch::optim::SGD optimizer_;
+  std::vector<torch::Tensor> trained_;  // what the step updates: the model's and the NTMs' parameters
+};
+
 // Trains `model` on `images` with `labels` (N x H x W uint8, in dataset order; 255 = ignore).
 // `validate`, if given, scores the model after each epoch and the best epoch is kept; otherwise
 // the last epoch is. `class_dist` is the class distribution handed to the loss (consistency term).

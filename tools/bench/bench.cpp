@@ -23,6 +23,7 @@
 #include "pipeline/model/deeplab.h"
 #include "pipeline/execution/execution_context.h"
 #include "pipeline/execution/rendezvous_server.h"
+#include "pipeline/training/trainer.h"
 
 namespace {
 
@@ -94,10 +95,11 @@ std::string profile_path(const std::string& path, const std::string& tag) {
   return path.substr(0, dot) + "-" + tag + path.substr(dot);
 }
 
-// One training step (forward, loss, backward, SGD) as the retrain stage runs it, on fixed inputs.
-class TrainingStep {
+// One training step as the retrain stage takes it (the trainer's own TrainingStep: its optimiser
+// groups, rates and weight decay, the finite-output check, the gradient average), on fixed inputs.
+class StepBench {
  public:
-  explicit TrainingStep(const StepCase& c) : case_(c) {
+  explicit StepBench(const StepCase& c) : case_(c) {
     torch::manual_seed(0);
     ModelOptions mo;
     mo.preset = c.preset;
@@ -108,28 +110,19 @@ class TrainingStep {
     base.affinity_w = c.grid_w;
     base.affinity_impl = c.impl;
     loss_ = adaptation_method(c.method).loss(mo.num_classes, base);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    auto sgd_options = [](double lr) {
-      return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9));
-    };
-    groups.emplace_back(model_->backbone_parameters(), sgd_options(0.005));
-    groups.emplace_back(model_->head_parameters(), sgd_options(0.05));
-    if (!loss_->parameters().empty()) groups.emplace_back(loss_->parameters(), sgd_options(0.001));
-    sgd_ = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.005));
+    TrainerOptions options;  // the trainer's defaults
+    options.label = "jcas-bench";
+    step_ = std::make_unique<TrainingStep>(*model_, *loss_, options, execution_);
     x_ = torch::randn({c.batch, 3, c.height, c.width});
     y_ = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
     dist_ = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
-    model_->train();
+    model_->set_training(true);
   }
 
   // Seconds taken by one step.
   double run() {
     const auto t0 = std::chrono::steady_clock::now();
-    sgd_->zero_grad();
-    ModelOutput out = model_->forward(x_);
-    LossTerms t = loss_->forward(out.feat1, out.feat2, out.pred1, out.pred2, y_, dist_);
-    t.total.backward();
-    sgd_->step();
+    step_->run(*loss_, x_, y_, dist_, [] { return std::string("a timed step"); });
     return seconds_since(t0);
   }
 
@@ -144,14 +137,15 @@ class TrainingStep {
   StepCase case_;
   DeepLab model_{nullptr};
   SegmentationLoss loss_;
-  std::unique_ptr<torch::optim::SGD> sgd_;
+  ExecutionContext execution_;  // one process
+  std::unique_ptr<TrainingStep> step_;
   torch::Tensor x_, y_, dist_;
 };
 
 // Seconds per training step, the mean of c.steps after c.warmup; with c.profile, under the
 // autograd profiler (the figures then include its overhead).
 Json training_step(const StepCase& c) {
-  TrainingStep step(c);
+  StepBench step(c);
   for (int i = 0; i < c.warmup; ++i) step.run();
   std::unique_ptr<torch::autograd::profiler::RecordProfile> rec;
   if (!c.profile.empty()) rec = std::make_unique<torch::autograd::profiler::RecordProfile>(c.profile);
@@ -170,8 +164,8 @@ double median(std::vector<double> v) {
 // shared or throttled machine the speed drifts by tens of percent within a minute, and taking the
 // steps in turn gives every case the same conditions, so their ratios hold.
 Json interleaved_steps(const std::vector<StepCase>& cases) {
-  std::vector<std::unique_ptr<TrainingStep>> steps;
-  for (const auto& c : cases) steps.push_back(std::make_unique<TrainingStep>(c));
+  std::vector<std::unique_ptr<StepBench>> steps;
+  for (const auto& c : cases) steps.push_back(std::make_unique<StepBench>(c));
   for (int i = 0; i < cases.front().warmup; ++i)
     for (auto& s : steps) s->run();
   std::vector<std::vector<double>> times(cases.size());
