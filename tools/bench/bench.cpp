@@ -81,7 +81,8 @@ Json in_child(int threads, const std::function<Json()>& measure) {
 
 struct StepCase {
   std::string preset = "small";
-  int height = 128, width = 160, grid_h = 16, grid_w = 20, batch = 4, steps = 60, warmup = 3;
+  int height = 128, width = 160, batch = 4, steps = 60, warmup = 3;
+  int grid_h = JcasLossOptions{}.affinity_h, grid_w = JcasLossOptions{}.affinity_w;  // the retrain default
   std::string method = "jcas";
   AffinityImpl impl = AffinityImpl::dense;
   std::string profile;  // Chrome trace of the timed steps
@@ -304,7 +305,7 @@ int run(const std::vector<std::string>& args) {
                      "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank)")(
       "profile", po::value<std::string>()->default_value(""),
       "write the autograd profiles of the quickstart-size training steps (Chrome traces: the name with "
-      "-ce, -jcas-dense and -jcas-tiled before its extension)");
+      "-ce, -jcas-dense-32x32, -jcas-tiled-32x32 and -jcas-dense-16x20 before its extension)");
   add_threads_option(desc);
   auto parsed = parse_options("jcas-bench", "Speed and memory of training steps, the loss and inference.", desc, args);
   if (parsed.help) return 0;
@@ -318,16 +319,20 @@ int run(const std::vector<std::string>& args) {
   };
 
   if (wants("step")) {
-    std::vector<StepCase> cases(3);
+    // CE, JCAS dense and tiled at the default affinity grid, and dense at 16x20 (the feature grid,
+    // the grid of earlier versions' figures).
+    std::vector<StepCase> cases(4);
     cases[0].method = "ce";
     cases[1].impl = AffinityImpl::dense;
     cases[2].impl = AffinityImpl::tiled;
+    cases[3].impl = AffinityImpl::dense;
+    cases[3].grid_h = 16, cases[3].grid_w = 20;
     const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
     if (!result.contains("cases")) emit(result);
     for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
       Json j = result["cases"][k];
       j["threads"] = result["threads"];
-      j["peak_rss_mib"] = result["peak_rss_mib"];  // of the process holding all three
+      j["peak_rss_mib"] = result["peak_rss_mib"];  // of the process holding every case
       j["timing"] = "median of interleaved steps";
       if (k > 0) j["over_ce"] = j["step_s"].get<double>() / result["cases"][0]["step_s"].get<double>();
       emit(j);
@@ -335,7 +340,9 @@ int run(const std::vector<std::string>& args) {
     const std::string trace = vm["profile"].as<std::string>();
     for (auto c : cases)
       if (!trace.empty()) {
-        c.profile = profile_path(trace, c.method == "ce" ? "ce" : std::string("jcas-") + enum_name(c.impl));
+        c.profile = profile_path(trace, c.method == "ce" ? "ce"
+                                                        : fmt::format("jcas-{}-{}x{}", enum_name(c.impl), c.grid_h,
+                                                                      c.grid_w));
         in_child(threads, [&] { return training_step(c); });
       }
   }
