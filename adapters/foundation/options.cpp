@@ -164,13 +164,20 @@ void set_thread_count(int threads) {
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
+namespace {
+
+std::string trim_blanks(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+}  // namespace
+
 std::vector<std::string> split_list(const std::string& text, char separator) {
   std::vector<std::string> out;
   std::stringstream in(text);
-  for (std::string item; std::getline(in, item, separator);) {
-    const auto b = item.find_first_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
-  }
+  for (std::string item; std::getline(in, item, separator);)
+    if (std::string t = trim_blanks(item); !t.empty()) out.push_back(std::move(t));
   return out;
 }
 
@@ -178,11 +185,8 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   std::vector<double> out;
   std::vector<std::string> items;  // empty ones too: "1,,2" is a mistake, not two numbers
   std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    const auto words = split_list(item, ',');  // the item without surrounding blanks, if any
-    items.push_back(words.empty() ? "" : words[0]);
-  }
-  if (!text.empty() && text.back() == ',') items.emplace_back();
+  for (std::string item; std::getline(in, item, ',');) items.push_back(trim_blanks(item));
+  if (!text.empty() && text.back() == ',') items.emplace_back();  // getline yields no trailing empty item
   for (const auto& item : items) {
     size_t used = 0;
     double v = NAN;

@@ -44,7 +44,6 @@ SGD make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss, const T
   return SGD(groups, SGDOptions(o.lr));
 }
 
-
 // Terms switched off by the ablation options may be undefined.
 double value_or_zero(const torch::Tensor& t) { return t.defined() && t.numel() == 1 ? t.item<double>() : 0.0; }
 
