@@ -8,12 +8,14 @@ std::vector<std::unique_ptr<Stage>> pipeline_stages() {
   s.push_back(make_source_stage());
   s.push_back(make_evaluate_source_stage());
   s.push_back(make_evaluate_adapted_source_stage());
+  s.push_back(make_criteria_source_stage());
   s.push_back(make_pseudo_label_stage());
   s.push_back(make_estimate_ntm_stage());
   s.push_back(make_derive_affinity_stage());
   s.push_back(make_retrain_stage());
   s.push_back(make_evaluate_stage());
   s.push_back(make_evaluate_adapted_stage());
+  s.push_back(make_criteria_stage());
   return s;
 }
 

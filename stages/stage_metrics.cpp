@@ -2,6 +2,8 @@
 
 namespace jcas::metric {
 
+std::string criterion(const std::string& name) { return "lf_" + name; }
+
 std::vector<std::pair<std::string, std::string>> status_columns() {
   return {{mean_confidence, "confidence"},   {mean_entropy, "entropy"},  {changed_pixels, "changed"},
           {class_noise_rate, "class noise"}, {affinity_noise_rate, "aff. noise"}, {estimation_error, "T_C err"},

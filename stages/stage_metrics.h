@@ -23,6 +23,9 @@ inline constexpr char affinity_noise_rate[] = "affinity_noise_rate";
 inline constexpr char estimation_error[] = "estimation_error";
 // source, retrain[r]: the last epoch's training loss.
 inline constexpr char final_loss[] = "final_loss";
+// criteria_source, criteria[r]: each label-free criterion (pipeline/metrics/label_free_criteria.h)
+// as "lf_NAME".
+std::string criterion(const std::string& name);
 
 // The figures worth a column in `jcas status` and after `jcas run`: key and title, in order.
 std::vector<std::pair<std::string, std::string>> status_columns();

@@ -36,7 +36,8 @@ torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& image
 
 void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                     const ExecutionContext& execution, const std::string& label,
-                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit) {
+                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit,
+                    bool mirrored_too) {
   model.set_training(false);
   const size_t batch = 4, n = dataset.size(), batches = (n + batch - 1) / batch;
   const auto world = static_cast<size_t>(execution.world_size()), rank = static_cast<size_t>(execution.rank());
@@ -50,7 +51,12 @@ void predict_images(SegmentationModel& model, const SegmentationDataset& dataset
     for (const auto& s : samples) xs.push_back(s.image);
     const auto images = torch::stack(xs).to(execution.device());
     const ModelOutput out = forward_no_grad(model, images);
-    return ImagePrediction{probabilities_of(out, images, mode).to(torch::kCPU), out.pred2.to(torch::kCPU)};
+    ImagePrediction p{probabilities_of(out, images, mode).to(torch::kCPU), out.pred2.to(torch::kCPU), {}};
+    if (mirrored_too) {
+      const auto flipped = images.flip({3});
+      p.mirrored = probabilities_of(forward_no_grad(model, flipped), flipped, mode).flip({3}).to(torch::kCPU);
+    }
+    return p;
   };
   // The output shapes, for the ranks that have no batch in the last step.
   const ImagePrediction shapes = world > 1 ? predict({dataset.get(0)}) : ImagePrediction{};
@@ -64,18 +70,20 @@ void predict_images(SegmentationModel& model, const SegmentationDataset& dataset
       mine = samples_of(first + rank);
       out = predict(mine);
     }
-    std::vector<torch::Tensor> probs = {out.probabilities}, logits = {out.logits};
+    std::vector<torch::Tensor> probs = {out.probabilities}, logits = {out.logits}, mirrored = {out.mirrored};
     if (world > 1) {
       const auto rows = static_cast<int64_t>(batch);
       probs = execution.all_gather(padded(out.probabilities, rows, shapes.probabilities));
       logits = execution.all_gather(padded(out.logits, rows, shapes.logits));
+      if (mirrored_too) mirrored = execution.all_gather(padded(out.mirrored, rows, shapes.probabilities));
     }
     for (size_t r = 0; r < world && first + r < batches; ++r) {
       const size_t b = first + r;
       const std::vector<Sample> samples = r == rank ? std::move(mine) : samples_of(b);
       for (size_t k = 0; k < samples.size(); ++k) {
         const auto i = static_cast<int64_t>(k);
-        visit(b * batch + k, samples[k], ImagePrediction{probs[r][i], logits[r][i]});
+        visit(b * batch + k, samples[k],
+              ImagePrediction{probs[r][i], logits[r][i], mirrored_too ? mirrored[r][i] : torch::Tensor()});
       }
       bar.advance(static_cast<int64_t>(samples.size()));
     }

@@ -15,18 +15,20 @@ namespace jcas {
 torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode);
 
 // What inference gives for one image, on CPU: the class probabilities K x H x W at the input size
-// (the model's read-out: softmax or DAR) and the main head's logits K x h x w as the model outputs them.
+// (the model's read-out: softmax or DAR) and the main head's logits K x h x w as the model outputs them;
+// when asked for, the read-out of the horizontally mirrored image, mirrored back.
 struct ImagePrediction {
-  torch::Tensor probabilities, logits;
+  torch::Tensor probabilities, logits, mirrored;
 };
 
 // Predicts every image of `dataset` and hands visit(index, sample, prediction) in index order; the
 // sample carries its label when the dataset has labels. In a data-parallel run the ranks split the
 // batches and every rank visits every image (all-gathered), each with exactly the outputs one
-// process computes.
+// process computes. `mirrored_too`: also predict each image mirrored (a second forward pass).
 void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
                     const ExecutionContext& execution, const std::string& label,
-                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit);
+                    const std::function<void(size_t, const Sample&, const ImagePrediction&)>& visit,
+                    bool mirrored_too = false);
 
 // The same, handing the probabilities only.
 void predict_dataset(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,

@@ -169,12 +169,18 @@ TEST(DataParallel, ShardedInferenceEqualsOneProcessExactly) {
   const auto before = H5Reader(labels).read("labels");
   const auto probabilities = H5Reader(labels).read("probabilities");
   const double mjac = metric_of(dir / "round-0" / "evaluate_source.h5", "test_mjac");
-  auto r = run_jcas(concat(
-      {"run", "--nproc", "2", "--dist_timeout", "60", "--force", "pseudo_label", "--force", "evaluate_source"}, options));
+  const fs::path criteria = dir / "round-0" / "criteria_source.h5";
+  const double snd = metric_of(criteria, "lf_snd"), flip = metric_of(criteria, "lf_flip_agreement");
+  auto r = run_jcas(concat({"run", "--nproc", "2", "--dist_timeout", "60", "--force", "pseudo_label", "--force",
+                            "evaluate_source", "--force", "criteria_source"},
+                           options));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output),
-            (std::vector<std::string>{"evaluate_source[0]", "pseudo_label[0]", "retrain[0]", "evaluate[0]"}))
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"evaluate_source[0]", "criteria_source[0]", "pseudo_label[0]",
+                                                            "retrain[0]", "evaluate[0]", "criteria[0]"}))
       << r.output;
+  // The label-free criteria, mirrored predictions included, as one process computes them.
+  EXPECT_EQ(metric_of(criteria, "lf_snd"), snd);
+  EXPECT_EQ(metric_of(criteria, "lf_flip_agreement"), flip);
   EXPECT_TRUE(H5Reader(labels).read("labels").equal(before));
   EXPECT_TRUE(H5Reader(labels).read("probabilities").equal(probabilities));
   EXPECT_EQ(metric_of(dir / "round-0" / "evaluate_source.h5", "test_mjac"), mjac);

@@ -64,14 +64,14 @@ TEST(PipelineCli, OptionChangeRerunsExactlyTheAffectedStages) {
   EXPECT_NE(status.output.find("stale"), std::string::npos) << status.output;
   auto r = run_jcas(concat({"run"}, changed));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]"})) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]", "criteria[0]"})) << r.output;
 
   // An estimator change re-runs the estimate and everything downstream of it, not the pseudo labels.
   auto estimator = concat(changed, {"--estimate_ntm.estimator", "confident"});
   r = run_jcas(concat({"run"}, estimator));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output),
-            (std::vector<std::string>{"estimate_ntm[0]", "derive_affinity[0]", "retrain[0]", "evaluate[0]"}))
+            (std::vector<std::string>{"estimate_ntm[0]", "derive_affinity[0]", "retrain[0]", "evaluate[0]", "criteria[0]"}))
       << r.output;
 }
 
@@ -165,7 +165,7 @@ TEST(PipelineCli, ValidationSelectionKeepsTheBestEpoch) {
   fs::path d = copy_of_completed("select_val");
   auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--retrain.select", "val"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]"})) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]", "criteria[0]"})) << r.output;
   jcas::H5Reader retrain(d / "round-0" / "retrain.h5");
   EXPECT_EQ(retrain.attr_string("/", "selection"), "best validation mJac");
   auto epoch = retrain.attr_int("/", "selected_epoch");
@@ -217,8 +217,9 @@ TEST(PipelineCli, UnlabelledTargetAdaptsAndSaysWhatIsLeftOut) {
                      {"--data.source", (d / "ds" / "source").string(), "--data.target", (d / "ds" / "target").string()});
   auto r = run_jcas(concat({"run"}, opts));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"source[0]", "pseudo_label[0]", "estimate_ntm[0]",
-                                                            "derive_affinity[0]", "retrain[0]"}))
+  EXPECT_EQ(stages_run(r.output),
+            (std::vector<std::string>{"source[0]", "criteria_source[0]", "pseudo_label[0]", "estimate_ntm[0]",
+                                      "derive_affinity[0]", "retrain[0]", "criteria[0]"}))
       << r.output;
   EXPECT_NE(r.output.find("skip evaluate_source"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("the target split 'test' has no labels"), std::string::npos) << r.output;

@@ -87,7 +87,7 @@ TEST(PipelinePlan, FingerprintsFollowOptionsAndInputs) {
     return fingerprints(stages, schema.defaults(overrides));
   };
   auto base = fp({});
-  EXPECT_EQ(base.size(), 3u + 2 * 5u);  // data, source, evaluate_source + 2 rounds x 5 stages
+  EXPECT_EQ(base.size(), 4u + 2 * 6u);  // data, source, evaluate_source, criteria_source + 2 rounds x 6 stages
   auto differing = [&](const std::map<std::string, std::string>& overrides) {
     auto changed = fp(overrides);
     std::vector<std::string> differ;
@@ -97,8 +97,8 @@ TEST(PipelinePlan, FingerprintsFollowOptionsAndInputs) {
   };
   // retrain[0] changes, and everything that consumes the model of round 1.
   EXPECT_EQ(differing({{"retrain.lambda", "0.2"}}),
-            (std::vector<std::string>{"derive_affinity[1]", "estimate_ntm[1]", "evaluate[0]", "evaluate[1]",
-                                      "pseudo_label[1]", "retrain[0]", "retrain[1]"}));
+            (std::vector<std::string>{"criteria[0]", "criteria[1]", "derive_affinity[1]", "estimate_ntm[1]",
+                                      "evaluate[0]", "evaluate[1]", "pseudo_label[1]", "retrain[0]", "retrain[1]"}));
   // The test split is read by the evaluations only.
   EXPECT_EQ(differing({{"data.test_split", "holdout"}}),
             (std::vector<std::string>{"evaluate[0]", "evaluate[1]", "evaluate_source[0]"}));
@@ -128,7 +128,8 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"data.label_ext", "bmp"},          {"retrain.labels", "truth"},       {"retrain.freeze", "bn_affine,early"},
       {"retrain.ntm_lr_tied", "false"},   {"pseudo_label.adabn", "false"},    {"model.embedding", "separate"},
       {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"},
-      {"evaluate.adapted", "true"}};
+      {"evaluate.adapted", "true"},       {"criteria.enabled", "false"},     {"criteria.flip", "false"},
+      {"criteria.split", "val"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {

@@ -148,7 +148,7 @@ TEST(SfdaMethods, AdabnBeforeLabellingIsAnOptionOfBothStages) {
   auto r = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--pseudo_label.adabn", "false"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[0]", "estimate_ntm[0]", "derive_affinity[0]",
-                                                            "retrain[0]", "evaluate[0]"}))
+                                                            "retrain[0]", "evaluate[0]", "criteria[0]"}))
       << r.output;
   EXPECT_EQ(r.output.find("AdaBN: BatchNorm statistics"), std::string::npos) << r.output;
   // The default labels with the recalibrated model, and retraining starts from it again.

@@ -131,8 +131,9 @@ TEST(TorchScript, AdaptsWithoutSourceDataOrTargetLabels) {
                                   target),
                            tiny_options(dir / "work")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"source[0]", "pseudo_label[0]", "estimate_ntm[0]",
-                                                            "derive_affinity[0]", "retrain[0]"}))
+  EXPECT_EQ(stages_run(r.output),
+            (std::vector<std::string>{"source[0]", "criteria_source[0]", "pseudo_label[0]", "estimate_ntm[0]",
+                                      "derive_affinity[0]", "retrain[0]", "criteria[0]"}))
       << r.output;
 }
 

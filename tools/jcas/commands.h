@@ -23,6 +23,7 @@ int ablation(const Args& args);
 int benchmark(const Args& args);
 int options(const Args& args);
 int export_model(const Args& args);
+int select(const Args& args);
 int predict(const Args& args);
 
 }  // namespace jcas::commands

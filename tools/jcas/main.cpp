@@ -34,6 +34,8 @@ const std::vector<Command>& command_table() {
       {"benchmark", "the SFDA benchmark: methods x seeds x shift strengths, one `jcas run` each (Markdown + plot)",
        c::benchmark},
       {"inspect", "list a cache file's stage, fingerprint, options and datasets", c::inspect},
+      {"select", "rank the models of work directories by a label-free criterion (no target labels) and name one",
+       c::select},
       {"export", "write a round's adapted model for PyTorch (TorchScript, or the native network's state_dict)", c::export_model},
       {"predict", "segment a folder of images with the source model or a round's model", c::predict},
       {"options", "print every pipeline option as an INI file (defaults or the values in effect)", c::options},

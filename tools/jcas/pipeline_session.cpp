@@ -11,6 +11,7 @@
 #include "adapters/io/file_writes.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
+#include "tools/jcas/model_selection.h"
 
 namespace jcas {
 namespace {
@@ -33,13 +34,26 @@ std::string ChosenModel::description() const {
 
 void PipelineSession::add_model_option(po::options_description& desc) {
   desc.add_options()("model", po::value<int>(), "which model: 0 = the source model, r = the model after r rounds "
-                                                "(default: the last round's)");
+                                                "(default: the last round's)")(
+      "select", po::value<std::string>(),
+      "choose the model by a label-free criterion instead of --model (as `jcas select` ranks them)");
 }
 
 ChosenModel PipelineSession::chosen_model() const {
   const int rounds = context->run().rounds;
   ChosenModel m;
   m.round = values.count("model") ? values["model"].as<int>() : rounds;
+  if (values.count("select")) {
+    if (values.count("model")) throw UserError("--model and --select both choose the model: give one");
+    const std::string criterion = values["select"].as<std::string>();
+    check_criterion(criterion);
+    const auto candidates = model_candidates(*this);
+    const ModelCandidate* best = best_candidate(candidates, criterion);
+    if (!best)
+      throw UserError(fmt::format("--select {}: no model of {} has it computed: run `jcas run` first", criterion,
+                                  context->workdir().string()));
+    m.round = best->round;
+  }
   if (m.round < 0 || m.round > rounds)
     throw UserError(fmt::format("--model: {} is not a model of this pipeline (0..{})", m.round, rounds));
   m.producer = model_of_round(m.round);
