@@ -11,6 +11,7 @@
 #include "pipeline/metrics/label_free_criteria.h"
 #include "pipeline/training/inference.h"
 #include "stages/dataset_options.h"
+#include "stages/model_scoring_stage.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 #include "stages/stage_metrics.h"
@@ -46,23 +47,13 @@ struct CriteriaOptions {
 };
 
 // The criteria of the source model (of_source) or of the model of round r+1 (per round).
-class CriteriaStage : public StageWith<CriteriaOptions> {
+class CriteriaStage : public ModelScoringStage<CriteriaOptions> {
  public:
-  CriteriaStage(std::string name, bool of_source, std::string summary)
-      : name_(std::move(name)), of_source_(of_source), summary_(std::move(summary)) {}
-  std::string name() const override { return name_; }
-  bool runs_on_every_rank() const override { return true; }
-  std::string summary() const override { return summary_; }
-  bool per_round() const override { return !of_source_; }
-  // Beside the rounds' criteria in round-0/, as the evaluations.
-  bool result_in_workdir() const override { return false; }
+  using ModelScoringStage::ModelScoringStage;
 
  protected:
   std::string why_skipped(const StageContext&, const CriteriaOptions& o) const override {
     return o.enabled ? "" : "--criteria.enabled is false";
-  }
-  std::vector<StageKey> input_keys(const StageContext& ctx, const CriteriaOptions&, int round) const override {
-    return with_data_input(ctx, {producer(round)});
   }
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const CriteriaOptions& o, int) const override {
     return {target_read(ctx, o.data, o.split_read(), false)};
@@ -70,7 +61,7 @@ class CriteriaStage : public StageWith<CriteriaOptions> {
   Metrics compute(const StageContext& ctx, const CriteriaOptions& o, int round, const std::string&,
                   H5Writer& out) const override {
     const StageKey model_key = producer(round);
-    const std::string label = of_source_ ? name_ : StageKey{name_, round}.label();
+    const std::string label = this->label(round);
     StoredModel model = load_model(ctx, model_key);
     auto split = open_target(ctx, o.data, o.split_read(), false);
     LabelFreeCriteria criteria(model.net->num_classes(), static_cast<int64_t>(split.size()), o.criteria);
@@ -98,12 +89,6 @@ class CriteriaStage : public StageWith<CriteriaOptions> {
     log::info("{}: label-free on '{}': {}", label, o.split_read(), fmt::join(shown, ", "));
     return metrics;
   }
-
- private:
-  StageKey producer(int round) const { return model_of_round(of_source_ ? 0 : round + 1); }
-  std::string name_;
-  bool of_source_;
-  std::string summary_;
 };
 
 }  // namespace

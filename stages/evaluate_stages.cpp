@@ -6,6 +6,7 @@
 #include "adapters/io/h5_store.h"
 #include "stages/dataset_options.h"
 #include "pipeline/training/inference.h"
+#include "stages/model_scoring_stage.h"
 #include "stages/pipeline_stages.h"
 #include "stages/stage_inputs.h"
 #include "stages/stage_metrics.h"
@@ -63,32 +64,22 @@ struct EvaluateAdaptedOptions {
 // Scores the source model (once) or the model of round r+1 (per round) on the options' split,
 // recorded as the options' kDice and kJaccard.
 template <class Options>
-class EvaluateStage : public StageWith<Options> {
+class EvaluateStage : public ModelScoringStage<Options> {
  public:
-  EvaluateStage(std::string name, bool of_source, std::string summary)
-      : name_(std::move(name)), of_source_(of_source), summary_(std::move(summary)) {}
-  std::string name() const override { return name_; }
-  bool runs_on_every_rank() const override { return true; }
-  std::string summary() const override { return summary_; }
-  bool per_round() const override { return !of_source_; }
-  // Beside the rounds' evaluations in round-0/, where reports read a run's scores side by side.
-  bool result_in_workdir() const override { return false; }
+  using ModelScoringStage<Options>::ModelScoringStage;
 
  protected:
   std::string why_skipped(const StageContext& ctx, const Options& o) const override {
     const std::string off = o.why_off();
     return off.empty() ? without_labels(ctx, o.data, o.split()) : off;
   }
-  std::vector<StageKey> input_keys(const StageContext& ctx, const Options&, int round) const override {
-    return with_data_input(ctx, {producer(round)});
-  }
   std::vector<DatasetRead> splits_read(const StageContext& ctx, const Options& o, int) const override {
     return {target_read(ctx, o.data, o.split(), true)};
   }
   Metrics compute(const StageContext& ctx, const Options& o, int round, const std::string&,
                   H5Writer& out) const override {
-    const StageKey model_key = producer(round);
-    const std::string label = of_source_ ? name_ : StageKey{name_, round}.label();
+    const StageKey model_key = this->producer(round);
+    const std::string label = this->label(round);
     StoredModel model = load_model(ctx, model_key);
     auto split = open_target(ctx, o.data, o.split(), true);
     auto r = evaluate_model(*model.net, split, model.inference, ctx.execution(), label);
@@ -104,12 +95,6 @@ class EvaluateStage : public StageWith<Options> {
               r.mean_jaccard, o.split(), fmt::join(r.jaccard, " "));
     return {{Options::kDice, r.mean_dice}, {Options::kJaccard, r.mean_jaccard}};
   }
-
- private:
-  StageKey producer(int round) const { return model_of_round(of_source_ ? 0 : round + 1); }
-  std::string name_;
-  bool of_source_;
-  std::string summary_;
 };
 
 }  // namespace

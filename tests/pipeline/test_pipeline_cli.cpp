@@ -37,9 +37,10 @@ TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
     stages.insert(s.at("stage").get<std::string>());
     for (const auto& [k, v] : s.at("metrics").items()) metrics.insert(k);
   }
-  EXPECT_EQ(stages, (std::set<std::string>{"data", "source", "evaluate_source", "pseudo_label", "estimate_ntm",
-                                           "derive_affinity", "retrain", "evaluate"}));
+  EXPECT_EQ(stages, (std::set<std::string>{"data", "source", "evaluate_source", "criteria_source", "pseudo_label",
+                                           "estimate_ntm", "derive_affinity", "retrain", "evaluate", "criteria"}));
   EXPECT_TRUE(metrics.count("test_mjac"));
+  EXPECT_TRUE(metrics.count("lf_expected_mjac"));
   EXPECT_TRUE(metrics.count("class_noise_rate"));
   // Results are complete HDF5 files with their record; nothing temporary is left.
   for (auto& e : fs::recursive_directory_iterator(d)) EXPECT_NE(e.path().extension(), ".tmp") << e.path();
