@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -87,4 +88,39 @@ TEST(LabelFreeSelection, BadRequestsGiveOneClearError) {
   r = run_jcas({"select", "--workdir", off.string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("has its label-free criteria computed"), std::string::npos) << r.output;
+}
+
+// `--rounds auto`: round 1 (cached here) is kept only if it raised the criterion above the source
+// model's; then round 2 runs, the last allowed by --max_rounds 2.
+TEST(LabelFreeSelection, AutoRoundsAddRoundsWhileTheCriterionRises) {
+  const fs::path d = copy_of_completed("auto_rounds");
+  std::vector<std::string> options;
+  for (const auto& o : tiny_options(d)) options.push_back(o);
+  const auto at = std::find(options.begin(), options.end(), "--rounds");
+  options.erase(at, at + 2);  // the tiny pipeline's --rounds 1
+  const std::string criterion = "certainty";
+  const double source = metric_of(d / "round-0" / "criteria_source.h5", "lf_" + criterion);
+  const double round1 = metric_of(d / "round-0" / "criteria.h5", "lf_" + criterion);
+  auto r = run_jcas(concat({"run", "--rounds", "auto", "--max_rounds", "2", "--until", criterion}, options));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  if (round1 > source) {
+    EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"pseudo_label[1]", "estimate_ntm[1]", "derive_affinity[1]",
+                                                              "retrain[1]", "evaluate[1]", "criteria[1]"}))
+        << r.output;
+    const double round2 = metric_of(d / "round-1" / "criteria.h5", "lf_" + criterion);
+    EXPECT_NE(r.output.find(round2 > round1 ? "rose to the last round allowed" : "round 2 did not raise"),
+              std::string::npos)
+        << r.output;
+  } else {
+    EXPECT_TRUE(stages_run(r.output).empty()) << r.output;
+    EXPECT_NE(r.output.find("round 1 did not raise certainty"), std::string::npos) << r.output;
+  }
+  EXPECT_NE(r.output.find("the best model by certainty"), std::string::npos) << r.output;
+  auto bad = run_jcas(concat({"run", "--rounds", "auto", "--until", "accuracy"}, options));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("unknown criterion 'accuracy'"), std::string::npos) << bad.output;
+  EXPECT_TRUE(stages_run(bad.output).empty()) << bad.output;
+  bad = run_jcas(concat({"run", "--until", "snd"}, tiny_options(d)));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--max_rounds and --until belong to --rounds auto"), std::string::npos) << bad.output;
 }
