@@ -13,7 +13,7 @@ namespace jcas {
 struct PipelineSession;
 
 // The criterion `jcas select` and `--select` use when none is named (README: Choosing without labels).
-inline constexpr char kDefaultCriterion[] = "expected_mjac";
+inline constexpr char kDefaultCriterion[] = "flip_agreement";
 
 struct ModelCandidate {
   std::filesystem::path workdir;
