@@ -153,7 +153,7 @@ TEST(Inspect, EveryStageFileIsListedAndForeignFilesRejected) {
     EXPECT_NE(r.output.find("fingerprint"), std::string::npos);
     EXPECT_NE(r.output.find("datasets"), std::string::npos);
   }
-  EXPECT_EQ(files, 8);  // data, source, evaluate_source + 5 stages of round 0
+  EXPECT_EQ(files, 10);  // data, source, evaluate_source, criteria_source + 6 stages of round 0
   auto pl = run_jcas({"inspect", (d / "round-0" / "pseudo_label.h5").string()});
   EXPECT_NE(pl.output.find("labels"), std::string::npos) << pl.output;
   EXPECT_NE(pl.output.find("uint8"), std::string::npos) << pl.output;

@@ -13,7 +13,9 @@ mJac minus the chosen one's, points), the Spearman rank correlation of the crite
 mJac over the candidates, and the choices that collapsed (test mJac below half the source
 model's). Beside them the plain rules a user could follow without labels, and the oracle (test
 labels; what no SFDA user has). A second table chooses only the round, within each method.
-The test split is read to score the choices here, never to make them.
+The test split is read to score the choices here, never to make them. `--scored-on val` for runs
+re-scored on the val labels (tools/experiments/rerun_benchmark_with.sh ... --data.test_split val):
+the scores that choose the default criterion, so that test only checks it.
 """
 import argparse
 import glob
@@ -25,9 +27,13 @@ import numpy as np
 
 CRITERIA = ["certainty", "confidence", "info_max", "flip_agreement", "dar_agreement", "snd", "expected_mjac"]
 ap = argparse.ArgumentParser()
-ap.add_argument("root")
+ap.add_argument("root", nargs="+", help="a benchmark directory; with --summary, several as LABEL=DIR")
 ap.add_argument("--exclude", default="upper_bound", help="methods that are not candidates")
 ap.add_argument("--default-method", default="jcas")
+ap.add_argument("--summary", action="store_true",
+                help="one table: each rule's mean regret (choices collapsed) per LABEL=DIR, and their mean")
+ap.add_argument("--scored-on", default="test",
+                help="the split the runs' evaluate stages scored (`val` for runs re-scored with --data.test_split val)")
 args = ap.parse_args()
 excluded = set(args.exclude.split(","))
 
@@ -75,23 +81,24 @@ def spearman(x, y):
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-groups = {}  # (shift, seed) -> list of (method, round, criteria, mjac)
-for run in sorted(glob.glob(f"{args.root}/shift*/seed*/*/")):
-    run = run.rstrip("/")
-    m = re.search(r"shift([^/]+)/seed(\d+)/([^/]+)$", run)
-    if not m or m.group(3) in excluded or m.group(3) == "base":
-        continue
-    key = (m.group(1), int(m.group(2)))
-    g = groups.setdefault(key, [])
-    for r, crit, mjac in candidates_of(run):
-        if r == 0:
-            if not any(c[1] == 0 for c in g):
-                g.append(("source", 0, crit, mjac))
-        else:
-            g.append((m.group(3), r, crit, mjac))
-
-if not groups:
-    raise SystemExit(f"no benchmark runs with criteria under {args.root}")
+def load_groups(root):
+    """(shift, seed) -> the candidates [(method, round, criteria, mjac)] of a benchmark directory."""
+    groups = {}
+    for run in sorted(glob.glob(f"{root}/shift*/seed*/*/")):
+        run = run.rstrip("/")
+        m = re.search(r"shift([^/]+)/seed(\d+)/([^/]+)$", run)
+        if not m or m.group(3) in excluded or m.group(3) == "base":
+            continue
+        g = groups.setdefault((m.group(1), int(m.group(2))), [])
+        for r, crit, mjac in candidates_of(run):
+            if r == 0:
+                if not any(c[1] == 0 for c in g):
+                    g.append(("source", 0, crit, mjac))
+            else:
+                g.append((m.group(3), r, crit, mjac))
+    if not groups:
+        raise SystemExit(f"no benchmark runs with criteria under {root}")
+    return groups
 
 
 def name(c):
@@ -111,18 +118,13 @@ rules += [("always the source model (no adaptation)", lambda g: next(c for c in 
           (f"always `{args.default_method}`, round 1",
            lambda g: next((c for c in g if c[0] == args.default_method and c[1] == 1), None), None),
           (f"always `{args.default_method}`, last round", last_round(args.default_method), None),
-          ("oracle: best test mJac (labels an SFDA user does not have)", lambda g: max(g, key=lambda c: c[3]), None)]
+          (f"oracle: best {args.scored_on} mJac (labels an SFDA user does not have)", lambda g: max(g, key=lambda c: c[3]),
+           None)]
 
-keys = sorted(groups)
-print(f"Choosing a (method, round) per seed among {len(groups[keys[0]])} candidates "
-      f"({', '.join(sorted({c[0] for c in groups[keys[0]]}))}); test mJac (%) of the choice; regret = best "
-      f"candidate's test mJac minus the choice's (points); ρ = Spearman correlation of the criterion with test mJac "
-      f"over the candidates; collapsed = choices below half the source model's test mJac.\n")
-print("| rule | " + " | ".join(f"shift {s} seed {d}" for s, d in keys) + " | mean regret | mean ρ | collapsed |")
-print("| --- |" + " --- |" * len(keys) + " --: | --: | --: |")
-for title, rule, crit in rules:
+def score_rule(groups, rule, crit):
+    """Per (shift, seed): the choice; then the regrets, Spearman ρs and collapsed choices."""
     cells, regrets, rhos, collapsed = [], [], [], 0
-    for k in keys:
+    for k in sorted(groups):
         g = groups[k]
         c = rule(g)
         if c is None:
@@ -135,6 +137,34 @@ for title, rule, crit in rules:
         collapsed += c[3] < source / 2
         if crit:
             rhos.append(spearman([x[2][crit] for x in g], [x[3] for x in g]))
+    return cells, regrets, rhos, collapsed
+
+
+if args.summary:
+    labelled = [r.split("=", 1) for r in args.root]
+    if any(len(x) != 2 for x in labelled):
+        raise SystemExit("--summary takes LABEL=DIR arguments")
+    loaded = [(label, load_groups(d)) for label, d in labelled]
+    print("| rule | " + " | ".join(label for label, _ in loaded) + " | mean |")
+    print("| --- |" + " --: |" * (len(loaded) + 1))
+    for title, rule, crit in rules:
+        scored = [score_rule(g, rule, crit) for _, g in loaded]
+        means = [np.mean(r[1]) for r in scored]
+        print(f"| {title} | " + " | ".join(f"{m:.2f}" + (f" ({r[3]} collapsed)" if r[3] else "")
+                                           for m, r in zip(means, scored)) + f" | {np.mean(means):.2f} |")
+    raise SystemExit(0)
+
+groups = load_groups(args.root[0])
+keys = sorted(groups)
+on = args.scored_on
+print(f"Choosing a (method, round) per seed among {len(groups[keys[0]])} candidates "
+      f"({', '.join(sorted({c[0] for c in groups[keys[0]]}))}); {on} mJac (%) of the choice; regret = best "
+      f"candidate's {on} mJac minus the choice's (points); ρ = Spearman correlation of the criterion with {on} mJac "
+      f"over the candidates; collapsed = choices below half the source model's {on} mJac.\n")
+print("| rule | " + " | ".join(f"shift {s} seed {d}" for s, d in keys) + " | mean regret | mean ρ | collapsed |")
+print("| --- |" + " --- |" * len(keys) + " --: | --: | --: |")
+for title, rule, crit in rules:
+    cells, regrets, rhos, collapsed = score_rule(groups, rule, crit)
     rho = f"{np.nanmean(rhos):+.2f}" if rhos and not all(np.isnan(rhos)) else "–"
     print(f"| {title} | " + " | ".join(cells) + f" | {np.mean(regrets):.2f} | {rho} | {collapsed} |")
 
