@@ -8,8 +8,7 @@
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/log.h"
 #include "adapters/io/h5_store.h"
-#include "pipeline/metrics/label_free_criteria.h"
-#include "pipeline/training/inference.h"
+#include "pipeline/training/label_free_scoring.h"
 #include "stages/dataset_options.h"
 #include "stages/model_scoring_stage.h"
 #include "stages/pipeline_stages.h"
@@ -64,22 +63,10 @@ class CriteriaStage : public ModelScoringStage<CriteriaOptions> {
     const std::string label = this->label(round);
     StoredModel model = load_model(ctx, model_key);
     auto split = open_target(ctx, o.data, o.split_read(), false);
-    LabelFreeCriteria criteria(model.net->num_classes(), static_cast<int64_t>(split.size()), o.criteria);
-    const bool dar = model.inference.dar;
-    predict_images(
-        *model.net, split, model.inference, ctx.execution(), label,
-        [&](size_t i, const Sample&, const ImagePrediction& p) {
-          torch::Tensor softmax;
-          if (dar)
-            softmax = predict_probabilities({}, p.logits.unsqueeze(0), static_cast<int>(p.probabilities.size(1)),
-                                            static_cast<int>(p.probabilities.size(2)), InferenceMode{})
-                          .squeeze(0);
-          criteria.add(static_cast<int64_t>(i), p.probabilities, p.mirrored, softmax);
-        },
-        o.mirrored);
     Metrics metrics;
     std::vector<std::string> shown;
-    for (const auto& [name, value] : criteria.values()) {
+    for (const auto& [name, value] :
+         label_free_scores(*model.net, split, model.inference, ctx.execution(), label, o.mirrored, o.criteria)) {
       metrics[metric::criterion(name)] = value;
       if (!std::isnan(value)) shown.push_back(fmt::format("{} {:.4f}", name, value));
     }

@@ -3,6 +3,7 @@
 // estimates; the result is the model of round r+1.
 #include <fmt/format.h>
 
+#include <limits>
 #include <numeric>
 
 #include "adapters/foundation/error.h"
@@ -12,6 +13,7 @@
 #include "pipeline/training/batchnorm_recalibration.h"
 #include "stages/dataset_options.h"
 #include "pipeline/training/inference.h"
+#include "pipeline/training/label_free_scoring.h"
 #include "stages/pipeline_stages.h"
 #include "pipeline/training/retrain_recipe.h"
 #include "stages/stage_inputs.h"
@@ -19,6 +21,16 @@
 
 namespace jcas {
 namespace {
+
+// How the retrained model's epoch was chosen, as the result records it.
+std::string selection_text(const RetrainOptions& o) {
+  switch (o.select) {
+    case Selection::val: return "best validation mJac";
+    case Selection::label_free: return "best label-free " + o.select_criterion;
+    case Selection::last: break;
+  }
+  return "last epoch";
+}
 
 torch::Tensor all_labels(const SegmentationDataset& ds) {
   std::vector<size_t> all(ds.size());
@@ -114,12 +126,19 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
       data.validate = [&](SegmentationModel& m) {
         return evaluate_model(m, *val, inference, execution, "validate").mean_jaccard;
       };
+    } else if (o.retrain.select == Selection::label_free) {
+      data.validate = [&](SegmentationModel& m) {
+        for (const auto& [name, value] : label_free_scores(m, train, inference, execution, "validate", true))
+          if (name == o.retrain.select_criterion) return value;
+        return std::numeric_limits<double>::quiet_NaN();
+      };
     }
     TrainerOptions run;
     run.seed = static_cast<uint64_t>(o.seed);
     run.label = fmt::format("retrain[{}]", round);
     run.checkpoint = ctx.checkpoint_path({"retrain", round});
     run.checkpoint_key = fingerprint;
+    if (o.retrain.select == Selection::label_free) run.validation_name = "label-free " + o.retrain.select_criterion;
     Retrained r = retrain_model(*model.net, o.retrain, data, run, execution);
 
     StoredModel::write(out, *model.net, inference);
@@ -135,7 +154,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     outcome.kept = r.kept;
     outcome.selected_epoch = r.result.selected_epoch;
     outcome.resumed_from_epoch = r.result.resumed_from;
-    outcome.selection = o.retrain.select == Selection::val ? "best validation mJac" : "last epoch";
+    outcome.selection = selection_text(o.retrain);
     outcome.write(out);
     if (execution.is_writer()) std::filesystem::remove(run.checkpoint);  // rank 0's file
     Metrics metrics = {{"selected_epoch", r.result.selected_epoch}, {"kept_labels", r.kept}};
@@ -143,8 +162,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
       log::info("retrain[{}]: {} takes no gradient step", round, o.retrain.method);
       return metrics;
     }
-    log::info("retrain[{}]: kept epoch {} ({})", round, r.result.selected_epoch,
-              o.retrain.select == Selection::val ? "best validation mJac" : "last epoch, label-free");
+    log::info("retrain[{}]: kept epoch {} ({})", round, r.result.selected_epoch, selection_text(o.retrain));
     metrics[metric::final_loss] = r.result.epochs.back().loss;
     return metrics;
   }

@@ -3,6 +3,10 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
+
+#include "adapters/foundation/error.h"
+
 #include "pipeline/metrics/segmentation_metrics.h"
 
 namespace jcas {
@@ -48,6 +52,15 @@ const std::vector<CriterionInfo>& label_free_criteria() {
       {"expected_mjac", "the mJac the model expects of its own labels if calibrated (global, foreground classes)"},
   };
   return list;
+}
+
+void check_criterion(const std::string& name, const std::string& option) {
+  std::vector<std::string> names;
+  for (const auto& c : label_free_criteria()) {
+    if (name == c.name) return;
+    names.emplace_back(c.name);
+  }
+  throw UserError(fmt::format("{}: unknown criterion '{}' (one of: {})", option, name, fmt::join(names, ", ")));
 }
 
 LabelFreeCriteria::LabelFreeCriteria(int num_classes, int64_t images, LabelFreeCriteriaOptions options)

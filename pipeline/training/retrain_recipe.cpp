@@ -20,7 +20,8 @@ const std::vector<std::pair<NtmInit, const char*>>& EnumNames<NtmInit>::table() 
 }
 
 const std::vector<std::pair<Selection, const char*>>& EnumNames<Selection>::table() {
-  static const std::vector<std::pair<Selection, const char*>> t = {{Selection::last, "last"}, {Selection::val, "val"}};
+  static const std::vector<std::pair<Selection, const char*>> t = {
+      {Selection::last, "last"}, {Selection::val, "val"}, {Selection::label_free, "label-free criterion"}};
   return t;
 }
 
@@ -66,7 +67,20 @@ void RetrainOptions::bind(OptionBinder& b) {
   b.bind("method", &method, "adaptation method (" + adaptation_method_names() + ")");
   loss.bind(b);
   b.bind("ntm_init", &ntm_init, "NTM start: this round's T_C and T_C->A, or the reference's W = -2");
-  b.bind("select", &select, "model selection: the last epoch (label-free) or the labelled target val split");
+  b.bind("select",
+         "model selection: last (the last epoch), val (the best epoch on the labelled target val split), or a "
+         "label-free criterion's name (the best epoch by it on the images trained on; an inference pass per epoch; "
+         "README: Choosing without labels)",
+         [this] { return select == Selection::label_free ? select_criterion : std::string(enum_name(select)); },
+         [this](const std::string& t) {
+           if (t == "last" || t == "val") {
+             select = t == "last" ? Selection::last : Selection::val;
+             return;
+           }
+           check_criterion(t, "--retrain.select (last, val or a criterion)");
+           select = Selection::label_free;
+           select_criterion = t;
+         });
   b.bind("labels", &labels, "training labels: the round's pseudo labels, or the train split's truth (upper bound)");
   b.bind("freeze", "parts fixed while retraining: comma list of bn_stats, bn_affine, early (reference: bn_affine,early)",
          [this] { return freeze.text(); }, [this](const std::string& t) { freeze = FrozenParts::parse(t); });
@@ -87,6 +101,9 @@ void RetrainOptions::check() const {
   }
   loss.check();
   filter.check();
+  if (select == Selection::label_free && select_criterion == "dar_agreement" && !inference().dar)
+    throw UserError(fmt::format("--retrain.select dar_agreement needs a DAR read-out; method '{}' reads out with softmax",
+                                method));
 }
 
 Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const RetrainData& data,

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "adapters/foundation/option_binder.h"
+#include "pipeline/metrics/label_free_criteria.h"
 #include "pipeline/model/segmentation_model.h"
 #include "pipeline/training/adaptation_registry.h"
 #include "pipeline/training/pseudo_label_filters.h"
@@ -16,7 +17,7 @@
 namespace jcas {
 
 enum class NtmInit { estimate, identity };
-enum class Selection { last, val };
+enum class Selection { last, val, label_free };
 // pseudo: the round's pseudo labels; truth: the train split's own labels (the upper bound).
 enum class TrainingLabels { pseudo, truth };
 template <>
@@ -51,6 +52,7 @@ struct RetrainOptions {
   NtmInit ntm_init = NtmInit::estimate;
   bool ntm_lr_tied = true;  // the reference's effective NTM rate: the backbone's (chosen on val)
   Selection select = Selection::last;
+  std::string select_criterion;  // Selection::label_free: the criterion, on the images trained on
   TrainingLabels labels = TrainingLabels::pseudo;
   // AdaBN before any method (the adabn and tent methods always start with it). Not a [retrain]
   // key: the retrain stage binds it to [pseudo_label] adabn, continuing from the labelling model.

@@ -363,7 +363,7 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
         best_epoch = epoch + 1;
         copy_state(live, best);
       }
-      selection = fmt::format(", validation mJac {:.4f}{}", log_line.validation, better ? " (best)" : "");
+      selection = fmt::format(", {} {:.4f}{}", o.validation_name, log_line.validation, better ? " (best)" : "");
     }
     log::info("{} epoch {}/{}: loss {:.4f} (seg {:.4f}, aff {:.4f}){}, {}", o.label, epoch + 1, o.epochs,
               log_line.loss, log_line.seg, log_line.aff, selection, format_duration(log_line.seconds));

@@ -26,6 +26,7 @@ struct TrainerOptions {
   std::string label = "train";          // shown on the progress bar
   std::filesystem::path checkpoint;     // empty: no checkpoint
   std::string checkpoint_key;           // a checkpoint is resumed only if it carries this key
+  std::string validation_name = "validation mJac";  // what the validation callback scores, for the log
 };
 
 struct EpochLog {

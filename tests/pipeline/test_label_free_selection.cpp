@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <regex>
 
+#include "adapters/io/h5_store.h"
 #include "cli_runner.h"
 #include "tiny_pipeline.h"
 
@@ -123,4 +125,27 @@ TEST(LabelFreeSelection, AutoRoundsAddRoundsWhileTheCriterionRises) {
   bad = run_jcas(concat({"run", "--until", "snd"}, tiny_options(d)));
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("--max_rounds and --until belong to --rounds auto"), std::string::npos) << bad.output;
+}
+
+// `--retrain.select CRITERION`: each epoch is scored by the criterion on the images trained on, and
+// the epoch with the highest score is kept.
+TEST(LabelFreeSelection, RetrainKeepsTheEpochTheCriterionPrefers) {
+  const fs::path d = copy_of_completed("select_label_free");
+  auto r = run_jcas(concat(concat({"run"}, tiny_options(d)),
+                           {"--retrain.select", "certainty"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(stages_run(r.output), (std::vector<std::string>{"retrain[0]", "evaluate[0]", "criteria[0]"})) << r.output;
+  jcas::H5Reader retrain(d / "round-0" / "retrain.h5");
+  EXPECT_EQ(retrain.attr_string("/", "selection"), "best label-free certainty");
+  // The kept epoch is the last one the log marks best.
+  const std::regex line(R"(retrain\[0\] epoch (\d+)/\d+: .*label-free certainty [0-9.]+ \(best\))");
+  int best = 0;
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), line), end; it != end; ++it)
+    best = std::stoi((*it)[1]);
+  EXPECT_GT(best, 0) << r.output;
+  EXPECT_EQ(metric_of(d / "round-0" / "retrain.h5", "selected_epoch"), best) << r.output;
+  auto bad = run_jcas(concat(concat({"run"}, tiny_options(d)), {"--retrain.method", "ce", "--retrain.select",
+                                                                "dar_agreement"}));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("dar_agreement needs a DAR read-out"), std::string::npos) << bad.output;
 }

@@ -67,8 +67,8 @@ TEST(OptionSchema, BadValuesNameTheirKey) {
   auto stages = pipeline_stages();
   OptionSchema schema(stages);
   for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{
-           {"retrain.method", "magic"}, {"retrain.select", "best"}, {"estimate_ntm.estimator", "psychic"},
-           {"retrain.epochs", "many"}, {"data.input_size", "big"}, {"device", "tpu"}}) {
+           {"retrain.method", "magic"}, {"retrain.select", "best"},
+           {"estimate_ntm.estimator", "psychic"}, {"retrain.epochs", "many"}, {"data.input_size", "big"}, {"device", "tpu"}}) {
     try {
       auto values = schema.defaults({{key, text}});
       fingerprints(stages, values);

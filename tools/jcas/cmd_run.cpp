@@ -50,7 +50,7 @@ std::unique_ptr<PipelineSession> run_pipeline(const Args& args, bool auto_rounds
   if (!auto_rounds && (!session->values["max_rounds"].defaulted() || !session->values["until"].defaulted()))
     throw UserError("--max_rounds and --until belong to --rounds auto");
   if (auto_rounds) {
-    check_criterion(session->values["until"].as<std::string>());
+    check_criterion(session->values["until"].as<std::string>(), "--until");
     const int most = session->values["max_rounds"].as<int>();
     if (most < 1 || most > 100) throw UserError(fmt::format("--max_rounds must be in 1..100, got {}", most));
     if (session->context->execution().world_size() > 1)

@@ -68,7 +68,7 @@ int select(const Args& args) {
   if (parsed.help) return 0;
   const auto& vm = parsed.values;
   const std::string criterion = vm["criterion"].as<std::string>();
-  check_criterion(criterion);
+  check_criterion(criterion, "--criterion");
   const auto runs = vm.count("runs") ? vm["runs"].as<std::vector<std::string>>()
                                      : std::vector<std::string>{vm["workdir"].as<std::string>()};
   std::vector<ModelCandidate> candidates;

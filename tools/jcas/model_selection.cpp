@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "adapters/foundation/error.h"
-#include "pipeline/metrics/label_free_criteria.h"
 #include "stages/stage_inputs.h"
 #include "stages/stage_metrics.h"
 #include "tools/jcas/pipeline_session.h"
@@ -41,15 +40,6 @@ std::vector<ModelCandidate> model_candidates(const PipelineSession& s) {
     out.push_back(std::move(c));
   }
   return out;
-}
-
-void check_criterion(const std::string& criterion) {
-  std::vector<std::string> names;
-  for (const auto& c : label_free_criteria()) {
-    if (criterion == c.name) return;
-    names.emplace_back(c.name);
-  }
-  throw UserError(fmt::format("unknown criterion '{}' (one of: {})", criterion, fmt::join(names, ", ")));
 }
 
 double criterion_value(const ModelCandidate& c, const std::string& criterion) {

@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "pipeline/cache/stage_record.h"
+#include "pipeline/metrics/label_free_criteria.h"
 
 namespace jcas {
 
 struct PipelineSession;
 
-// The criterion `jcas select` and `--select` use when none is named (README: Choosing without labels).
-inline constexpr char kDefaultCriterion[] = "flip_agreement";
 
 struct ModelCandidate {
   std::filesystem::path workdir;
@@ -25,8 +24,6 @@ struct ModelCandidate {
 // The models of the session's pipeline whose result and criteria are computed and current.
 std::vector<ModelCandidate> model_candidates(const PipelineSession& session);
 
-// Checks a criterion's name (UserError listing the names otherwise).
-void check_criterion(const std::string& criterion);
 // The candidate with the highest value of `criterion` (the earliest round among equals); nullptr
 // when no candidate has a value for it.
 const ModelCandidate* best_candidate(const std::vector<ModelCandidate>& candidates, const std::string& criterion);

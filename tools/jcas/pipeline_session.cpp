@@ -46,7 +46,7 @@ ChosenModel PipelineSession::chosen_model() const {
   if (values.count("select")) {
     if (values.count("model")) throw UserError("--model and --select both choose the model: give one");
     const std::string criterion = values["select"].as<std::string>();
-    check_criterion(criterion);
+    check_criterion(criterion, "--select");
     const auto candidates = model_candidates(*this);
     const ModelCandidate* best = best_candidate(candidates, criterion);
     if (!best)
