@@ -93,7 +93,6 @@ void LabelFreeCriteria::add(int64_t index, const torch::Tensor& probabilities, c
   auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(index) * 0x9E3779B97F4A7C15ULL + 1);
   const auto picks = torch::randperm(pixels, gen, torch::kLong).narrow(0, 0, std::min(per_image, pixels));
   snd_sample_.push_back(flat.index_select(1, picks).t().to(torch::kFloat32));
-  ++added_;
 }
 
 std::vector<std::pair<std::string, double>> LabelFreeCriteria::values() const {

@@ -71,7 +71,7 @@ class LabelFreeCriteria {
   int k_;
   int64_t images_;
   LabelFreeCriteriaOptions options_;
-  int64_t added_ = 0, pixels_ = 0;
+  int64_t pixels_ = 0;
   double entropy_sum_ = 0, confidence_sum_ = 0;
   // K each, float64: pixels labelled c, the mass of p_c (expected pixels of c), p_c on pixels labelled c.
   torch::Tensor labelled_, true_mass_, tp_mass_;

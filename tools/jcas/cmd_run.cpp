@@ -73,6 +73,7 @@ std::unique_ptr<PipelineSession> run_pipeline(const Args& args, bool auto_rounds
 int run_auto_rounds(const Args& args) {
   std::unique_ptr<PipelineSession> session;
   std::string criterion;
+  std::vector<ModelCandidate> candidates;  // the last run's models with their criteria
   for (int rounds = 1;; ++rounds) {
     Args with_rounds = args;
     with_rounds.insert(with_rounds.end(), {"--rounds", std::to_string(rounds)});
@@ -81,7 +82,7 @@ int run_auto_rounds(const Args& args) {
     if (!session) return 0;
     criterion = session->values["until"].as<std::string>();
     const int most = session->values["max_rounds"].as<int>();
-    const auto candidates = model_candidates(*session);
+    candidates = model_candidates(*session);
     auto value = [&](int round) {
       for (const auto& c : candidates)
         if (c.round == round) return criterion_value(c, criterion);
@@ -100,7 +101,7 @@ int run_auto_rounds(const Args& args) {
       break;
     }
   }
-  const ModelCandidate* best = best_candidate(model_candidates(*session), criterion);
+  const ModelCandidate* best = best_candidate(candidates, criterion);
   if (best)
     log::info("the best model by {}: {} (export it with `jcas export --workdir {} --select {}`)", criterion,
               best->round == 0 ? "the source model" : fmt::format("the model after {} round(s)", best->round),

@@ -15,11 +15,15 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// Whether `key`'s result is computed and current.
+bool is_current(const PipelineSession& s, const StageKey& key) {
+  const PlannedStage* p = s.plan->find(key);
+  return p && s.plan->status(*p).state == CacheState::done;
+}
+
 // The current record of `key`'s result, or nullptr when it is not computed or stale.
 std::unique_ptr<StageRecord> current_record(const PipelineSession& s, const StageKey& key) {
-  const PlannedStage* p = s.plan->find(key);
-  if (!p || s.plan->status(*p).state != CacheState::done) return nullptr;
-  return std::make_unique<StageRecord>(read_record(s.context->result_path(key)));
+  return is_current(s, key) ? std::make_unique<StageRecord>(read_record(s.context->result_path(key))) : nullptr;
 }
 
 }  // namespace
@@ -30,7 +34,7 @@ std::vector<ModelCandidate> model_candidates(const PipelineSession& s) {
     const StageKey criteria = round == 0 ? StageKey{"criteria_source", 0} : StageKey{"criteria", round - 1};
     const StageKey evaluation = round == 0 ? StageKey{"evaluate_source", 0} : StageKey{"evaluate", round - 1};
     const auto record = current_record(s, criteria);
-    if (!record || !current_record(s, model_of_round(round))) continue;
+    if (!record || !is_current(s, model_of_round(round))) continue;
     ModelCandidate c;
     c.workdir = s.context->workdir();
     c.round = round;
