@@ -26,7 +26,10 @@ struct DataStageOptions {
     synth.bind(s, '_');
     bind_seed(b, &seed);
   }
-  void check() const { synth.check(); }
+  void check() const {
+    synth.check();
+    check_seed(seed);
+  }
 };
 
 class DataStage : public StageWith<DataStageOptions> {

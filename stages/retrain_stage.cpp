@@ -58,6 +58,7 @@ struct RetrainStageOptions {
     bind_seed(b, &seed);
   }
   void check() const {
+    check_seed(seed);
     train.check();
     val.check();
     retrain.check();

@@ -65,6 +65,7 @@ struct SourceStageOptions {
     bind_seed(b, &seed);
   }
   void check() const {
+    check_seed(seed);
     model.check();
     input.check();
     if (!weights.empty() && !torchscript.empty())

@@ -10,6 +10,7 @@
 namespace jcas::log {
 namespace {
 Level g_level = Level::info;
+std::string g_prefix;
 std::unique_ptr<std::ofstream> g_file;
 std::mutex g_mutex;
 
@@ -22,6 +23,7 @@ std::string stamp(const char* format) {
 }  // namespace
 
 void set_level(Level l) { g_level = l; }
+void set_prefix(const std::string& prefix) { g_prefix = prefix; }
 Level level() { return g_level; }
 
 void open_file(const std::filesystem::path& path) {
@@ -36,9 +38,9 @@ void to_file(const std::string& text) {
 
 void write(Level l, const std::string& line) {
   // The file keeps every line up to debug, dated; the terminal shows what the level asks for.
-  to_file("[" + stamp("%Y-%m-%d %H:%M:%S") + "] " + line + "\n");
+  to_file("[" + stamp("%Y-%m-%d %H:%M:%S") + "] " + g_prefix + line + "\n");
   if (static_cast<int>(l) > static_cast<int>(g_level)) return;
-  std::fprintf(stderr, "[%s] %s\n", stamp("%H:%M:%S").c_str(), line.c_str());
+  std::fprintf(stderr, "[%s] %s%s\n", stamp("%H:%M:%S").c_str(), g_prefix.c_str(), line.c_str());
   std::fflush(stderr);
 }
 

@@ -8,6 +8,8 @@ namespace jcas::log {
 enum class Level { quiet = 0, info = 1, debug = 2 };
 void set_level(Level level);
 Level level();
+// Text put before every later line ("rank 1: " in a data-parallel run's other ranks); "" for none.
+void set_prefix(const std::string& prefix);
 
 // Log lines go to stderr so that stdout stays clean for --json output, and, once a file is
 // open, to that file with their date (every level, whatever the terminal shows).

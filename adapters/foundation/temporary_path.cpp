@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -11,8 +12,25 @@
 namespace jcas {
 namespace fs = std::filesystem;
 
+namespace {
+
+// This host's name as it appears in temporary names: letters, digits, '-' and '_' only (a dot
+// would end the name's host part).
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || !name[0]) return std::string("host");
+    std::string t;
+    for (const char* c = name; *c; ++c) t += std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' ? *c : '_';
+    return t;
+  }();
+  return tag;
+}
+
+}  // namespace
+
 fs::path temporary_path(const fs::path& final_path) {
-  return fs::path(final_path.string() + fmt::format(".{}.tmp", static_cast<long>(getpid())));
+  return fs::path(final_path.string() + fmt::format(".{}-{}.tmp", host_tag(), static_cast<long>(getpid())));
 }
 
 TemporaryPath::TemporaryPath(fs::path final_path) : final_(std::move(final_path)), tmp_(temporary_path(final_)) {
@@ -34,14 +52,22 @@ void TemporaryPath::commit() {
 
 namespace {
 
-// The pid in "<final>.<pid>.tmp", or 0 for the unnamed form "<final>.tmp".
-long writer_pid(const std::string& name) {
+// The writer of a temporary: "<final>.<host>-<pid>.tmp", "<final>.<pid>.tmp" (this host's), or
+// pid 0 for the unnamed form "<final>.tmp".
+struct Writer {
+  std::string host;
+  long pid = 0;
+};
+Writer writer_of(const std::string& name) {
   const std::string stem = name.substr(0, name.size() - 4);  // without ".tmp"
   auto dot = stem.rfind('.');
-  if (dot == std::string::npos) return 0;
-  const std::string digits = stem.substr(dot + 1);
-  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
-  return std::stol(digits);
+  if (dot == std::string::npos) return {host_tag(), 0};
+  const std::string tag = stem.substr(dot + 1);
+  const auto dash = tag.rfind('-');
+  const std::string host = dash == std::string::npos ? host_tag() : tag.substr(0, dash);
+  const std::string digits = dash == std::string::npos ? tag : tag.substr(dash + 1);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return {host_tag(), 0};
+  return {host, std::stol(digits)};
 }
 
 bool running(long pid) { return pid > 0 && (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
@@ -57,8 +83,9 @@ int remove_stale_temporaries(const fs::path& dir) {
     const std::string name = it->path().filename().string();
     if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".tmp") != 0) continue;
     if (it->is_directory()) it.disable_recursion_pending();
-    const long pid = writer_pid(name);
-    if (pid != static_cast<long>(getpid()) && !running(pid)) stale.push_back(it->path());
+    const Writer writer = writer_of(name);
+    if (writer.host == host_tag() && writer.pid != static_cast<long>(getpid()) && !running(writer.pid))
+      stale.push_back(it->path());
   }
   for (const auto& p : stale) fs::remove_all(p, ec);
   return static_cast<int>(stale.size());

@@ -117,6 +117,7 @@ H5Attr read_attr(const H5::Attribute& a) {
 // ---------------------------------------------------------------------------------------------
 struct H5Writer::Impl {
   H5::H5File file;
+  Target target = Target::file;
   bool committed = false;
 
   H5::Group ensure_group(const std::vector<std::string>& parts, size_t count) {
@@ -128,12 +129,20 @@ struct H5Writer::Impl {
   }
 };
 
-H5Writer::H5Writer(std::filesystem::path final_path)
+H5Writer::H5Writer(std::filesystem::path final_path, Target target)
     : final_path_(std::move(final_path)), impl_(std::make_unique<Impl>()) {
   silence_hdf5();
-  tmp_path_ = temporary_path(final_path_);
-  if (!final_path_.parent_path().empty()) std::filesystem::create_directories(final_path_.parent_path());
+  impl_->target = target;
   try {
+    if (target == Target::memory) {
+      tmp_path_ = final_path_.string() + " (in memory)";
+      H5::FileAccPropList access;
+      access.setCore(1 << 20, /*backing_store=*/false);
+      impl_->file = H5::H5File(tmp_path_.string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
+      return;
+    }
+    tmp_path_ = temporary_path(final_path_);
+    if (!final_path_.parent_path().empty()) std::filesystem::create_directories(final_path_.parent_path());
     impl_->file = H5::H5File(tmp_path_.string(), H5F_ACC_TRUNC);
   } catch (const H5::Exception& e) {
     throw UserError(fmt::format("{}: cannot create HDF5 file ({})", tmp_path_.string(), e.getDetailMsg()));
@@ -147,7 +156,7 @@ H5Writer::~H5Writer() {
     } catch (...) {
     }
     std::error_code ec;
-    std::filesystem::remove(tmp_path_, ec);
+    if (impl_->target == Target::file) std::filesystem::remove(tmp_path_, ec);
   }
 }
 
@@ -209,6 +218,7 @@ void H5Writer::attr(const std::string& object, const std::string& key, const H5A
 }
 
 void H5Writer::commit() {
+  if (impl_->target == Target::memory) throw std::logic_error("H5Writer::commit: " + tmp_path_.string());
   impl_->file.close();
   std::filesystem::rename(tmp_path_, final_path_);
   impl_->committed = true;

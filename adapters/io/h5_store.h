@@ -1,8 +1,9 @@
 #pragma once
 // HDF5 files of named tensors with attributes: the toolkit's cache format.
 //
-// Writes go to `<path>.<pid>.tmp` and are renamed into place by commit(), so a crash never leaves a
-// file that looks complete. Reads validate and turn every HDF5 failure into a UserError naming
+// Writes go to a temporary beside the path (adapters/foundation/temporary_path.h) that commit()
+// renames into place, so a crash never leaves a file that looks complete; or, for a process that
+// computes what another commits, to memory only. Reads validate and turn every HDF5 failure into a UserError naming
 // the file and the object.
 #include <torch/torch.h>
 
@@ -18,7 +19,10 @@ using H5Attr = std::variant<int64_t, double, std::string, std::vector<double>, s
 
 class H5Writer {
  public:
-  explicit H5Writer(std::filesystem::path final_path);
+  // `file`: a temporary file, committed to `final_path`; `memory`: nothing reaches the disk (a
+  // data-parallel run's ranks other than 0 compute results rank 0 commits) and commit() is refused.
+  enum class Target { file, memory };
+  explicit H5Writer(std::filesystem::path final_path, Target target = Target::file);
   ~H5Writer();  // an uncommitted file is removed
   H5Writer(const H5Writer&) = delete;
   H5Writer& operator=(const H5Writer&) = delete;

@@ -84,8 +84,7 @@ CacheStatus cache_status(const CachedJob& job) {
 
 StageRecord run_job(const CachedJob& job, bool commit) {
   auto t0 = std::chrono::steady_clock::now();
-  std::filesystem::create_directories(job.path.parent_path());
-  H5Writer out(job.path);
+  H5Writer out(job.path, commit ? H5Writer::Target::file : H5Writer::Target::memory);
   StageRecord record;
   record.metrics = job.compute(out);
   record.stage = job.stage;

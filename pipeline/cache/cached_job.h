@@ -46,7 +46,7 @@ struct CacheStatus {
 
 CacheStatus cache_status(const CachedJob& job);
 // Computes the job, writes its record and commits the file (`commit` false: a process that is
-// not the writer computes but leaves the file to the writer). Returns the record.
+// not the writer computes in memory and leaves the file to the writer). Returns the record.
 StageRecord run_job(const CachedJob& job, bool commit = true);
 // The cached record when the job is done, otherwise the record of a fresh run.
 StageRecord cached_or_run(const CachedJob& job, bool commit = true);

@@ -1,5 +1,6 @@
 #include "pipeline/execution/execution_context.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -12,15 +13,22 @@
 namespace jcas {
 ExecutionContext ExecutionContext::from(const RunOptions& run) {
   ExecutionContext e;
+  const TorchrunEnvironment env = read_torchrun_environment();
   if (run.device == DeviceKind::cuda) {
     if (!torch::cuda::is_available())
       throw UserError(
           "--device cuda: this LibTorch has no usable CUDA device (Debian's libtorch-dev is built for the CPU only): "
           "build jcas against a CUDA build of LibTorch from pytorch.org with -DTorch_DIR=<libtorch>/share/cmake/Torch "
           "(README: Scaling out), or run with --device cpu");
-    e.device_ = c10::Device(c10::DeviceType::CUDA);
+    // One GPU per local rank, as torchrun's users expect: cuda:LOCAL_RANK, made the current device.
+    const int gpus = static_cast<int>(torch::cuda::device_count());
+    if (env.local_world_size > gpus)
+      throw UserError(fmt::format("--device cuda: {} processes on this machine (LOCAL_WORLD_SIZE) but {} visible "
+                                  "GPU(s): start at most {} per machine (--nproc, torchrun --nproc_per_node)",
+                                  env.local_world_size, gpus, gpus));
+    e.device_ = c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+    c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(e.device_);
   }
-  const TorchrunEnvironment env = read_torchrun_environment();
   e.world_size_ = env.world_size;
   e.rank_ = env.rank;
   if (e.world_size_ > 1)
@@ -74,6 +82,28 @@ std::vector<at::Tensor> ExecutionContext::all_gather(const at::Tensor& tensor) c
 
 void ExecutionContext::barrier(const std::string& what) const {
   if (group_) group_->barrier(what);
+}
+
+std::string ExecutionContext::after_writer(const std::string& what,
+                                           const std::function<std::string()>& writer_part) const {
+  if (!group_) return writer_part();
+  // Each call its own key: a session may wait for rank 0 more than once.
+  static int calls = 0;
+  const std::string key = fmt::format("after_writer/{}", calls++);
+  if (is_writer()) {
+    try {
+      const std::string text = writer_part();
+      group_->post(key, "ok:" + text);
+      return text;
+    } catch (const std::exception& e) {
+      group_->post(key, std::string("error:") + e.what());
+      throw;
+    }
+  }
+  const std::string answer = group_->await(key, std::chrono::hours(24 * 30), what);
+  if (answer.rfind("error:", 0) == 0)
+    throw UserError(fmt::format("rank {}: {}: rank 0 failed: {}", rank_, what, answer.substr(6)));
+  return answer.substr(3);
 }
 
 }  // namespace jcas

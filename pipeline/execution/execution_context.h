@@ -5,6 +5,7 @@
 // only the writer (rank 0) commits results and checkpoints. One process is the world of size 1.
 #include <c10/core/Device.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ class ExecutionContext {
   void broadcast_from_writer(std::vector<at::Tensor>& tensors) const;
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const;
   void barrier(const std::string& what) const;
+  // Runs `writer_part` on rank 0 while the other ranks wait for it, however long it takes (it may
+  // wait for another run's lock): not a collective, so the collectives' timeout does not apply.
+  // Returns its text on every rank; when it throws, the others fail naming rank 0's error.
+  std::string after_writer(const std::string& what, const std::function<std::string()>& writer_part) const;
 
  private:
   c10::Device device_ = c10::Device(c10::DeviceType::CPU);

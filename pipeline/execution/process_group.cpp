@@ -19,6 +19,14 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
+// The first line of an error without LibTorch's C++ backtrace: what a user can act on.
+std::string first_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  const auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
 bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 // c10d's collectives take one tensor per device; many tensors travel as one flat buffer per
@@ -46,17 +54,19 @@ void flattened(std::vector<at::Tensor>& tensors, const Collective& collective) {
 struct ProcessGroup::Impl {
   int rank = 0;
   std::chrono::seconds timeout{0};
+  c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
 
   // Runs a collective and waits for it; c10d's and Gloo's errors (peer closed the connection,
-  // timeout) become one UserError that says which rank saw what.
+  // timeout) become one line that says which rank saw what, and what to do.
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) const {
     try {
       work->wait();
     } catch (const std::exception& e) {
-      throw UserError(fmt::format("rank {}: {} failed: another rank died, or did not answer within the {} s timeout "
-                                  "(--dist_timeout) ({})",
-                                  rank, what, timeout.count(), e.what()));
+      throw UserError(fmt::format("rank {}: {} failed: another rank stopped or did not answer within {} s "
+                                  "(--dist_timeout); its output says why, and the same command resumes from the "
+                                  "cache ({})",
+                                  rank, what, timeout.count(), first_line(e)));
     }
   }
 };
@@ -84,6 +94,7 @@ ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeou
     auto store = c10::make_intrusive<c10d::TCPStore>(host, store_options);
     // A prefix per launch keeps a long-lived agent store's keys of earlier groups apart.
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("jcas/" + env_or("TORCHELASTIC_RESTART_COUNT", "0"), store);
+    impl_->store = prefixed;
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const std::string interface = env_or("GLOO_SOCKET_IFNAME", "");
     options->devices.push_back(!interface.empty()  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
@@ -93,8 +104,10 @@ ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeou
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
-    throw UserError(fmt::format("rank {} of {}: cannot join the process group at {}:{} within {} s ({})", rank,
-                                world_size, host, port, timeout.count(), e.what()));
+    throw UserError(fmt::format("rank {} of {}: cannot join the process group at {}:{} within {} s (--dist_timeout; "
+                                "MASTER_ADDR and MASTER_PORT must name rank 0's machine, reachable from every rank) "
+                                "({})",
+                                rank, world_size, host, port, timeout.count(), first_line(e)));
   }
 }
 
@@ -121,5 +134,21 @@ std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& tensor) const
 }
 
 void ProcessGroup::barrier(const std::string& what) const { impl_->wait(impl_->group->barrier(), what); }
+
+void ProcessGroup::post(const std::string& key, const std::string& value) const {
+  impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::string ProcessGroup::await(const std::string& key, std::chrono::seconds timeout, const std::string& what) const {
+  try {
+    impl_->store->wait({key}, timeout);
+    const std::vector<uint8_t> value = impl_->store->get(key);
+    return std::string(value.begin(), value.end());
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("rank {}: {} failed: rank 0 stopped, or did not answer within {} s; its output says "
+                                "why ({})",
+                                impl_->rank, what, timeout.count(), first_line(e)));
+  }
+}
 
 }  // namespace jcas

@@ -30,6 +30,10 @@ class ProcessGroup {
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const;
   // Returns once every rank has reached it; `what` names the point in messages.
   void barrier(const std::string& what) const;
+  // Rank 0 posts `value` under `key` in the rendezvous store; the others wait for it up to
+  // `timeout` (not the collectives' timeout: rank 0 may be waiting for a lock) and return it.
+  void post(const std::string& key, const std::string& value) const;
+  std::string await(const std::string& key, std::chrono::seconds timeout, const std::string& what) const;
 
  private:
   struct Impl;

@@ -11,16 +11,16 @@ struct RendezvousServer::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
 };
 
-RendezvousServer::RendezvousServer(int world_size) : impl_(std::make_unique<Impl>()) {
+RendezvousServer::RendezvousServer(int world_size, std::uint16_t port) : impl_(std::make_unique<Impl>()) {
   c10d::TCPStoreOptions options;
-  options.port = 0;  // any free port
+  options.port = port;
   options.isServer = true;
   options.numWorkers = world_size;
   options.waitWorkers = false;
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
   } catch (const std::exception& e) {
-    throw UserError(fmt::format("cannot start the rendezvous store on 127.0.0.1 ({})", e.what()));
+    throw UserError(fmt::format("cannot start the rendezvous store at port {} ({})", port, e.what()));
   }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The rendezvous of a data-parallel run started on this machine by `jcas run --nproc N`: a c10d
-// TCPStore on 127.0.0.1 at a port the kernel picks, hosted by the launcher as torchrun's agent
+// The rendezvous of a data-parallel run started by `jcas run --nproc N` (on node 0 of several): a
+// c10d TCPStore at `port` (0: one the kernel picks), hosted by the launcher as torchrun's agent
 // hosts its store. Workers find it through MASTER_ADDR/MASTER_PORT with
 // TORCHELASTIC_USE_AGENT_STORE=True.
 #include <cstdint>
@@ -10,7 +10,7 @@ namespace jcas {
 
 class RendezvousServer {
  public:
-  explicit RendezvousServer(int world_size);
+  explicit RendezvousServer(int world_size, std::uint16_t port = 0);
   ~RendezvousServer();
   RendezvousServer(const RendezvousServer&) = delete;
   RendezvousServer& operator=(const RendezvousServer&) = delete;

@@ -32,4 +32,8 @@ void bind_seed(OptionBinder& b, int64_t* seed) {
   b.bind("seed", seed, "seed of the data, initialisation and sampling");
 }
 
+void check_seed(int64_t seed) {
+  if (seed < 0) throw UserError(fmt::format("--seed must be >= 0, got {}", seed));
+}
+
 }  // namespace jcas

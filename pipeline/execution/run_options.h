@@ -29,5 +29,7 @@ struct RunOptions {
 // `seed`: the pipeline's seed, bound by every stage whose result it decides (data synthesis,
 // initialisation, sample order), so it is declared here once.
 void bind_seed(OptionBinder& b, int64_t* seed);
+// UserError unless the seed is >= 0 (it becomes the unsigned seed of the generators).
+void check_seed(int64_t seed);
 
 }  // namespace jcas

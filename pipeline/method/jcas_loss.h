@@ -35,11 +35,11 @@ struct JcasLossOptions {
   //                 term, both from the grid logits.
   bool affinity = true, dar = true, calc = true;
   double lambda = 0.1, volume_weight = 0.5, consistency_weight = 0.01;
-  // Scales aff1 + λ·aff2. The reference: 1; 0.1 won on the target val split at both synthetic shifts
-  // (README, "How the defaults were chosen"): at weight 1 the affinity BCE outweighs the class terms.
+  // Scales aff1 + λ·aff2 (the reference: 1). Chosen on the target val split (README, "How the
+  // defaults were chosen"), since at weight 1 the affinity BCE outweighs the class terms.
   double affinity_weight = 0.1;
-  // Affinity grid: the reference's ratio (H/4, W/5: 64×64 at 256×320) at the quickstart's 128×160;
-  // it won on the target val split against the feature resolution 16×20 (README).
+  // Affinity grid: the reference's ratio (H/4, W/5: 64×64 at 256×320) at the quickstart's 128×160,
+  // chosen on the target val split against the feature resolution 16×20 (README).
   int affinity_h = 32, affinity_w = 32;
   AffinityImpl affinity_impl = AffinityImpl::dense;
   AffinityIgnore affinity_ignore = AffinityIgnore::exclude;

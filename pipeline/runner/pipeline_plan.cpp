@@ -113,19 +113,28 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
   }
   // Dependants need no re-run after a forced stage: their fingerprints name the inputs'
   // fingerprints, which a re-run with the same options reproduces.
-  std::vector<std::pair<const PlannedStage*, std::string>> todo;
+  // Rank 0 decides which stages are left (the ranks of a data-parallel run may look at the files at
+  // different moments); the others take its list.
+  const auto& planned = plan_.stages();
+  std::vector<torch::Tensor> to_run = {torch::zeros({static_cast<int64_t>(planned.size())}, torch::kInt64)};
+  std::vector<std::string> reasons(planned.size());
   std::map<std::string, double> typical;  // seconds per stage name: the latest known duration
-  for (const auto& p : plan_.stages()) {
-    CacheStatus s = plan_.status(*p);
-    if (s.record) typical[p->key.name] = s.record->seconds;
-    if (s.state == CacheState::done && !forced(*p, force)) {
-      log::info("skip {:<22} cached ({})", p->key.label(), format_duration(s.record->seconds));
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const PlannedStage& p = *planned[i];
+    CacheStatus s = plan_.status(p);
+    if (s.record) typical[p.key.name] = s.record->seconds;
+    if (s.state == CacheState::done && !forced(p, force)) {
+      log::info("skip {:<22} cached ({})", p.key.label(), format_duration(s.record->seconds));
       continue;
     }
-    todo.emplace_back(p.get(), s.state == CacheState::missing ? "missing"
-                               : s.state == CacheState::stale ? "stale: " + s.reason
-                                                              : "forced");
+    to_run[0][static_cast<int64_t>(i)] = 1;
+    reasons[i] = s.state == CacheState::missing ? "missing" : s.state == CacheState::stale ? "stale: " + s.reason : "forced";
   }
+  plan_.context().execution().broadcast_from_writer(to_run);
+  std::vector<std::pair<const PlannedStage*, std::string>> todo;
+  for (size_t i = 0; i < planned.size(); ++i)
+    if (to_run[0][static_cast<int64_t>(i)].item<int64_t>() != 0)
+      todo.emplace_back(planned[i].get(), reasons[i].empty() ? "rank 0 runs it" : reasons[i]);
   // The run's ETA: the stages left, each as long as its last known run (a later round's stage as
   // the earlier round's); unknown until every stage left has one.
   auto eta = [&](size_t from) {
@@ -137,8 +146,6 @@ int PipelineRunner::run_all(const std::set<std::string>& force) {
     }
     return ", about " + format_duration(left) + " left";
   };
-  // Every rank has decided from the same files before rank 0 writes any.
-  plan_.context().execution().barrier("agreeing on the stages to run");
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& [name, why] : plan_.skipped()) log::info("skip {:<22} {}", name, why);
   int ran = 0;
@@ -189,7 +196,7 @@ void PipelineRunner::validate_once(const PlannedStage& next) {
 void PipelineRunner::ensure(const StageKey& key) {
   const PlannedStage* p = plan_.find(key);
   if (!p) return;
-  if (plan_.status(*p).state == CacheState::done) {
+  if (writer_decides(plan_.status(*p).state == CacheState::done)) {
     log::info("skip {} (cached)", key.label());
     return;
   }

@@ -14,7 +14,9 @@ StageContext::StageContext(OptionValues values, RunOptions run, ExecutionContext
       run_(std::move(run)),
       execution_(execution),
       workdir_(run_.workdir),
-      digests_(std::make_unique<FileDigests>(workdir_ / ".jcas" / "digests.tsv")) {
+      // Rank 0 alone keeps the memo: the other ranks of a data-parallel run write nothing.
+      digests_(std::make_unique<FileDigests>(execution_.is_writer() ? workdir_ / ".jcas" / "digests.tsv"
+                                                                    : std::filesystem::path())) {
   for (const auto& s : stages)
     if (s->result_in_workdir()) in_workdir_.push_back(s->name());
 }

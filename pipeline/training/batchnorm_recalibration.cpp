@@ -69,25 +69,43 @@ int recalibrate_batchnorm(SegmentationModel& model, const SegmentationDataset& i
     momentum.push_back(m);
   }
 
-  std::vector<torch::Tensor> sum_mean(layers.size()), sum_square(layers.size());
+  // Each batch's count-weighted means and E[x^2], one float64 row per batch over all layers' channels.
+  // A data-parallel run's ranks fill every world_size-th row and add the rows up (x + 0 is exact),
+  // so that the sums below are folded in batch order as one process folds them: the same bits.
+  std::vector<int64_t> offset = {0};
+  for (const auto& l : layers) offset.push_back(offset.back() + l.running_mean.numel());
+  const int64_t channels = offset.back();
   const int64_t batches = (n + batch_size - 1) / batch_size;
-  ProgressBar bar(label, batches, "batch");
-  for (int64_t b = 0; b < batches; ++b) {
+  const int64_t world = execution.world_size();
+  std::vector<torch::Tensor> rows = {torch::zeros({batches, 2 * channels}, torch::kFloat64)};
+  ProgressBar bar(label, (batches - execution.rank() + world - 1) / world, "batch");
+  for (int64_t b = execution.rank(); b < batches; b += world) {
     auto x = batch(b);
     const double count = static_cast<double>(x.size(0));
     set_running(layers, 0.0);
     model.forward(x);
     for (size_t i = 0; i < layers.size(); ++i) {
-      auto mean = layers[i].running_mean.to(torch::kFloat64) / momentum[i];
-      auto var = layers[i].running_var.to(torch::kFloat64) / momentum[i];
+      auto mean = layers[i].running_mean.to(torch::kCPU, torch::kFloat64) / momentum[i];
+      auto var = layers[i].running_var.to(torch::kCPU, torch::kFloat64) / momentum[i];
       auto square = var + mean * mean;  // E[x^2] of the batch
-      sum_mean[i] = b == 0 ? count * mean : sum_mean[i] + count * mean;
-      sum_square[i] = b == 0 ? count * square : sum_square[i] + count * square;
+      const int64_t size = offset[i + 1] - offset[i];
+      rows[0][b].narrow(0, offset[i], size).copy_(count * mean);
+      rows[0][b].narrow(0, channels + offset[i], size).copy_(count * square);
     }
     bar.advance();
     check_interrupted();
   }
   bar.finish();
+  execution.all_reduce_sum(rows);
+  auto sums = rows[0][0].clone();
+  for (int64_t b = 1; b < batches; ++b) sums += rows[0][b];
+  std::vector<torch::Tensor> sum_mean, sum_square;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int64_t size = offset[i + 1] - offset[i];
+    sum_mean.push_back(sums.narrow(0, offset[i], size).view_as(layers[i].running_mean).to(layers[i].running_mean.device()));
+    sum_square.push_back(
+        sums.narrow(0, channels + offset[i], size).view_as(layers[i].running_var).to(layers[i].running_var.device()));
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     auto mean = sum_mean[i] / static_cast<double>(n);
     auto var = (sum_square[i] / static_cast<double>(n) - mean * mean).clamp_min(0.0);

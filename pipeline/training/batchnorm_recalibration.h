@@ -18,7 +18,8 @@ namespace jcas {
 // produce in training mode): the mean of the batch means and the variance of the union, exact up
 // to each batch's unbiased-variance factor. Works through the layers' momentum whatever it is
 // (the native network's 0.1, torchvision's 0.01 or a cumulative None) and leaves the model in
-// evaluation mode. In a data-parallel run every rank computes it over all images (the same result).
+// evaluation mode. In a data-parallel run each rank takes every world_size-th batch and the ranks
+// add their sums (the result equals one process's up to the order of float64 additions).
 // Returns the number of layers recalibrated.
 int recalibrate_batchnorm(SegmentationModel& model, const SegmentationDataset& images,
                           const ExecutionContext& execution, const std::string& label);

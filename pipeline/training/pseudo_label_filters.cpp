@@ -37,6 +37,16 @@ torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& c
   return out;
 }
 
+// Which DPL views add input noise (the others are the image and its mirror).
+bool noisy_view(int v) { return (v / 2) % 2 == 1; }
+
+// Draws what dpl_keep draws for a batch of `sizes` without computing it: a data-parallel rank
+// skipping another rank's batch keeps the generator where one process would have it.
+void skip_dpl_draws(const std::vector<int64_t>& sizes, const LabelFilterOptions& o, torch::Generator& gen) {
+  for (int v = 0; v < o.dpl_views; ++v)
+    if (noisy_view(v)) torch::randn(sizes, gen, torch::kFloat32);
+}
+
 // One image batch's DPL mask (true = keep) for its pseudo labels `pl` (B x H x W, long).
 torch::Tensor dpl_keep(SegmentationModel& model, const torch::Tensor& x, const torch::Tensor& pl,
                        const InferenceMode& mode, const LabelFilterOptions& o, torch::Generator& gen) {
@@ -45,7 +55,7 @@ torch::Tensor dpl_keep(SegmentationModel& model, const torch::Tensor& x, const t
   std::vector<torch::Tensor> pclass;  // per view: B x H x W probability of the pseudo class
   torch::Tensor feat;
   for (int v = 0; v < o.dpl_views; ++v) {
-    const bool flip = v % 2 == 1, noisy = (v / 2) % 2 == 1;
+    const bool flip = v % 2 == 1, noisy = noisy_view(v);
     auto xv = flip ? x.flip({3}) : x;
     if (noisy) xv = xv + o.dpl_noise * torch::randn(xv.sizes(), gen, xv.options());
     ModelOutput out = model.forward(xv);
@@ -114,24 +124,32 @@ FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& lab
   if (filter == LabelFilter::class_balanced) {
     out.labels = class_balanced(labels, confidence, o.cbst_portion, model.num_classes());
   } else {
-    out.labels = labels.clone();
+    // Each rank takes every world_size-th batch; the rejected pixels of all ranks are added up.
     model.move_to(execution.device());
     model.set_training(false);
     torch::Generator gen = at::detail::createCPUGenerator(12345);
-    const int64_t n = labels.size(0), batch = 4;
-    ProgressBar bar("DPL filter", n, "img");
-    for (int64_t first = 0; first < n; first += batch) {
+    const int64_t n = labels.size(0), batch = 4, world = execution.world_size();
+    auto rejected = torch::zeros(labels.sizes(), torch::kUInt8);
+    ProgressBar bar("DPL filter", (n + world - 1) / world, "img");
+    for (int64_t first = 0, b = 0; first < n; first += batch, ++b) {
+      const int64_t count = std::min(n, first + batch) - first;
+      if (b % world != execution.rank()) {
+        skip_dpl_draws({count, 3, labels.size(1), labels.size(2)}, o, gen);
+        continue;
+      }
       std::vector<size_t> idx;
-      for (int64_t i = first; i < std::min(n, first + batch); ++i) idx.push_back(static_cast<size_t>(i));
+      for (int64_t i = first; i < first + count; ++i) idx.push_back(static_cast<size_t>(i));
       auto x = images.batch(idx).first;
-      auto pl = labels.narrow(0, first, static_cast<int64_t>(idx.size()));
+      auto pl = labels.narrow(0, first, count);
       auto keep = dpl_keep(model, x.to(execution.device()), pl.to(execution.device(), torch::kLong), mode, o, gen);
-      out.labels.narrow(0, first, static_cast<int64_t>(idx.size())).masked_fill_(keep.to(torch::kCPU).logical_not(),
-                                                                                 static_cast<uint8_t>(kIgnoreLabel));
-      bar.advance(static_cast<int64_t>(idx.size()));
+      rejected.narrow(0, first, count).copy_(keep.to(torch::kCPU).logical_not());
+      bar.advance(count);
       check_interrupted();
     }
     bar.finish();
+    std::vector<torch::Tensor> all = {rejected};
+    execution.all_reduce_sum(all);
+    out.labels = labels.masked_fill(all[0].to(torch::kBool), static_cast<uint8_t>(kIgnoreLabel));
   }
   const auto valid = (labels != kIgnoreLabel).sum().item<double>();
   out.kept = valid > 0 ? (out.labels != kIgnoreLabel).sum().item<double>() / valid : 0.0;

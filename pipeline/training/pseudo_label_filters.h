@@ -40,8 +40,8 @@ struct FilteredLabels {
 // Kept: low uncertainty and the pixel's embedding nearest (cosine) to its own class's prototype,
 // the prototypes being per image the mean embeddings of its low-uncertainty pixels of each class.
 // `labels` N x H x W uint8 and `confidence` (max probability x 255, same size) are the round's
-// pseudo labels; the model is the one that made them (dpl re-runs it). Every rank computes the
-// same result over all images.
+// pseudo labels; the model is the one that made them (dpl re-runs it). In a data-parallel run the
+// ranks share dpl's batches (the same draws, so the same result as one process).
 FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& labels, const torch::Tensor& confidence,
                                     SegmentationModel& model, const SegmentationDataset& images,
                                     const InferenceMode& mode, const LabelFilterOptions& options,

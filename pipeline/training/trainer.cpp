@@ -256,7 +256,9 @@ LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x
     terms = active.forward(out.feat1, out.feat2, out.pred1, out.pred2, y, class_dist);
     terms.total.backward();
   }
+  const auto t0 = std::chrono::steady_clock::now();
   execution_.average_gradients(trained_, x.defined() ? x.size(0) : 0);
+  averaging_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   optimizer_.step();
   return terms;
 }

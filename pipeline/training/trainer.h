@@ -55,6 +55,8 @@ class TrainingStep {
   LossTerms run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
                 const torch::Tensor& class_dist, const std::function<std::string()>& where);
   torch::optim::SGD& optimizer() { return optimizer_; }
+  // Seconds spent averaging gradients over the ranks so far (jcas-bench's all-reduce share).
+  double averaging_seconds() const { return averaging_seconds_; }
 
  private:
   SegmentationModel& model_;
@@ -63,6 +65,7 @@ class TrainingStep {
   std::vector<double> base_rates_;   // each group's undecayed rate
   torch::optim::SGD optimizer_;
   std::vector<torch::Tensor> trained_;  // what the step updates: the model's and the NTMs' parameters
+  double averaging_seconds_ = 0;
 };
 
 // Trains `model` on `images` with `labels` (N x H x W uint8, in dataset order; 255 = ignore).

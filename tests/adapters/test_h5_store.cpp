@@ -5,12 +5,14 @@
 
 #include "adapters/io/h5_store.h"
 #include "adapters/foundation/error.h"
+#include "tests/support/temp_dir.h"
 
 using namespace jcas;
 namespace fs = std::filesystem;
 
 TEST(H5Store, RoundTripTensorsAndAttributes) {
-  fs::path path = fs::temp_directory_path() / "jcas_h5_roundtrip.h5";
+  jcas::testing::TempDir dir;
+  fs::path path = dir.path() / "jcas_h5_roundtrip.h5";
   fs::remove(path);
   auto f = torch::randn({3, 4, 5});
   auto u = torch::randint(0, 255, {7, 9}, torch::kUInt8);
@@ -38,7 +40,8 @@ TEST(H5Store, RoundTripTensorsAndAttributes) {
 // Large arrays are chunked in slices of about 1M elements, never element by element (a 13 MB
 // TorchScript model stored as bytes once took minutes and 23 GB).
 TEST(H5Store, LargeOneDimensionalArrayRoundTrips) {
-  fs::path path = fs::temp_directory_path() / "jcas_h5_large.h5";
+  jcas::testing::TempDir dir;
+  fs::path path = dir.path() / "jcas_h5_large.h5";
   auto bytes = torch::randint(0, 255, {5'000'001}, torch::kUInt8);
   auto maps = torch::rand({3, 700, 800});
   {
@@ -54,7 +57,8 @@ TEST(H5Store, LargeOneDimensionalArrayRoundTrips) {
 }
 
 TEST(H5Store, UncommittedWriterLeavesNothing) {
-  fs::path path = fs::temp_directory_path() / "jcas_h5_uncommitted.h5";
+  jcas::testing::TempDir dir;
+  fs::path path = dir.path() / "jcas_h5_uncommitted.h5";
   fs::remove(path);
   {
     H5Writer w(path);
@@ -64,9 +68,21 @@ TEST(H5Store, UncommittedWriterLeavesNothing) {
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
 }
 
+TEST(H5Store, AWriterInMemoryTouchesNoDisk) {
+  jcas::testing::TempDir dir;
+  {
+    H5Writer w(dir.path() / "sub" / "x.h5", H5Writer::Target::memory);
+    w.write("x", torch::ones({1000}));
+    w.attr("/", "k", std::string("v"));
+    EXPECT_THROW(w.commit(), std::logic_error);
+  }
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+}
+
 TEST(H5Store, ForeignOrTruncatedFileIsReported) {
-  fs::path path = fs::temp_directory_path() / "jcas_h5_foreign.h5";
+  jcas::testing::TempDir dir;
+  fs::path path = dir.path() / "jcas_h5_foreign.h5";
   std::ofstream(path) << "this is not hdf5";
   EXPECT_THROW(H5Reader{path}, UserError);
-  EXPECT_THROW(H5Reader{fs::temp_directory_path() / "jcas_missing.h5"}, UserError);
+  EXPECT_THROW(H5Reader{dir.path() / "jcas_missing.h5"}, UserError);
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ const std::vector<std::pair<std::string, int>> kLayers = {
     {"tools/report/", 8},        {"tools/ablation/", 8},   {"tools/benchmark/", 8},   {"tools/bench/", 8},
     {"tools/jcas/", 9},
 };
+
+// Each test folder tests one layer (the folder of the same name) and may include up to it; tests/support
+// is shared by every group and includes the foundation only.
+const std::map<std::string, int> kTestFolders = {
+    {"support", 0}, {"adapters", 1}, {"data", 2},     {"method", 3}, {"model", 3},  {"metrics", 3},
+    {"execution", 4}, {"training", 5}, {"runner", 6}, {"stages", 7}, {"tools", 9},
+};
+
+const std::regex kInclude(R"(^\s*#\s*include\s*"([^"]+)\")");
 
 int layer_of(const std::string& path) {
   int rank = -1;
@@ -54,7 +64,7 @@ TEST(Layering, EveryFolderHasALayer) {
 }
 
 TEST(Layering, NoIncludeRunsUp) {
-  const std::regex include(R"(^\s*#\s*include\s*"([^"]+)\")");
+  const std::regex& include = kInclude;
   int checked = 0;
   for (const auto& f : project_sources()) {
     std::ifstream in(fs::path(JCAS_SOURCE_DIR) / f);
@@ -69,6 +79,35 @@ TEST(Layering, NoIncludeRunsUp) {
       EXPECT_LE(to, layer_of(f)) << f << " (layer " << layer_of(f) << ") includes " << target << " (layer " << to
                                  << ")";
       ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+TEST(Layering, TestFoldersMirrorTheLayers) {
+  const fs::path tests = fs::path(JCAS_SOURCE_DIR) / "tests";
+  int checked = 0;
+  for (const auto& folder : fs::directory_iterator(tests)) {
+    const std::string name = folder.path().filename().string();
+    if (!folder.is_directory() || name == "fixtures" || name == "python") continue;
+    ASSERT_TRUE(kTestFolders.count(name)) << "tests/" << name << " mirrors no layer (table above)";
+    const int own = kTestFolders.at(name);
+    for (const auto& e : fs::directory_iterator(folder.path())) {
+      std::ifstream in(e.path());
+      std::string line;
+      std::smatch m;
+      while (std::getline(in, line)) {
+        if (!std::regex_search(line, m, kInclude)) continue;
+        const std::string target = m[1];
+        const std::string where = "tests/" + name + "/" + e.path().filename().string() + " includes " + target;
+        if (target.rfind("tests/", 0) == 0) {
+          EXPECT_TRUE(target.rfind("tests/support/", 0) == 0 || target.rfind("tests/" + name + "/", 0) == 0)
+              << where << ": a test shares helpers through tests/support only";
+        } else if (target.find('/') != std::string::npos) {
+          EXPECT_LE(layer_of(target), own) << where << ", above the layer its folder tests";
+        }
+        ++checked;
+      }
     }
   }
   EXPECT_GT(checked, 100);

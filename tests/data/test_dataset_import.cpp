@@ -11,7 +11,7 @@
 #include "adapters/io/dataset_check.h"
 #include "adapters/io/segmentation_dataset.h"
 #include "data/dataset_import.h"
-#include "tests/data/data_test_util.h"
+#include "tests/support/temp_dir.h"
 
 using jcas::ImportOptions;
 using jcas::MaskEncoding;

@@ -7,7 +7,7 @@
 #include "adapters/io/segmentation_dataset.h"
 #include "data/synthetic_endoscopy.h"
 #include "adapters/foundation/error.h"
-#include "tests/data/data_test_util.h"
+#include "tests/support/temp_dir.h"
 
 using namespace jcas;
 using jcas::testing::TempDir;

@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "adapters/io/h5_store.h"
@@ -9,6 +7,7 @@
 #include "pipeline/model/deeplab.h"
 #include "pipeline/model/model_io.h"
 #include "pipeline/model/model_kinds.h"
+#include "tests/support/temp_dir.h"
 
 using namespace jcas;
 namespace fs = std::filesystem;
@@ -22,13 +21,6 @@ ModelOptions tiny(int feat2 = 16) {
   o.feat1_dim = 8;
   o.feat2_dim = feat2;
   return o;
-}
-
-fs::path temp(const std::string& name) {
-  // The process id keeps concurrent test runs (ctest -j, other build dirs) apart.
-  auto p = fs::temp_directory_path() / ("jcas_model_io_" + name + "_" + std::to_string(::getpid()) + ".h5");
-  fs::remove(p);
-  return p;
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -48,7 +40,8 @@ TEST(ModelIo, RoundTripParametersAndBuffers) {
   // Running statistics must travel too: train once so they differ from their initial values.
   a->train();
   a->forward(torch::randn({2, 3, 32, 40}) * 3 + 1);
-  auto path = temp("roundtrip");
+  jcas::testing::TempDir dir;
+  auto path = dir.path() / "roundtrip.h5";
   {
     H5Writer w(path);
     write_module(w, "model", *a);
@@ -78,7 +71,8 @@ TEST(ModelIo, RoundTripParametersAndBuffers) {
 
 TEST(ModelIo, MismatchesNameFileAndTensor) {
   DeepLab a(tiny(16));
-  auto path = temp("mismatch");
+  jcas::testing::TempDir dir;
+  auto path = dir.path() / "mismatch.h5";
   {
     H5Writer w(path);
     write_module(w, "model", *a);

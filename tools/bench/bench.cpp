@@ -100,7 +100,8 @@ std::string profile_path(const std::string& path, const std::string& tag) {
 // groups, rates and weight decay, the finite-output check, the gradient average), on fixed inputs.
 class StepBench {
  public:
-  explicit StepBench(const StepCase& c) : case_(c) {
+  // `execution`: one process, or this rank of a data-parallel run (each rank its own images).
+  explicit StepBench(const StepCase& c, ExecutionContext execution = {}) : case_(c), execution_(std::move(execution)) {
     torch::manual_seed(0);
     ModelOptions mo;
     mo.preset = c.preset;
@@ -114,6 +115,7 @@ class StepBench {
     TrainerOptions options;  // the trainer's defaults
     options.label = "jcas-bench";
     step_ = std::make_unique<TrainingStep>(*model_, *loss_, options, execution_);
+    torch::manual_seed(1 + execution_.rank());
     x_ = torch::randn({c.batch, 3, c.height, c.width});
     y_ = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
     dist_ = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
@@ -133,12 +135,13 @@ class StepBench {
             {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
             {"impl", enum_name(c.impl)}, {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
   }
+  double averaging_seconds() const { return step_->averaging_seconds(); }
 
  private:
   StepCase case_;
   DeepLab model_{nullptr};
   SegmentationLoss loss_;
-  ExecutionContext execution_;  // one process
+  ExecutionContext execution_;
   std::unique_ptr<TrainingStep> step_;
   torch::Tensor x_, y_, dist_;
 };
@@ -177,11 +180,11 @@ Json interleaved_steps(const std::vector<StepCase>& cases) {
   return {{"cases", all}};
 }
 
-// The retrain step of the quickstart (JCAS loss, batch 4 per rank, 128x160) in a data-parallel
+// The retrain step of the quickstart (the trainer's step: JCAS loss, batch 4 per rank, 128x160) in a data-parallel
 // run of `world` local processes (Gloo over 127.0.0.1), each with `threads` LibTorch threads:
 // images per second over all ranks, and the share of the step spent averaging gradients.
 Json data_parallel_step(int world, int threads) {
-  const int steps = 12, warmup = 3, batch = 4;
+  const int steps = 12, warmup = 3;
   RendezvousServer rendezvous(world);  // the parent only hosts the store; the ranks compute
   std::vector<int> result_pipe(2);
   if (pipe(result_pipe.data()) != 0) throw std::runtime_error("pipe failed");
@@ -201,42 +204,21 @@ Json data_parallel_step(int world, int threads) {
       setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
       set_thread_count(threads);
       const ExecutionContext execution = ExecutionContext::from(RunOptions{});
-      torch::manual_seed(0);
-      ModelOptions mo;
-      DeepLab model(mo);
-      JcasLossOptions base;
-      base.affinity_h = 16;
-      base.affinity_w = 20;
-      SegmentationLoss loss = adaptation_method("jcas").loss(mo.num_classes, base);
-      std::vector<torch::Tensor> trained = model->parameters();
-      for (const auto& p : loss->parameters()) trained.push_back(p);
-      torch::optim::SGD sgd(trained, torch::optim::SGDOptions(0.005).momentum(0.9));
-      torch::manual_seed(1 + rank);  // each rank its own images
-      auto x = torch::randn({batch, 3, 128, 160});
-      auto y = torch::randint(0, mo.num_classes, {batch, 128, 160}, torch::kLong);
-      auto dist = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
-      model->train();
-      double reducing = 0;
-      auto step = [&] {
-        sgd.zero_grad();
-        ModelOutput out = model->forward(x);
-        loss->forward(out.feat1, out.feat2, out.pred1, out.pred2, y, dist).total.backward();
-        const auto t0 = std::chrono::steady_clock::now();
-        execution.average_gradients(trained, batch);
-        reducing += seconds_since(t0);
-        sgd.step();
-      };
-      for (int i = 0; i < warmup; ++i) step();
+      StepCase c;  // the quickstart's retrain step at the default grid, batch 4 per rank
+      StepBench step(c, execution);
+      for (int i = 0; i < warmup; ++i) step.run();
       execution.barrier("start");
-      reducing = 0;
+      const double averaging_before = step.averaging_seconds();
       const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < steps; ++i) step();
+      for (int i = 0; i < steps; ++i) step.run();
       execution.barrier("end");
       const double seconds = seconds_since(t0);
-      text = Json{{"measure", "data-parallel retrain step"}, {"world", world}, {"input", "128x160"},
-                  {"batch_per_rank", batch}, {"threads_per_rank", torch::get_num_threads()},
-                  {"images_per_s", world * batch * steps / seconds}, {"step_s", seconds / steps},
-                  {"all_reduce_share", reducing / seconds}, {"peak_rss_mib_rank0", peak_rss_mib()}}
+      const double averaging = step.averaging_seconds() - averaging_before;
+      text = Json{{"measure", "data-parallel retrain step"}, {"world", world},
+                  {"input", fmt::format("{}x{}", c.height, c.width)}, {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)},
+                  {"batch_per_rank", c.batch}, {"threads_per_rank", torch::get_num_threads()},
+                  {"images_per_s", world * c.batch * steps / seconds}, {"step_s", seconds / steps},
+                  {"all_reduce_share", averaging / seconds}, {"peak_rss_mib_rank0", peak_rss_mib()}}
                  .dump();
     } catch (const std::exception& e) {
       text = Json{{"error", e.what()}}.dump();

@@ -39,6 +39,10 @@ std::unique_ptr<PipelineSession> run_pipeline(const Args& args, bool auto_rounds
       "nproc", po::value<int>(),
       "start N local processes of a data-parallel run (Gloo over 127.0.0.1; README: Scaling out); under "
       "torchrun leave it out")(
+      "nnodes", po::value<int>(), "with --nproc: the machines of the run, one launcher each (as torchrun)")(
+      "node_rank", po::value<int>(), "with --nnodes: this machine's place, 0 hosting the rendezvous")(
+      "master_addr", po::value<std::string>(), "with --nnodes: node 0's address, reachable from every node")(
+      "master_port", po::value<int>(), "with --nnodes: the rendezvous port on node 0")(
       "max_rounds", po::value<int>()->default_value(5),
       "with --rounds auto: at most this many rounds")(
       "until", po::value<std::string>()->default_value(kDefaultCriterion),
@@ -115,9 +119,9 @@ int run_auto_rounds(const Args& args) {
 int run(const Args& given) {
   Args args = given;
   const bool auto_rounds = take_auto_rounds(args);
-  if (auto auto_nproc = take_nproc(args)) {
+  if (auto launch = take_launch_options(args)) {
     if (auto_rounds) throw UserError("--rounds auto runs in one process (not yet with --nproc or torchrun)");
-    return run_local_workers(*auto_nproc, "run", args);
+    return run_local_workers(*launch, "run", args);
   }
   if (auto_rounds) return run_auto_rounds(args);
   auto session = run_pipeline(args, false);

@@ -7,6 +7,7 @@
 #include "adapters/foundation/option_binder.h"
 #include "adapters/foundation/options.h"
 #include "data/synthetic_endoscopy.h"
+#include "pipeline/execution/run_options.h"
 #include "tools/jcas/commands.h"
 
 namespace jcas::commands {
@@ -31,7 +32,7 @@ int synth(const Args& args) {
   apply_threads_option(parsed.values);
   if (parsed.values["out"].defaulted()) throw_missing_option("out");
   resolve_options(binder.bindings(), parsed.values).apply(binder.bindings());
-  if (seed < 0) throw UserError(fmt::format("--seed must be >= 0, got {}", seed));
+  check_seed(seed);
   o.seed = static_cast<uint64_t>(seed);
   const auto start = std::chrono::steady_clock::now();
   generate_synthetic_dataset(o);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "adapters/foundation/child_process.h"
@@ -24,61 +25,100 @@ namespace {
 // How long the others get to stop after SIGTERM before SIGKILL.
 constexpr auto kStopGrace = std::chrono::seconds(10);
 
-// This process's environment with torchrun's variables for `rank` set.
-std::vector<std::string> worker_environment(int rank, int nproc, std::uint16_t port) {
+// This process's environment with torchrun's variables for local rank `local` set.
+std::vector<std::string> worker_environment(const LaunchOptions& launch, int local, std::uint16_t port) {
+  const int rank = launch.node_rank * launch.nproc + local;
   std::map<std::string, std::string> set = {
-      {"RANK", std::to_string(rank)},          {"LOCAL_RANK", std::to_string(rank)},
-      {"WORLD_SIZE", std::to_string(nproc)},   {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
-      {"GROUP_RANK", "0"},                     {"MASTER_ADDR", "127.0.0.1"},
-      {"MASTER_PORT", std::to_string(port)},   {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+      {"RANK", std::to_string(rank)},
+      {"LOCAL_RANK", std::to_string(local)},
+      {"WORLD_SIZE", std::to_string(launch.world_size())},
+      {"LOCAL_WORLD_SIZE", std::to_string(launch.nproc)},
+      {"GROUP_RANK", std::to_string(launch.node_rank)},
+      {"MASTER_ADDR", launch.master_addr},
+      {"MASTER_PORT", std::to_string(port)},
+      {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
   // As torchrun: one intra-op thread per worker unless the user says otherwise.
   if (!std::getenv("OMP_NUM_THREADS")) set["OMP_NUM_THREADS"] = "1";
-  set.merge(shared_core_environment(nproc));
+  set.merge(shared_core_environment(launch.nproc));
   return environment_with({}, set);
 }
 
-}  // namespace
-
-std::optional<int> take_nproc(std::vector<std::string>& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string text;
-    size_t count = 1;
-    if (args[i] == "--nproc") {
-      if (i + 1 == args.size()) throw UserError("--nproc needs a number of processes");
-      text = args[i + 1];
-      count = 2;
-    } else if (args[i].rfind("--nproc=", 0) == 0) {
-      text = args[i].substr(8);
-    } else {
-      continue;
-    }
-    int n = 0;
-    try {
-      size_t used = 0;
-      n = std::stoi(text, &used);
-      if (used != text.size()) n = 0;
-    } catch (const std::exception&) {
-    }
-    if (n < 1 || n > 256)
-      throw UserError(fmt::format("--nproc must be a number of processes in 1..256, got '{}'", text));
-    if (std::getenv("WORLD_SIZE"))
-      throw UserError("--nproc starts the workers itself: give it without torchrun (WORLD_SIZE is set)");
-    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + count));
-    return n;
+// The value of `--key V` or `--key=V` at args[i], removed from `args`; nullopt if args[i] is not it.
+std::optional<std::string> take_value(std::vector<std::string>& args, size_t i, const std::string& key) {
+  if (args[i] == key) {
+    if (i + 1 == args.size()) throw UserError(fmt::format("{} needs a value", key));
+    std::string v = args[i + 1];
+    args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i + 2));
+    return v;
+  }
+  if (args[i].rfind(key + "=", 0) == 0) {
+    std::string v = args[i].substr(key.size() + 1);
+    args.erase(args.begin() + static_cast<long>(i));
+    return v;
   }
   return std::nullopt;
 }
 
-int run_local_workers(int nproc, const std::string& command, const std::vector<std::string>& args) {
-  RendezvousServer rendezvous(nproc);
+int whole_number(const std::string& text, const std::string& key, int low, int high, const std::string& what) {
+  int n = low - 1;
+  try {
+    size_t used = 0;
+    n = std::stoi(text, &used);
+    if (used != text.size()) n = low - 1;
+  } catch (const std::exception&) {
+  }
+  if (n < low || n > high) throw UserError(fmt::format("{} must be {} in {}..{}, got '{}'", key, what, low, high, text));
+  return n;
+}
+
+}  // namespace
+
+std::optional<LaunchOptions> take_launch_options(std::vector<std::string>& args) {
+  LaunchOptions launch;
+  std::map<std::string, std::string> given;
+  for (size_t i = 0; i < args.size();) {
+    bool taken = false;
+    for (const char* key : {"--nproc", "--nnodes", "--node_rank", "--master_addr", "--master_port"})
+      if (auto v = take_value(args, i, key)) {
+        given[key] = *v;
+        taken = true;
+        break;
+      }
+    if (!taken) ++i;
+  }
+  if (given.empty()) return std::nullopt;
+  if (!given.count("--nproc"))
+    throw UserError(fmt::format("{} belongs to --nproc (the processes this launcher starts)", given.begin()->first));
+  if (std::getenv("WORLD_SIZE"))
+    throw UserError("--nproc starts the workers itself: give it without torchrun (WORLD_SIZE is set)");
+  launch.nproc = whole_number(given["--nproc"], "--nproc", 1, 256, "a number of processes");
+  if (given.count("--nnodes")) launch.nnodes = whole_number(given["--nnodes"], "--nnodes", 1, 1024, "a number of nodes");
+  if (given.count("--node_rank"))
+    launch.node_rank = whole_number(given["--node_rank"], "--node_rank", 0, launch.nnodes - 1, "a node of --nnodes");
+  if (given.count("--master_addr")) launch.master_addr = given["--master_addr"];
+  if (given.count("--master_port"))
+    launch.master_port = whole_number(given["--master_port"], "--master_port", 1, 65535, "a port");
+  if (launch.nnodes > 1 && launch.master_port == 0)
+    throw UserError("--nnodes > 1 needs --master_port (and --master_addr: node 0's address, reachable from every node)");
+  return launch;
+}
+
+int run_local_workers(const LaunchOptions& launch, const std::string& command, const std::vector<std::string>& args) {
+  // Node 0 hosts the rendezvous; the other nodes' workers connect to it.
+  std::unique_ptr<RendezvousServer> rendezvous;
+  if (launch.node_rank == 0)
+    rendezvous = std::make_unique<RendezvousServer>(launch.world_size(), static_cast<std::uint16_t>(launch.master_port));
+  const std::uint16_t port = rendezvous ? rendezvous->port() : static_cast<std::uint16_t>(launch.master_port);
   std::vector<std::string> argv_strings = {"jcas", command};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::map<pid_t, int> running;  // pid -> rank
-  for (int rank = 0; rank < nproc; ++rank) {
-    const pid_t pid = start_self(argv_strings, worker_environment(rank, nproc, rendezvous.port()), ChildOptions{},
+  for (int local = 0; local < launch.nproc; ++local) {
+    const int rank = launch.node_rank * launch.nproc + local;
+    const pid_t pid = start_self(argv_strings, worker_environment(launch, local, port), ChildOptions{},
                                  fmt::format("rank {}", rank));
     running[pid] = rank;
-    log::info("started rank {} of {} (pid {}) at 127.0.0.1:{}", rank, nproc, static_cast<long>(pid), rendezvous.port());
+    log::info("started rank {} of {} (pid {}) at {}:{}", rank, launch.world_size(), static_cast<long>(pid),
+              launch.master_addr, port);
   }
   int result = 0;
   std::optional<std::chrono::steady_clock::time_point> stopping;  // since when the others are asked to stop

@@ -97,19 +97,28 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   ExecutionContext execution = ExecutionContext::from(run);  // a data-parallel run's ranks meet here
   s->context = std::make_unique<StageContext>(values, run, execution, s->stages);
   s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);  // every option checked before the lock
-  // Rank 0 speaks for a data-parallel run and alone holds the lock and writes the log file.
-  if (!execution.is_writer() && !s->values["verbose"].as<bool>()) log::set_level(log::Level::quiet);
-  if (access == WorkdirAccess::write && execution.is_writer()) {
-    s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
-    log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
-    store_config(stored_config(s->values), bindings_ini(s->schema->bindings(), values));
-    std::string line = "jcas " + command;
-    for (const auto& a : args) line += " " + a;
-    // --nproc is the launcher's (taken off the workers' arguments): the world size says what it was.
-    const std::string ranks = execution.world_size() > 1 ? fmt::format(", rank 0 of {}", execution.world_size()) : "";
-    log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{})\n=== effective configuration:\n{}\n", line, JCAS_VERSION,
-                             static_cast<long>(getpid()), ranks, bindings_ini(s->schema->bindings(), values)));
-    s->plan->refresh();  // another run may have changed the work directory while we waited
+  // Rank 0 speaks for a data-parallel run and alone holds the lock and writes the log file; the
+  // others' lines (with --verbose) name their rank.
+  if (!execution.is_writer()) {
+    if (!s->values["verbose"].as<bool>()) log::set_level(log::Level::quiet);
+    log::set_prefix(fmt::format("rank {}: ", execution.rank()));
+  }
+  if (access == WorkdirAccess::write) {
+    // The others wait for rank 0 without the collectives' timeout: with --wait it may wait long.
+    execution.after_writer("waiting for rank 0 to take the work directory's lock", [&] {
+      s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
+      log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
+      store_config(stored_config(s->values), bindings_ini(s->schema->bindings(), values));
+      std::string line = "jcas " + command;
+      for (const auto& a : args) line += " " + a;
+      // --nproc is the launcher's (taken off the workers' arguments): the world size says what it was.
+      const std::string ranks = execution.world_size() > 1 ? fmt::format(", rank 0 of {}", execution.world_size()) : "";
+      log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{})\n=== effective configuration:\n{}\n", line,
+                               JCAS_VERSION, static_cast<long>(getpid()), ranks,
+                               bindings_ini(s->schema->bindings(), values)));
+      return std::string();
+    });
+    s->plan->refresh();  // another run may have changed the work directory while rank 0 waited
   }
   return s;
 }

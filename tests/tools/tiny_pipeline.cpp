@@ -1,4 +1,4 @@
-#include "tiny_pipeline.h"
+#include "tests/tools/tiny_pipeline.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <regex>
 
 #include "adapters/io/h5_store.h"
-#include "cli_runner.h"
+#include "tests/support/cli_runner.h"
 
 namespace fs = std::filesystem;
 

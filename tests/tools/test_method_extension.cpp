@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "adapters/io/h5_store.h"
-#include "cli_runner.h"
+#include "tests/support/cli_runner.h"
 #include "pipeline/training/adaptation_registry.h"
-#include "tiny_pipeline.h"
+#include "tests/tools/tiny_pipeline.h"
 #include "tools/jcas/commands.h"
-#include "toy_method.h"
+#include "tests/tools/toy_method.h"
 
 namespace fs = std::filesystem;
 using namespace jcas;

@@ -1,5 +1,5 @@
 #pragma once
-// A method that is not part of jcas, as a user would add one: tests/pipeline/toy_method.cpp.
+// A method that is not part of jcas, as a user would add one: tests/tools/toy_method.cpp.
 #include <memory>
 
 #include "pipeline/training/adaptation_method.h"

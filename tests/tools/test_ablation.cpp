@@ -6,8 +6,8 @@
 #include <regex>
 #include <sstream>
 
-#include "cli_runner.h"
-#include "tiny_pipeline.h"
+#include "tests/support/cli_runner.h"
+#include "tests/tools/tiny_pipeline.h"
 
 namespace fs = std::filesystem;
 using jcas::testing::read_text;

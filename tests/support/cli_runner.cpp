@@ -1,10 +1,13 @@
-#include "cli_runner.h"
+#include "tests/support/cli_runner.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fcntl.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
 
 namespace jcas::testing {
 namespace {
@@ -18,15 +21,19 @@ int decode(int status) {
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
 }
+void require_binary() {
+  if (!std::filesystem::exists(JCAS_BINARY))
+    throw std::runtime_error(std::string("the jcas binary is not built: ") + JCAS_BINARY +
+                             " (cmake --build <build dir> --target jcas)");
+}
 }  // namespace
 
-CliResult run_jcas(const std::vector<std::string>& args) {
-  std::string cmd = quote(JCAS_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " 2>&1";
+CliResult run_jcas_line(const std::string& command_line) {
+  require_binary();
+  const std::string cmd = quote(JCAS_BINARY) + " " + command_line + " 2>&1";
   CliResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
+  if (!pipe) throw std::runtime_error("popen failed for: " + cmd);
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
@@ -34,7 +41,14 @@ CliResult run_jcas(const std::vector<std::string>& args) {
   return r;
 }
 
+CliResult run_jcas(const std::vector<std::string>& args) {
+  std::string line;
+  for (const auto& a : args) line += (line.empty() ? "" : " ") + quote(a);
+  return run_jcas_line(line);
+}
+
 int spawn_jcas(const std::vector<std::string>& args, const std::string& log_path) {
+  require_binary();
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

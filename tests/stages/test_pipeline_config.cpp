@@ -68,7 +68,8 @@ TEST(OptionSchema, BadValuesNameTheirKey) {
   OptionSchema schema(stages);
   for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{
            {"retrain.method", "magic"}, {"retrain.select", "best"},
-           {"estimate_ntm.estimator", "psychic"}, {"retrain.epochs", "many"}, {"data.input_size", "big"}, {"device", "tpu"}}) {
+           {"estimate_ntm.estimator", "psychic"}, {"retrain.epochs", "many"}, {"data.input_size", "big"}, {"device", "tpu"},
+           {"seed", "-1"}}) {
     try {
       auto values = schema.defaults({{key, text}});
       fingerprints(stages, values);

@@ -9,8 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "cli_runner.h"
-#include "tiny_pipeline.h"
+#include "tests/support/cli_runner.h"
+#include "tests/tools/tiny_pipeline.h"
 #include "tools/report/seed_spread.h"
 
 namespace fs = std::filesystem;

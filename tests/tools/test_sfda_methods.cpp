@@ -7,13 +7,13 @@
 
 #include "adapters/io/h5_store.h"
 #include "adapters/io/segmentation_dataset.h"
-#include "cli_runner.h"
+#include "tests/support/cli_runner.h"
 #include "pipeline/model/batchnorm_layers.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/execution/execution_context.h"
 #include "pipeline/training/batchnorm_recalibration.h"
 #include "pipeline/training/pseudo_label_filters.h"
-#include "tiny_pipeline.h"
+#include "tests/tools/tiny_pipeline.h"
 
 namespace fs = std::filesystem;
 using namespace jcas;

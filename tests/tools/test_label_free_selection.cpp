@@ -9,8 +9,8 @@
 #include <regex>
 
 #include "adapters/io/h5_store.h"
-#include "cli_runner.h"
-#include "tiny_pipeline.h"
+#include "tests/support/cli_runner.h"
+#include "tests/tools/tiny_pipeline.h"
 
 namespace fs = std::filesystem;
 using namespace jcas::testing;

@@ -1,5 +1,5 @@
 // A new adaptation method with a loss of its own, in one file: the focal loss.
-#include "toy_method.h"
+#include "tests/tools/toy_method.h"
 
 #include <atomic>
 

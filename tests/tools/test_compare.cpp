@@ -8,10 +8,10 @@
 
 #include "adapters/io/h5_store.h"
 #include "adapters/io/segmentation_dataset.h"
-#include "cli_runner.h"
+#include "tests/support/cli_runner.h"
 #include "pipeline/metrics/label_noise_stats.h"
 #include "pipeline/metrics/segmentation_metrics.h"
-#include "tiny_pipeline.h"
+#include "tests/tools/tiny_pipeline.h"
 #include "tools/report/comparison_report.h"
 #include "tools/report/round_comparison.h"
 

@@ -1,5 +1,5 @@
 #pragma once
-// Shared helpers of the data tests: a fresh temporary folder per test and small file utilities.
+// A fresh temporary folder per test and small file utilities, shared by every test group.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -18,7 +18,7 @@ class TempDir {
   TempDir() {
     static int counter = 0;  // several folders in one test
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / (std::string("jcas_data_") + info->test_suite_name() + "_" + info->name() +
+    path_ = fs::temp_directory_path() / (std::string("jcas_test_") + info->test_suite_name() + "_" + info->name() +
                                          "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);

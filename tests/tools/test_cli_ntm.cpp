@@ -1,40 +1,22 @@
-// `jcas ntm derive-affinity` end to end. The method tests do not build the CLI: these are skipped when
-// the jcas binary has not been built (cmake --build <dir> --target jcas).
+// `jcas ntm derive-affinity` end to end.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cstdio>
-#include <filesystem>
-#include <memory>
 #include <string>
+
+#include "tests/support/cli_runner.h"
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run_jcas(const std::string& args) {
-  const std::string cmd = std::string(JCAS_BINARY) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
-
-#define REQUIRE_BINARY() ASSERT_TRUE(std::filesystem::exists(JCAS_BINARY)) << "jcas binary not built: " << JCAS_BINARY
+using jcas::testing::run_jcas_line;
 
 // The slide example of DESIGN §3.2 as its empirical class NTM and class proportions.
 const char* kSlide = "--class-ntm \"0.6666667,0.3333333,0,0; 0,0.5,0.5,0; 0,0,0.5,0.5; 0.5,0,0,0.5\" "
                      "--class-dist \"0.3333333,0.2222222,0.2222222,0.2222222\"";
 
 TEST(CliNtm, DeriveAffinityJson) {
-  REQUIRE_BINARY();
-  auto r = run_jcas(std::string("ntm derive-affinity --json ") + kSlide);
-  ASSERT_EQ(r.code, 0) << r.output;
+  auto r = run_jcas_line(std::string("ntm derive-affinity --json ") + kSlide);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   double a, b, c, d;
   ASSERT_EQ(std::sscanf(r.output.c_str(), "{\"affinity_ntm\": [[%lf, %lf], [%lf, %lf]]", &a, &b, &c, &d), 4) << r.output;
   EXPECT_NEAR(a, 50.0 / 60, 1e-5);
@@ -44,7 +26,6 @@ TEST(CliNtm, DeriveAffinityJson) {
 }
 
 TEST(CliNtm, RejectsBadInputNamingTheOption) {
-  REQUIRE_BINARY();
   const std::pair<const char*, const char*> cases[] = {
       {"--class-ntm \"0.5,0.5;0.5\" --class-dist \"0.5,0.5\"", "--class-ntm"},            // not square
       {"--class-ntm \"0.5,0.6;0.5,0.5\" --class-dist \"0.5,0.5\"", "--class-ntm"},         // row sum
@@ -54,8 +35,8 @@ TEST(CliNtm, RejectsBadInputNamingTheOption) {
       {"--class-dist \"0.5,0.5\"", "--class-ntm"},                                         // missing
   };
   for (const auto& [args, option] : cases) {
-    auto r = run_jcas(std::string("ntm derive-affinity ") + args);
-    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    auto r = run_jcas_line(std::string("ntm derive-affinity ") + args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(option), std::string::npos) << args << "\n" << r.output;
   }
 }
