@@ -112,10 +112,17 @@ TEST(CachedJob, AFailedComputeKeepsTheOldResultAndLeavesNoTemporary) {
   EXPECT_EQ(read_record(path).fingerprint, old.fingerprint);
 }
 
+// What a data-parallel run's other ranks do: compute in memory, never touching the work directory.
 TEST(CachedJob, AnUncommittedRunWritesNothing) {
   jcas::testing::TempDir dir;
   FakeJob fake;
-  const CachedJob job = fake.job(dir.path() / "fake.h5", 1.0);
+  CachedJob job = fake.job(dir.path() / "round-0" / "fake.h5", 1.0);
+  const auto compute = job.compute;
+  job.compute = [&](H5Writer& out) {
+    out.write("big", torch::zeros({1 << 20}));
+    EXPECT_EQ(files_in(dir.path()), 0u) << "a temporary file while computing";
+    return compute(out);
+  };
   const StageRecord record = run_job(job, /*commit=*/false);
   EXPECT_EQ(fake.computed, 1);
   EXPECT_EQ(record.metrics.at("value"), 1.0);

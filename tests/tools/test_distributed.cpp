@@ -354,3 +354,30 @@ TEST(DataParallel, RanksWaitForTheLockBeyondTheCollectiveTimeout) {
   EXPECT_TRUE(fs::exists(dir / "round-0" / "retrain.h5"));
   fs::remove_all(dir);
 }
+
+// Ignored pixels, and the DPL filter split over the ranks: DPL's labels (a share of them set to 255
+// by the filter, each rank filtering its batches) are one process's exactly, and training on them
+// with two ranks of batch 2 is training with one process of batch 4.
+TEST(DataParallel, TwoRanksFilterAndTrainOnIgnoredPixelsAsOneProcess) {
+  const fs::path one = fresh_dir("dp_dpl1"), two = fresh_dir("dp_dpl2");
+  // A strict threshold and strong input noise, so that the tiny model's labels lose pixels.
+  const std::vector<std::string> dpl = {"--retrain.method", "dpl", "--retrain.dpl_uncertainty", "0.002", "--retrain.dpl_noise", "3",
+                                        "--pseudo_label.adabn", "false"};
+  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), dpl));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  // The same source model (its weights imported), so that both label the same way.
+  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2", "--source.weights", (one / "source.h5").string()},
+                                   parallel_options(two, 2)),
+                            dpl));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_TRUE(H5Reader(one / "round-0" / "pseudo_label.h5").read("labels").equal(
+      H5Reader(two / "round-0" / "pseudo_label.h5").read("labels")));
+  const fs::path retrain = fs::path("round-0") / "retrain.h5";
+  const double kept = metric_of(one / retrain, "kept_labels");
+  EXPECT_GT(kept, 0.0);
+  EXPECT_LT(kept, 1.0);  // the filter ignored some pixels
+  EXPECT_EQ(metric_of(two / retrain, "kept_labels"), kept);
+  EXPECT_LT(max_difference(one / retrain, two / retrain, "/model"), 1e-4);
+  fs::remove_all(one);
+  fs::remove_all(two);
+}
