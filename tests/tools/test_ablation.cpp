@@ -11,6 +11,7 @@
 
 namespace fs = std::filesystem;
 using jcas::testing::read_text;
+using jcas::testing::occurrences;
 using jcas::testing::run_jcas;
 
 namespace {
@@ -26,12 +27,6 @@ std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> 
   return a;
 }
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
@@ -44,7 +39,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
   for (const char* row : {"| Upper bound (CE, true target labels) |", "| Baseline (CE) |", "| + Affinity |",
                           "| + Affinity + DAR |", "| + Affinity + CALC |", "| JCAS (Affinity + DAR + CALC) |",
                           "| VolMin |", "| SparseReg |"})
-    EXPECT_EQ(count(md, row), 1) << row << "\n" << md;
+    EXPECT_EQ(occurrences(md, row), 1) << row << "\n" << md;
   // Per-class columns of the synthetic data's classes, and the noise-rate table of every kind.
   for (const char* col : {"Dice shaft", "Dice wrist", "Dice clasper", "Jac clasper"})
     EXPECT_NE(md.find(col), std::string::npos) << col;
@@ -52,16 +47,16 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
     EXPECT_NE(md.find(kind), std::string::npos) << kind;
   // The upper bound trains on the clean labels: no noise there; the table rows carry numbers.
   EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| Baseline \(CE\) \|  \|  \|  \| \d+\.\d\d)"))) << md;
-  EXPECT_EQ(count(first.output, "/8] run  "), 8) << first.output;
+  EXPECT_EQ(occurrences(first.output, "/8] run  "), 8) << first.output;
   EXPECT_TRUE(fs::exists(w / "ablation" / "clean" / "upper_bound-seed0.h5"));
   EXPECT_TRUE(fs::exists(w / "ablation" / "ellipse" / "jcas-seed0.h5"));
   EXPECT_FALSE(fs::exists(w / "ablation" / "ellipse" / "jcas-seed0.ckpt.h5"));  // removed once the run is stored
 
   auto second = run_jcas(tiny(w, {"--noise", "ellipse"}));
   ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_EQ(count(second.output, "/8] run  "), 0) << second.output;
-  EXPECT_EQ(count(second.output, "(cached: test mDice"), 8) << second.output;
-  EXPECT_EQ(count(read_text(report), " (cached) |"), 8);
+  EXPECT_EQ(occurrences(second.output, "/8] run  "), 0) << second.output;
+  EXPECT_EQ(occurrences(second.output, "(cached: test mDice"), 8) << second.output;
+  EXPECT_EQ(occurrences(read_text(report), " (cached) |"), 8);
   EXPECT_NE(second.output.find("skip pseudo_label[0] (cached)"), std::string::npos) << second.output;
   // Same numbers from the cache as when they ran.
   const std::string md2 = read_text(report);

@@ -15,6 +15,7 @@
 
 namespace fs = std::filesystem;
 using jcas::testing::read_text;
+using jcas::testing::occurrences;
 using jcas::testing::run_jcas;
 
 namespace {
@@ -30,12 +31,6 @@ std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> 
   return a;
 }
 
-int count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
@@ -48,16 +43,16 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const std::string md = read_text(report);
   const std::string test_tables = md.substr(0, md.find("### Transductive"));
   for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("})
-    EXPECT_EQ(count(test_tables, row), 1) << row << "\n" << md;
+    EXPECT_EQ(occurrences(test_tables, row), 1) << row << "\n" << md;
   EXPECT_NE(md.find("## Shift 1 (`--synth.shift 1`)"), std::string::npos) << md;
   EXPECT_NE(md.find("![mean test mJac per round](report.png)"), std::string::npos) << md;
   // Paired tables: each method against its seed's source model, JCAS against the others (one seed: no interval).
-  EXPECT_EQ(count(md, "Paired differences in test mDice"), 1) << md;
-  EXPECT_EQ(count(md, "JCAS minus each method in test mJac"), 1) << md;
+  EXPECT_EQ(occurrences(md, "Paired differences in test mDice"), 1) << md;
+  EXPECT_EQ(occurrences(md, "JCAS minus each method in test mJac"), 1) << md;
   EXPECT_EQ(std::regex_search(md, std::regex("\\| ce \\| [+-][0-9]+\\.[0-9]{2}, [01]/1 above \\|")), true) << md;
   // Transductive scores (the split adapted on): the source model's from the base, each round's from its run.
-  EXPECT_EQ(count(md, "### Transductive: the split adapted on"), 1) << md;
-  EXPECT_EQ(count(md, "Paired differences in adapted-split mJac"), 1) << md;
+  EXPECT_EQ(occurrences(md, "### Transductive: the split adapted on"), 1) << md;
+  EXPECT_EQ(occurrences(md, "Paired differences in adapted-split mJac"), 1) << md;
   const std::string transductive = md.substr(md.find("### Transductive"));
   EXPECT_TRUE(std::regex_search(transductive, std::regex(R"(\| jcas \(.*\| \d+\.\d\d / \d+\.\d\d \| \d+\.\d\d / \d+\.\d\d \| 1 \|)")))
       << transductive;
@@ -65,7 +60,7 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const cv::Mat png = cv::imread(plot.string());
   EXPECT_FALSE(png.empty());
   for (const char* d : {"base", "ce", "jcas"}) EXPECT_TRUE(fs::is_directory(w / "benchmark" / "shift1" / "seed0" / d)) << d;
-  EXPECT_EQ(count(first.output, "] done "), 3) << first.output;
+  EXPECT_EQ(occurrences(first.output, "] done "), 3) << first.output;
   // A method's work directory is a copy of the base: its run trains no source model.
   const std::string ce_log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
   EXPECT_NE(ce_log.find("skip source[0]"), std::string::npos) << ce_log;
@@ -75,12 +70,12 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const std::string base_log = read_text(w / "benchmark" / "shift1" / "seed0" / "base" / "benchmark.log");
   EXPECT_NE(base_log.find("run  evaluate_adapted_source[0]"), std::string::npos) << base_log;
   const std::string child_command = ce_log.substr(0, ce_log.find('\n'));
-  EXPECT_EQ(count(child_command, " --threads "), 1) << child_command;
+  EXPECT_EQ(occurrences(child_command, " --threads "), 1) << child_command;
   EXPECT_EQ(child_command.find("--threads 0"), std::string::npos) << child_command;
 
   auto second = run_jcas(tiny(w));
   ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_EQ(count(second.output, "cached: no stage ran"), 3) << second.output;
+  EXPECT_EQ(occurrences(second.output, "cached: no stage ran"), 3) << second.output;
   auto tables = [](const std::string& m) { return m.substr(m.find("## Shift")); };
   auto strip_times = [](std::string t) {  // the per-seed table shows each run's time
     return t.substr(0, t.find("Test mJac (%) of each seed"));

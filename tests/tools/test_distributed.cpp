@@ -102,6 +102,16 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// One process of batch 4 in `one` and two ranks of batch 2 in `two` (`two_only`: options of the
+// second run alone), both with `extra`.
+void run_one_and_two_ranks(const fs::path& one, const fs::path& two, const std::vector<std::string>& extra,
+                           const std::vector<std::string>& two_only = {}) {
+  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), extra));
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  auto r2 = run_jcas(concat(concat(concat({"run", "--nproc", "2"}, two_only), parallel_options(two, 2)), extra));
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+}
+
 // Starts `jcas run` as rank `rank` of 2 the way torchrun does: through the environment.
 int spawn_rank(int rank, int port, const std::vector<std::string>& args, const fs::path& log) {
   setenv("RANK", std::to_string(rank).c_str(), 1);
@@ -129,10 +139,7 @@ std::vector<std::string> temporaries(const fs::path& dir) {
 TEST(DataParallel, TwoRanksOfBatchTwoTrainAsOneProcessOfBatchFour) {
   const fs::path one = fresh_dir("dp_world1"), two = fresh_dir("dp_world2");
   const std::vector<std::string> no_adabn = {"--pseudo_label.adabn", "false"};
-  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), no_adabn));
-  ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2"}, parallel_options(two, 2)), no_adabn));
-  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  ASSERT_NO_FATAL_FAILURE(run_one_and_two_ranks(one, two, no_adabn));
 
   std::printf("source loss %.9g vs %.9g; weights source %g retrain %g\n", metric_of(one / "source.h5", "final_loss"),
               metric_of(two / "source.h5", "final_loss"),
@@ -284,10 +291,7 @@ TEST(DataParallel, TheWorkersEndWithTheirLauncher) {
 TEST(DataParallel, AParameterNoRankHasAGradientForIsLeftAsOneProcessLeavesIt) {
   const fs::path one = fresh_dir("dp_heads1"), two = fresh_dir("dp_heads2");
   const std::vector<std::string> separate = {"--model.embedding", "separate"};
-  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), separate));
-  ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2"}, parallel_options(two, 2)), separate));
-  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  ASSERT_NO_FATAL_FAILURE(run_one_and_two_ranks(one, two, separate));
   H5Reader a(one / "source.h5"), b(two / "source.h5");
   int heads = 0;
   for (const auto& name : a.list("model")) {
@@ -363,13 +367,8 @@ TEST(DataParallel, TwoRanksFilterAndTrainOnIgnoredPixelsAsOneProcess) {
   // A strict threshold and strong input noise, so that the tiny model's labels lose pixels.
   const std::vector<std::string> dpl = {"--retrain.method", "dpl", "--retrain.dpl_uncertainty", "0.002", "--retrain.dpl_noise", "3",
                                         "--pseudo_label.adabn", "false"};
-  auto r1 = run_jcas(concat(concat({"run"}, parallel_options(one, 4)), dpl));
-  ASSERT_EQ(r1.exit_code, 0) << r1.output;
   // The same source model (its weights imported), so that both label the same way.
-  auto r2 = run_jcas(concat(concat({"run", "--nproc", "2", "--source.weights", (one / "source.h5").string()},
-                                   parallel_options(two, 2)),
-                            dpl));
-  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  ASSERT_NO_FATAL_FAILURE(run_one_and_two_ranks(one, two, dpl, {"--source.weights", (one / "source.h5").string()}));
   EXPECT_TRUE(H5Reader(one / "round-0" / "pseudo_label.h5").read("labels").equal(
       H5Reader(two / "round-0" / "pseudo_label.h5").read("labels")));
   const fs::path retrain = fs::path("round-0") / "retrain.h5";

@@ -28,5 +28,7 @@ std::vector<std::string> stages_run(const std::string& log);
 // A headline figure ("metric.<key>" attribute) of a stage result.
 double metric_of(const std::filesystem::path& h5, const std::string& key);
 std::string read_text(const std::filesystem::path& path);
+// How often `what` occurs in `text` (without overlaps).
+int occurrences(const std::string& text, const std::string& what);
 
 }  // namespace jcas::testing
