@@ -92,8 +92,12 @@ ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeou
     store_options.waitWorkers = false;
     store_options.timeout = timeout;
     auto store = c10::make_intrusive<c10d::TCPStore>(host, store_options);
-    // A prefix per launch keeps a long-lived agent store's keys of earlier groups apart.
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("jcas/" + env_or("TORCHELASTIC_RESTART_COUNT", "0"), store);
+    // A prefix per launch and per group keeps the keys of earlier groups apart: a long-lived agent
+    // store's, and those of this process's earlier groups (`run --rounds auto` opens one per round;
+    // every rank opens them in the same order).
+    static int groups = 0;
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>(
+        fmt::format("jcas/{}/{}", env_or("TORCHELASTIC_RESTART_COUNT", "0"), groups++), store);
     impl_->store = prefixed;
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const std::string interface = env_or("GLOO_SOCKET_IFNAME", "");

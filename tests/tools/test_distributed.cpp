@@ -380,3 +380,20 @@ TEST(DataParallel, TwoRanksFilterAndTrainOnIgnoredPixelsAsOneProcess) {
   fs::remove_all(one);
   fs::remove_all(two);
 }
+
+// `--rounds auto` with ranks: every rank reads the criteria rank 0 committed and rank 0's reading
+// decides, so the ranks stop together; one status table, from rank 0.
+TEST(DataParallel, AutoRoundsRunWithRanks) {
+  const fs::path d = copy_of_completed("dp_auto_rounds");
+  std::vector<std::string> options = tiny_options(d);
+  const auto at = std::find(options.begin(), options.end(), "--rounds");
+  options.erase(at, at + 2);
+  auto r = run_jcas(concat({"run", "--nproc", "2", "--rounds", "auto", "--max_rounds", "2", "--until", "certainty",
+                            "--dist_timeout", "60"},
+                           options));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--rounds auto: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the best model by certainty"), std::string::npos) << r.output;
+  EXPECT_EQ(occurrences(r.output, "round  stage"), 1) << r.output;  // the status table's header
+  fs::remove_all(d);
+}

@@ -1,3 +1,5 @@
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -57,8 +59,6 @@ std::unique_ptr<PipelineSession> run_pipeline(const Args& args, bool auto_rounds
     check_criterion(session->values["until"].as<std::string>(), "--until");
     const int most = session->values["max_rounds"].as<int>();
     if (most < 1 || most > 100) throw UserError(fmt::format("--max_rounds must be in 1..100, got {}", most));
-    if (session->context->execution().world_size() > 1)
-      throw UserError("--rounds auto runs in one process (not yet with --nproc or torchrun)");
   }
   std::set<std::string> force;
   if (session->values.count("force"))
@@ -95,7 +95,10 @@ int run_auto_rounds(const Args& args) {
                                   round));
     };
     const double before = value(rounds - 1), now = value(rounds);
-    if (!(now > before)) {
+    // Every rank reads the criteria rank 0 committed; rank 0's reading decides for all the same.
+    std::vector<torch::Tensor> rose = {torch::tensor({static_cast<int64_t>(now > before)})};
+    session->context->execution().broadcast_from_writer(rose);
+    if (rose[0].item<int64_t>() == 0) {
       log::info("--rounds auto: round {} did not raise {} ({:.4f} -> {:.4f}): no further round", rounds, criterion,
                 before, now);
       break;
@@ -110,7 +113,8 @@ int run_auto_rounds(const Args& args) {
     log::info("the best model by {}: {} (export it with `jcas export --workdir {} --select {}`)", criterion,
               best->round == 0 ? "the source model" : fmt::format("the model after {} round(s)", best->round),
               session->context->workdir().string(), criterion);
-  std::printf("%s", status_table(*session->plan, metric::status_columns()).c_str());
+  if (session->context->execution().is_writer())
+    std::printf("%s", status_table(*session->plan, metric::status_columns()).c_str());
   return 0;
 }
 
@@ -118,14 +122,11 @@ int run_auto_rounds(const Args& args) {
 
 int run(const Args& given) {
   Args args = given;
-  const bool auto_rounds = take_auto_rounds(args);
-  if (auto launch = take_launch_options(args)) {
-    if (auto_rounds) throw UserError("--rounds auto runs in one process (not yet with --nproc or torchrun)");
-    return run_local_workers(*launch, "run", args);
-  }
-  if (auto_rounds) return run_auto_rounds(args);
+  if (auto launch = take_launch_options(args)) return run_local_workers(*launch, "run", args);
+  if (take_auto_rounds(args)) return run_auto_rounds(args);
   auto session = run_pipeline(args, false);
   if (session && session->context->execution().is_writer())
+    if (session->context->execution().is_writer())
     std::printf("%s", status_table(*session->plan, metric::status_columns()).c_str());
   return 0;
 }
