@@ -41,9 +41,11 @@ void list_datasets(const H5Reader& in, const std::string& group, int depth) {
 int inspect(const Args& args) {
   po::options_description desc("inspect");
   desc.add_options()("file", po::value<std::string>(), "a stage result (.h5) of a jcas work directory");
+  add_threads_option(desc);
   auto parsed = parse_options("inspect", "List a cache file's stage, fingerprint, options, datasets and figures.",
                               desc, args, {"file"});
   if (parsed.help) return 0;
+  apply_threads_option(parsed.values);
   std::string path = require<std::string>(parsed.values, "file");
   StageRecord r = read_record(path);  // validates: a foreign or truncated file is a clear error
   H5Reader in(path);

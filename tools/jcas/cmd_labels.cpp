@@ -113,6 +113,7 @@ int labels_stats(const Args& args) {
       "label-ext", po::value<std::string>()->default_value("png"), "clean label file extension")(
       "per-image", po::bool_switch(), "also list every image's noise rates")(
       "json", po::bool_switch(), "print one JSON object on stdout instead of tables");
+  add_threads_option(desc);
   auto parsed = parse_options(
       "labels stats",
       "Noise statistics of a folder of labels against a split's clean labels: class and affinity noise rates, "
@@ -120,6 +121,7 @@ int labels_stats(const Args& args) {
       "pairs are ordered pixel pairs within an image, self-pairs included.",
       desc, args);
   if (parsed.help) return 0;
+  apply_threads_option(parsed.values);
   const auto& vm = parsed.values;
   const auto root = require<std::string>(vm, "data");
   const auto split = vm["split"].as<std::string>();

@@ -69,9 +69,11 @@ int ntm(const Args& args) {
                      "class NTM, rows separated by ';', entries by ',' (row = clean class, column = noisy class)")(
       "class-dist", po::value<std::string>(), "class proportions, comma-separated, summing to 1")(
       "json", po::bool_switch(), "print JSON");
+  add_threads_option(desc);
   auto parsed = parse_options("ntm derive-affinity", "Derive the affinity-level NTM from a class-level NTM.", desc,
                               {args.begin() + 1, args.end()});
   if (parsed.help) return 0;
+  apply_threads_option(parsed.values);
   const auto& vm = parsed.values;
   auto tc = parse_class_ntm(require<std::string>(vm, "class-ntm"));
   auto dist_values = parse_numbers(require<std::string>(vm, "class-dist"), "class-dist");

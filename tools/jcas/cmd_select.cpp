@@ -61,11 +61,13 @@ int select(const Args& args) {
       "criterion", po::value<std::string>()->default_value(kDefaultCriterion),
       "the label-free criterion that chooses (higher is better; see README: Choosing without labels)")(
       "json", po::bool_switch(), "print one JSON object instead of the table");
+  add_threads_option(desc);
   const auto parsed = parse_options("select",
                                     "Rank the models of work directories by a label-free criterion and name the one "
                                     "to export.",
                                     desc, args, {"runs"});
   if (parsed.help) return 0;
+  apply_threads_option(parsed.values);
   const auto& vm = parsed.values;
   const std::string criterion = vm["criterion"].as<std::string>();
   check_criterion(criterion, "--criterion");
@@ -75,7 +77,9 @@ int select(const Args& args) {
   for (const auto& run : runs) {
     if (!std::filesystem::is_directory(run)) throw UserError(fmt::format("{}: no such work directory", run));
     const auto session =
-        PipelineSession::open("select", "", po::options_description(), {"--workdir", run, "--quiet"}, WorkdirAccess::read);
+        PipelineSession::open("select", "", po::options_description(),
+                              {"--workdir", run, "--quiet", "--threads", std::to_string(vm["threads"].as<int>())},
+                              WorkdirAccess::read);
     for (auto& c : model_candidates(*session)) candidates.push_back(std::move(c));
   }
   if (candidates.empty())
