@@ -1,5 +1,7 @@
 #include "pipeline/training/trainer.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -242,12 +244,55 @@ void TrainingStep::set_rate_factor(double factor) {
     static_cast<SGDOptions&>(groups[g].options()).lr(base_rates_[g] * factor);
 }
 
+namespace {
+
+// CPU autocast to bfloat16 for a scope, as `torch.autocast("cpu", torch.bfloat16)` in Python.
+class CpuBfloat16Autocast {
+ public:
+  explicit CpuBfloat16Autocast(bool on) : on_(on) {
+    if (!on_) return;
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::increment_nesting();
+  }
+  ~CpuBfloat16Autocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(was_dtype_);
+  }
+  CpuBfloat16Autocast(const CpuBfloat16Autocast&) = delete;
+  CpuBfloat16Autocast& operator=(const CpuBfloat16Autocast&) = delete;
+
+ private:
+  bool on_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+
+ModelOutput forward_in(SegmentationModel& model, const torch::Tensor& x, bool bfloat16) {
+  if (!bfloat16) return model.forward(x);
+  ModelOutput out;
+  {
+    CpuBfloat16Autocast autocast(true);
+    out = model.forward(x);
+  }
+  // The loss in float32: its sums over many pixels and its NTM products need the precision.
+  for (auto* t : {&out.feat1, &out.feat2, &out.pred1, &out.pred2})
+    if (t->defined()) *t = t->to(torch::kFloat32);
+  return out;
+}
+
+}  // namespace
+
 LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
                             const torch::Tensor& class_dist, const std::function<std::string()>& where) {
   optimizer_.zero_grad();
   LossTerms terms;
   if (x.defined()) {
-    ModelOutput out = model_.forward(x);
+    ModelOutput out = forward_in(model_, x, options_.bfloat16);
     // A diverged model is one clear error, not a failing check deep inside a loss.
     if (!torch::isfinite(out.pred2).all().item<bool>())
       throw UserError(fmt::format("{}: the model's outputs are no longer finite at {}: training diverged (try a "

@@ -27,6 +27,9 @@ struct TrainerOptions {
   std::filesystem::path checkpoint;     // empty: no checkpoint
   std::string checkpoint_key;           // a checkpoint is resumed only if it carries this key
   std::string validation_name = "validation mJac";  // what the validation callback scores, for the log
+  // The network's forward pass under LibTorch's CPU autocast to bfloat16 (convolutions and matrix
+  // products in bfloat16, the rest and the loss in float32); CPU only.
+  bool bfloat16 = false;
 };
 
 struct EpochLog {

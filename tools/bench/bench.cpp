@@ -85,6 +85,7 @@ struct StepCase {
   int grid_h = JcasLossOptions{}.affinity_h, grid_w = JcasLossOptions{}.affinity_w;  // the retrain default
   std::string method = "jcas";
   AffinityImpl impl = AffinityImpl::dense;
+  bool bfloat16 = false;  // the network under CPU autocast to bfloat16 (TrainerOptions::bfloat16)
   std::string profile;  // Chrome trace of the timed steps
 };
 
@@ -114,6 +115,7 @@ class StepBench {
     loss_ = adaptation_method(c.method).loss(mo.num_classes, base);
     TrainerOptions options;  // the trainer's defaults
     options.label = "jcas-bench";
+    options.bfloat16 = c.bfloat16;
     step_ = std::make_unique<TrainingStep>(*model_, *loss_, options, execution_);
     torch::manual_seed(1 + execution_.rank());
     x_ = torch::randn({c.batch, 3, c.height, c.width});
@@ -133,7 +135,8 @@ class StepBench {
     const auto& c = case_;
     return {{"measure", "training step"}, {"preset", c.preset}, {"input", fmt::format("{}x{}", c.height, c.width)},
             {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
-            {"impl", enum_name(c.impl)}, {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
+            {"impl", enum_name(c.impl)}, {"precision", c.bfloat16 ? "bfloat16" : "float32"},
+            {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
   }
   double averaging_seconds() const { return step_->averaging_seconds(); }
 
@@ -284,7 +287,8 @@ Json pseudo_labelling(bool dar) {
 int run(const std::vector<std::string>& args) {
   po::options_description desc("bench");
   desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
-                     "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank)")(
+                     "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank), precision "
+                     "(float32 and bfloat16 autocast steps)")(
       "profile", po::value<std::string>()->default_value(""),
       "write the autograd profiles of the quickstart-size training steps (Chrome traces: the name with "
       "-ce, -jcas-dense-32x32, -jcas-tiled-32x32 and -jcas-dense-16x20 before its extension)");
@@ -339,6 +343,25 @@ int run(const std::vector<std::string>& args) {
         }
         emit(in_child(threads, [&] { return loss_step(side, side, impl); }));
       }
+  if (wants("precision")) {
+    // CE and JCAS (dense, the default grid) in float32 and under CPU autocast to bfloat16, in turn.
+    std::vector<StepCase> cases(4);
+    for (size_t k = 0; k < cases.size(); ++k) {
+      cases[k].method = k < 2 ? "ce" : "jcas";
+      cases[k].bfloat16 = k % 2 == 1;
+      cases[k].steps = 16;
+      cases[k].warmup = 2;
+    }
+    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
+    if (!result.contains("cases")) emit(result);
+    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
+      Json j = result["cases"][k];
+      j["threads"] = result["threads"];
+      j["timing"] = "median of interleaved steps";
+      if (k % 2 == 1) j["over_float32"] = j["step_s"].get<double>() / result["cases"][k - 1]["step_s"].get<double>();
+      emit(j);
+    }
+  }
   if (wants("pseudo_label"))
     for (bool dar : {false, true}) emit(in_child(threads, [&] { return pseudo_labelling(dar); }));
   if (wants("paper"))
