@@ -15,6 +15,7 @@
 
 namespace fs = std::filesystem;
 using jcas::testing::read_text;
+using jcas::testing::metric_of;
 using jcas::testing::occurrences;
 using jcas::testing::run_jcas;
 
@@ -41,7 +42,7 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const fs::path report = w / "benchmark" / "report.md", plot = w / "benchmark" / "report.png";
   ASSERT_TRUE(fs::exists(report)) << first.output;
   const std::string md = read_text(report);
-  const std::string test_tables = md.substr(0, md.find("### Transductive"));
+  const std::string test_tables = md.substr(0, md.find("### Choosing the model without labels"));
   for (const char* row : {"| source (no adaptation) |", "| ce (", "| jcas ("})
     EXPECT_EQ(occurrences(test_tables, row), 1) << row << "\n" << md;
   EXPECT_NE(md.find("## Shift 1 (`--synth.shift 1`)"), std::string::npos) << md;
@@ -56,6 +57,17 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   const std::string transductive = md.substr(md.find("### Transductive"));
   EXPECT_TRUE(std::regex_search(transductive, std::regex(R"(\| jcas \(.*\| \d+\.\d\d / \d+\.\d\d \| \d+\.\d\d / \d+\.\d\d \| 1 \|)")))
       << transductive;
+  // The label-free choice of the model: JCAS's row names the model whose criterion is higher.
+  EXPECT_EQ(occurrences(md, "### Choosing the model without labels (`expected_mjac`)"), 1) << md;
+  const fs::path jcas_run = w / "benchmark" / "shift1" / "seed0" / "jcas" / "round-0";
+  const int pick = metric_of(jcas_run / "criteria.h5", "lf_expected_mjac") >
+                           metric_of(jcas_run / "criteria_source.h5", "lf_expected_mjac")
+                       ? 1
+                       : 0;
+  EXPECT_TRUE(std::regex_search(
+      md, std::regex(R"(\| jcas \(.*\| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| -?\d+\.\d\d \| [01]/1 \| )" +
+                     std::to_string(pick) + R"( \|)")))
+      << md;
   EXPECT_EQ(md, first.output.substr(first.output.find("# SFDA benchmark")));  // printed as written
   const cv::Mat png = cv::imread(plot.string());
   EXPECT_FALSE(png.empty());

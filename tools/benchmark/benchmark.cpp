@@ -34,6 +34,7 @@
 #include "adapters/io/file_writes.h"
 #include "data/synthetic_endoscopy.h"
 #include "pipeline/cache/stage_record.h"
+#include "pipeline/metrics/label_free_criteria.h"
 #include "pipeline/training/adaptation_registry.h"
 #include "pipeline/training/reference_rows.h"
 #include "pipeline/execution/execution_context.h"
@@ -269,10 +270,11 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   StageContext ctx(values, ro, ExecutionContext(), stages);
   const int rounds = run.method == reference_row::source ? setup_.rounds : rounds_of(run);
   // Each score by the metric key its evaluation records.
-  const std::pair<const char*, std::vector<double>*> scores[] = {{metric::test_mjac, &run.mjac},
-                                                                 {metric::test_mdice, &run.mdice},
-                                                                 {metric::adapted_mjac, &run.adapted_mjac},
-                                                                 {metric::adapted_mdice, &run.adapted_mdice}};
+  const std::pair<std::string, std::vector<double>*> scores[] = {{metric::test_mjac, &run.mjac},
+                                                                  {metric::test_mdice, &run.mdice},
+                                                                  {metric::adapted_mjac, &run.adapted_mjac},
+                                                                  {metric::adapted_mdice, &run.adapted_mdice},
+                                                                  {metric::criterion(kDefaultCriterion), &run.criterion}};
   for (const auto& [key, values] : scores) values->assign(setup_.rounds + 1, NAN);
   auto read = [&](const StageKey& stage, int column) {
     const fs::path file = ctx.result_path(stage);
@@ -283,6 +285,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   };
   read({"evaluate_source", 0}, 0);
   read({"evaluate_adapted_source", 0}, 0);
+  read({"criteria_source", 0}, 0);
   // What adapting took, whenever it ran: the recorded times of the round stages other than the
   // evaluations (the source model and its scores are the base's, shared by every method).
   run.adaptation_seconds = 0;
@@ -307,6 +310,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
     } else {
       read({"evaluate", r - 1}, r);
       read({"evaluate_adapted", r - 1}, r);
+      read({"criteria", r - 1}, r);
     }
   }
 }
@@ -554,6 +558,7 @@ std::string Benchmark::markdown(double wall_seconds) const {
       md += "\n";
     }
     md += "\n" + paired_tables(shift, "test", &BenchmarkRun::mdice, &BenchmarkRun::mjac);
+    md += label_free_table(shift);
     bool transductive = false;
     for (const auto& r : runs_)
       if (r.shift == shift && r.done)
@@ -564,6 +569,55 @@ std::string Benchmark::markdown(double wall_seconds) const {
           "mDice / mJac (%), mean ± sd over seeds.\n\n" +
           spread_table(shift, &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac) + "\n" +
           paired_tables(shift, "adapted-split", &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac);
+  }
+  return md;
+}
+
+std::string Benchmark::label_free_table(double shift) const {
+  // Per method and seed: the model (source model or a round) the criterion ranks highest, its test
+  // mJac, the last round's and the best one's in hindsight.
+  struct Choice {
+    std::vector<double> chosen, last, best;
+    std::vector<int> picked;  // the chosen column per seed
+    int best_picked = 0;
+  };
+  std::map<std::string, Choice> by_method;
+  for (const auto& r : runs_) {
+    if (r.shift != shift || !r.done || r.method == reference_row::source) continue;
+    const int last = std::min(rounds_of(r), static_cast<int>(r.mjac.size()) - 1);
+    int pick = -1, best = -1;
+    for (int c = 0; c <= last && c < static_cast<int>(r.criterion.size()); ++c) {
+      if (!std::isfinite(r.criterion[c]) || !std::isfinite(r.mjac[c])) continue;
+      if (pick < 0 || r.criterion[c] > r.criterion[pick]) pick = c;
+      if (best < 0 || r.mjac[c] > r.mjac[best]) best = c;
+    }
+    if (pick < 0) continue;
+    Choice& ch = by_method[r.method];
+    ch.chosen.push_back(r.mjac[pick]);
+    ch.last.push_back(r.mjac[last]);
+    ch.best.push_back(r.mjac[best]);
+    ch.picked.push_back(pick);
+    ch.best_picked += r.mjac[pick] == r.mjac[best];
+  }
+  if (by_method.empty()) return "";
+  std::string md = fmt::format(
+      "\n### Choosing the model without labels (`{}`)\n\nEach run's models (the source model and every round's) "
+      "ranked by the label-free criterion `{}` on the images adapted on (README: Choosing without labels; `jcas "
+      "select`): test mJac (%) of the model it chooses, of the last round and of the best model in hindsight "
+      "(the test labels only score the choice), mean over seeds; regret = best − chosen; the models chosen per "
+      "seed (0 = the source model, r = after round r).\n\n"
+      "| method | chosen | last round | best in hindsight | regret | chose the best | chosen per seed |\n"
+      "| --- | --: | --: | --: | --: | --: | --- |\n",
+      kDefaultCriterion, kDefaultCriterion);
+  for (const auto& m : o_.methods) {
+    auto it = by_method.find(m);
+    if (it == by_method.end()) continue;
+    const Choice& ch = it->second;
+    std::vector<double> regret;
+    for (size_t i = 0; i < ch.best.size(); ++i) regret.push_back(ch.best[i] - ch.chosen[i]);
+    md += fmt::format("| {} | {} | {} | {} | {} | {}/{} | {} |\n", method_title(m), pct(spread(ch.chosen).mean),
+                      pct(spread(ch.last).mean), pct(spread(ch.best).mean), pct(spread(regret).mean), ch.best_picked,
+                      ch.chosen.size(), fmt::join(ch.picked, ", "));
   }
   return md;
 }

@@ -49,6 +49,7 @@ struct BenchmarkRun {
   std::filesystem::path dir;        // its work directory (the base's for "source")
   std::vector<double> mjac, mdice;  // test split: [0] the source model, [r] after r rounds (NaN: not run)
   std::vector<double> adapted_mjac, adapted_mdice;  // the same on the split adapted on (transductive)
+  std::vector<double> criterion;    // the default label-free criterion of the same models (NaN: not computed)
   double seconds = 0;               // wall time of its child (0 for source: the base's time)
   double adaptation_seconds = 0;    // recorded wall time of its adaptation stages (cached ones too)
   int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
@@ -89,6 +90,9 @@ class Benchmark {
   std::string paired_tables(double shift, const std::string& split, std::vector<double> BenchmarkRun::*dice,
                             std::vector<double> BenchmarkRun::*jac) const;
   // Mean ± sd over seeds of those scores, per method and round.
+  // The models the default label-free criterion chooses, against the last round and the best ("" when
+  // no run has criteria).
+  std::string label_free_table(double shift) const;
   std::string spread_table(double shift, std::vector<double> BenchmarkRun::*dice,
                            std::vector<double> BenchmarkRun::*jac) const;
   // One panel per shift: mean test mJac per round (0 = the source model), one polyline per method.
