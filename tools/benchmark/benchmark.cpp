@@ -619,7 +619,7 @@ std::string Benchmark::label_free_table(double shift) const {
                       pct(spread(ch.last).mean), pct(spread(ch.best).mean), pct(spread(regret).mean), ch.best_picked,
                       ch.chosen.size(), fmt::join(ch.picked, ", "));
   }
-  return md;
+  return md + "\n";
 }
 
 std::string Benchmark::spread_table(double shift, std::vector<double> BenchmarkRun::*dice,
