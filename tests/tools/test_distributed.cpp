@@ -339,17 +339,17 @@ TEST(DataParallel, TwoNodesRunAsOneLauncherOfTwoRanks) {
 }
 
 // `--wait` with ranks: while another process holds the work directory, rank 0 waits for the lock
-// and the other rank waits for rank 0, both longer than the collectives' timeout (5 s here).
+// and the other rank waits for rank 0, both longer than the collectives' timeout (8 s here).
 TEST(DataParallel, RanksWaitForTheLockBeyondTheCollectiveTimeout) {
   const fs::path dir = fresh_dir("dp_wait");
   const fs::path log = dir.string() + ".log";
   auto args = concat({"run", "--nproc", "2", "--wait"}, parallel_options(dir, 2));
-  *(std::find(args.begin(), args.end(), "--dist_timeout") + 1) = "5";
+  *(std::find(args.begin(), args.end(), "--dist_timeout") + 1) = "8";
   int launcher = -1;
   {
     WorkdirLock held(dir, false);
     launcher = spawn_jcas(args, log.string());
-    std::this_thread::sleep_for(std::chrono::seconds(9));
+    std::this_thread::sleep_for(std::chrono::seconds(13));
     ASSERT_TRUE(running(launcher)) << read_text(log);
   }
   const int code = wait_at_most(launcher, std::chrono::seconds(120));
