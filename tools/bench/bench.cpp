@@ -21,6 +21,7 @@
 #include "adapters/foundation/options.h"
 #include "pipeline/training/adaptation_registry.h"
 #include "pipeline/model/deeplab.h"
+#include "pipeline/model/torchscript_model.h"
 #include "pipeline/execution/execution_context.h"
 #include "pipeline/execution/rendezvous_server.h"
 #include "pipeline/training/trainer.h"
@@ -86,6 +87,8 @@ struct StepCase {
   std::string method = "jcas";
   AffinityImpl impl = AffinityImpl::dense;
   bool bfloat16 = false;  // the network under CPU autocast to bfloat16 (TrainerOptions::bfloat16)
+  std::string torchscript;  // a TorchScript model (`classes` classes) instead of the native network
+  int classes = 4;
   std::string profile;  // Chrome trace of the timed steps
 };
 
@@ -106,8 +109,12 @@ class StepBench {
     torch::manual_seed(0);
     ModelOptions mo;
     mo.preset = c.preset;
+    mo.num_classes = c.classes;
     if (c.preset == "resnet101") mo.feat1_dim = 128, mo.feat2_dim = 256;  // the reference's widths
-    model_ = DeepLab(mo);
+    if (c.torchscript.empty())
+      model_ = DeepLab(mo).ptr();
+    else
+      model_ = std::make_shared<TorchScriptModel>(c.torchscript, InputConvention{}, c.classes, c.height, c.width);
     JcasLossOptions base;
     base.affinity_h = c.grid_h;
     base.affinity_w = c.grid_w;
@@ -120,7 +127,7 @@ class StepBench {
     torch::manual_seed(1 + execution_.rank());
     x_ = torch::randn({c.batch, 3, c.height, c.width});
     y_ = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
-    dist_ = torch::tensor({0.85f, 0.08f, 0.03f, 0.04f});
+    dist_ = c.classes == 4 ? torch::tensor({0.85f, 0.08f, 0.03f, 0.04f}) : torch::full({c.classes}, 1.0f / c.classes);
     model_->set_training(true);
   }
 
@@ -136,13 +143,14 @@ class StepBench {
     return {{"measure", "training step"}, {"preset", c.preset}, {"input", fmt::format("{}x{}", c.height, c.width)},
             {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
             {"impl", enum_name(c.impl)}, {"precision", c.bfloat16 ? "bfloat16" : "float32"},
+            {"model", c.torchscript.empty() ? "native" : c.torchscript},
             {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
   }
   double averaging_seconds() const { return step_->averaging_seconds(); }
 
  private:
   StepCase case_;
-  DeepLab model_{nullptr};
+  std::shared_ptr<SegmentationModel> model_;
   SegmentationLoss loss_;
   ExecutionContext execution_;
   std::unique_ptr<TrainingStep> step_;
@@ -288,7 +296,13 @@ int run(const std::vector<std::string>& args) {
   po::options_description desc("bench");
   desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
                      "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank), precision "
-                     "(float32 and bfloat16 autocast steps)")(
+                     "(float32 and bfloat16 autocast steps), imported (a TorchScript model's steps, --torchscript)")(
+      "torchscript", po::value<std::string>()->default_value(""),
+      "imported: the TorchScript segmentation model to time (torchvision-style: a dict with \"out\")")(
+      "classes", po::value<int>()->default_value(2), "imported: its class count")(
+      "size", po::value<std::string>()->default_value("256x256"), "imported: input size HxW")(
+      "batch", po::value<int>()->default_value(4), "imported: batch size")(
+      "grid", po::value<std::string>()->default_value("32x32"), "imported: the JCAS affinity grid HxW")(
       "profile", po::value<std::string>()->default_value(""),
       "write the autograd profiles of the quickstart-size training steps (Chrome traces: the name with "
       "-ce, -jcas-dense-32x32, -jcas-tiled-32x32 and -jcas-dense-16x20 before its extension)");
@@ -359,6 +373,34 @@ int run(const std::vector<std::string>& args) {
       j["threads"] = result["threads"];
       j["timing"] = "median of interleaved steps";
       if (k % 2 == 1) j["over_float32"] = j["step_s"].get<double>() / result["cases"][k - 1]["step_s"].get<double>();
+      emit(j);
+    }
+  }
+  if (wants("imported")) {
+    // An imported TorchScript model's CE and JCAS steps (dense, at --grid), which
+    // tools/python/imported_model_speed.py puts beside PyTorch's own step of the same module.
+    const std::string file = vm["torchscript"].as<std::string>();
+    if (file.empty()) throw UserError("--sections imported needs --torchscript FILE");
+    const ImageSize size = parse_image_size(vm["size"].as<std::string>(), "--size");
+    std::vector<StepCase> cases(2);
+    for (size_t k = 0; k < cases.size(); ++k) {
+      cases[k].method = k == 0 ? "ce" : "jcas";
+      cases[k].torchscript = file;
+      cases[k].classes = vm["classes"].as<int>();
+      cases[k].height = size.height, cases[k].width = size.width;
+      const ImageSize grid = parse_image_size(vm["grid"].as<std::string>(), "--grid");
+      cases[k].grid_h = grid.height, cases[k].grid_w = grid.width;
+      cases[k].batch = vm["batch"].as<int>();
+      cases[k].steps = 10;
+      cases[k].warmup = 2;
+    }
+    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
+    if (!result.contains("cases")) emit(result);
+    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
+      Json j = result["cases"][k];
+      j["threads"] = result["threads"];
+      j["timing"] = "median of interleaved steps";
+      if (k > 0) j["over_ce"] = j["step_s"].get<double>() / result["cases"][0]["step_s"].get<double>();
       emit(j);
     }
   }
