@@ -191,6 +191,23 @@ Json interleaved_steps(const std::vector<StepCase>& cases) {
   return {{"cases", all}};
 }
 
+// Emits one line per case of `cases`, taken in turn in one child process; `reference(k)` names the
+// case that case k is compared with under `ratio_key` (k itself: no ratio).
+void emit_interleaved(int threads, const std::vector<StepCase>& cases, const std::string& ratio_key,
+                      const std::function<size_t(size_t)>& reference, const std::function<void(const Json&)>& emit) {
+  const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
+  if (!result.contains("cases")) emit(result);
+  for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
+    Json j = result["cases"][k];
+    j["threads"] = result["threads"];
+    j["peak_rss_mib"] = result["peak_rss_mib"];  // of the process holding every case
+    j["timing"] = "median of interleaved steps";
+    const size_t r = reference(k);
+    if (r != k) j[ratio_key] = j["step_s"].get<double>() / result["cases"][r]["step_s"].get<double>();
+    emit(j);
+  }
+}
+
 // The retrain step of the quickstart (the trainer's step: JCAS loss, batch 4 per rank, 128x160) in a data-parallel
 // run of `world` local processes (Gloo over 127.0.0.1), each with `threads` LibTorch threads:
 // images per second over all ranks, and the share of the step spent averaging gradients.
@@ -327,16 +344,7 @@ int run(const std::vector<std::string>& args) {
     cases[2].impl = AffinityImpl::tiled;
     cases[3].impl = AffinityImpl::dense;
     cases[3].grid_h = 16, cases[3].grid_w = 20;
-    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
-    if (!result.contains("cases")) emit(result);
-    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
-      Json j = result["cases"][k];
-      j["threads"] = result["threads"];
-      j["peak_rss_mib"] = result["peak_rss_mib"];  // of the process holding every case
-      j["timing"] = "median of interleaved steps";
-      if (k > 0) j["over_ce"] = j["step_s"].get<double>() / result["cases"][0]["step_s"].get<double>();
-      emit(j);
-    }
+    emit_interleaved(threads, cases, "over_ce", [](size_t) { return size_t{0}; }, emit);
     const std::string trace = vm["profile"].as<std::string>();
     for (auto c : cases)
       if (!trace.empty()) {
@@ -366,15 +374,7 @@ int run(const std::vector<std::string>& args) {
       cases[k].steps = 16;
       cases[k].warmup = 2;
     }
-    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
-    if (!result.contains("cases")) emit(result);
-    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
-      Json j = result["cases"][k];
-      j["threads"] = result["threads"];
-      j["timing"] = "median of interleaved steps";
-      if (k % 2 == 1) j["over_float32"] = j["step_s"].get<double>() / result["cases"][k - 1]["step_s"].get<double>();
-      emit(j);
-    }
+    emit_interleaved(threads, cases, "over_float32", [](size_t k) { return k - k % 2; }, emit);
   }
   if (wants("imported")) {
     // An imported TorchScript model's CE and JCAS steps (dense, at --grid), which
@@ -382,27 +382,19 @@ int run(const std::vector<std::string>& args) {
     const std::string file = vm["torchscript"].as<std::string>();
     if (file.empty()) throw UserError("--sections imported needs --torchscript FILE");
     const ImageSize size = parse_image_size(vm["size"].as<std::string>(), "--size");
+    const ImageSize grid = parse_image_size(vm["grid"].as<std::string>(), "--grid");
     std::vector<StepCase> cases(2);
     for (size_t k = 0; k < cases.size(); ++k) {
       cases[k].method = k == 0 ? "ce" : "jcas";
       cases[k].torchscript = file;
       cases[k].classes = vm["classes"].as<int>();
       cases[k].height = size.height, cases[k].width = size.width;
-      const ImageSize grid = parse_image_size(vm["grid"].as<std::string>(), "--grid");
       cases[k].grid_h = grid.height, cases[k].grid_w = grid.width;
       cases[k].batch = vm["batch"].as<int>();
       cases[k].steps = 10;
       cases[k].warmup = 2;
     }
-    const Json result = in_child(threads, [&] { return interleaved_steps(cases); });
-    if (!result.contains("cases")) emit(result);
-    for (size_t k = 0; result.contains("cases") && k < cases.size(); ++k) {
-      Json j = result["cases"][k];
-      j["threads"] = result["threads"];
-      j["timing"] = "median of interleaved steps";
-      if (k > 0) j["over_ce"] = j["step_s"].get<double>() / result["cases"][0]["step_s"].get<double>();
-      emit(j);
-    }
+    emit_interleaved(threads, cases, "over_ce", [](size_t) { return size_t{0}; }, emit);
   }
   if (wants("pseudo_label"))
     for (bool dar : {false, true}) emit(in_child(threads, [&] { return pseudo_labelling(dar); }));
