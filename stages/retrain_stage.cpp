@@ -73,6 +73,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
 
  protected:
   bool trains(const RetrainStageOptions&) const override { return true; }
+  int computation_revision(const RetrainStageOptions& o) const override { return o.retrain.adaptation().revision(); }
   void check_context(const StageContext& ctx, const RetrainStageOptions& o) const override {
     if (o.retrain.loss.affinity_impl == AffinityImpl::tiled && ctx.run().device != DeviceKind::cpu)
       throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");

@@ -23,7 +23,8 @@ namespace {
 
 // A method whose loss trains on given labels as they are: no correction, no pseudo-label filter, no AdaBN.
 bool trains_on_source_labels(const AdaptationMethod& m) {
-  return m.trains() && !m.corrects() && m.label_filter() == LabelFilter::none && !m.starts_with_adabn();
+  return m.trains() && m.reads_labels() && !m.corrects() && m.label_filter() == LabelFilter::none &&
+         !m.starts_with_adabn();
 }
 
 struct SourceStageOptions {
@@ -148,7 +149,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
           throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));
         std::vector<torch::Tensor> labels;
         for (size_t i = 0; i < train.size(); ++i) labels.push_back(train.get(i).label);
-        SegmentationLoss loss = method.loss(k, o.loss());
+        SegmentationLoss loss = method.loss(k, o.loss(), MethodSettings());
         inference = method.readout(o.loss());
         TrainerOptions t;
         t.epochs = o.epochs;

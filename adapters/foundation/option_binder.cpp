@@ -57,9 +57,15 @@ OptionBinder OptionBinder::section(const std::string& name) const {
   return b;
 }
 
+OptionBinder OptionBinder::added_later() const {
+  OptionBinder b = *this;
+  b.added_later_ = true;
+  return b;
+}
+
 void OptionBinder::add(const std::string& key, const std::string& help, std::function<std::string()> get,
                        std::function<void(const std::string&)> set) {
-  OptionBinding b{prefix_ + key, help, get(), std::move(get), std::move(set)};
+  OptionBinding b{prefix_ + key, help, get(), std::move(get), std::move(set), added_later_};
   bindings_->push_back(std::move(b));
 }
 
@@ -119,7 +125,10 @@ nlohmann::json BoundOptionsBase::json() const { return bindings_json(bindings())
 
 std::string canonical_text(const std::vector<OptionBinding>& bindings) {
   std::vector<std::string> lines;
-  for (const auto& b : bindings) lines.push_back(b.key + "=" + b.get() + "\n");
+  for (const auto& b : bindings) {
+    const std::string value = b.get();
+    if (!(b.omitted_at_default && value == b.default_text)) lines.push_back(b.key + "=" + value + "\n");
+  }
   std::sort(lines.begin(), lines.end());
   lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
   std::string out;

@@ -60,6 +60,9 @@ struct OptionBinding {
   std::string key, help, default_text;
   std::function<std::string()> get;
   std::function<void(const std::string&)> set;  // UserError naming the key on bad text
+  // An option added after results were cached: left out of the canonical text while it holds its
+  // default, so those results keep their fingerprints (they were computed with that default).
+  bool omitted_at_default = false;
 };
 
 class OptionBinder {
@@ -67,6 +70,8 @@ class OptionBinder {
   OptionBinder();
   // Bindings made through the returned binder get keys "name.field" and land in this binder.
   OptionBinder section(const std::string& name) const;
+  // Bindings made through the returned binder are marked omitted_at_default (see OptionBinding).
+  OptionBinder added_later() const;
 
   void bind(const std::string& key, int* field, const std::string& help);
   void bind(const std::string& key, int64_t* field, const std::string& help);
@@ -95,6 +100,7 @@ class OptionBinder {
            std::function<void(const std::string&)> set);
   std::shared_ptr<std::vector<OptionBinding>> bindings_;
   std::string prefix_;
+  bool added_later_ = false;
 };
 
 // "key", "value" pairs of a struct with bind(), as its fields hold them, in binding order.
@@ -138,7 +144,7 @@ class BoundOptionsBase {
  public:
   virtual ~BoundOptionsBase() = default;
   const std::vector<OptionBinding>& bindings() const { return binder_.bindings(); }
-  // "key=value" lines, sorted by key: the text a fingerprint hashes.
+  // "key=value" lines, sorted by key: the text a fingerprint hashes (canonical_text).
   std::string canonical() const;
   nlohmann::json json() const;
 
@@ -165,7 +171,8 @@ class BoundOptions : public BoundOptionsBase {
 // `text` as the binding's field writes it back ("0.10" -> "0.1"); UserError naming the key on bad
 // text. The field keeps its value.
 std::string canonical_value(const OptionBinding& binding, const std::string& text);
-// "key=value" lines of `bindings`, sorted by key: the text a fingerprint hashes.
+// "key=value" lines of `bindings`, sorted by key, without the options added later that hold their
+// default: the text a fingerprint hashes.
 std::string canonical_text(const std::vector<OptionBinding>& bindings);
 // {"key": "value", ...} of `bindings`.
 nlohmann::json bindings_json(const std::vector<OptionBinding>& bindings);

@@ -16,15 +16,25 @@ InferenceMode InferenceMode::of(const JcasLossOptions& o, bool dar) {
   return m;
 }
 
+namespace {
+const std::string kImageStatistics = "+image_statistics";
+}
+
 std::string InferenceMode::readout() const {
-  if (!dar) return "softmax";
-  return complement == DarComplement::normalised ? "dar" : "dar_affinity";
+  const std::string head = !dar ? "softmax" : complement == DarComplement::normalised ? "dar" : "dar_affinity";
+  return image_statistics ? head + kImageStatistics : head;
 }
 
 bool InferenceMode::set_readout(const std::string& name) {
-  if (name != "softmax" && name != "dar" && name != "dar_affinity") return false;
-  dar = name != "softmax";
-  complement = name == "dar_affinity" ? DarComplement::affinity : DarComplement::normalised;
+  std::string head = name;
+  const bool own_statistics =
+      head.size() > kImageStatistics.size() && head.compare(head.size() - kImageStatistics.size(), std::string::npos,
+                                                           kImageStatistics) == 0;
+  if (own_statistics) head.resize(head.size() - kImageStatistics.size());
+  if (head != "softmax" && head != "dar" && head != "dar_affinity") return false;
+  dar = head != "softmax";
+  complement = head == "dar_affinity" ? DarComplement::affinity : DarComplement::normalised;
+  image_statistics = own_statistics;
   return true;
 }
 

@@ -11,6 +11,9 @@ namespace jcas {
 
 struct InferenceMode {
   bool dar = false;
+  // BatchNorm normalises each image with its own statistics instead of the running ones (Tent's
+  // test-time normalisation; one image at a time, so a prediction does not depend on its batch).
+  bool image_statistics = false;
   // The affinity grid DAR runs on, its implementation and complement: the loss options' defaults
   // unless of() or a stored model sets them.
   int grid_h = JcasLossOptions().affinity_h, grid_w = JcasLossOptions().affinity_w;
@@ -18,10 +21,10 @@ struct InferenceMode {
   DarComplement complement = JcasLossOptions().dar_complement;
   // The DAR read-out (dar) or softmax, on the grid, implementation and complement of `trained_with`.
   static InferenceMode of(const JcasLossOptions& trained_with, bool dar);
-  // "softmax", "dar" (the reference's DAR) or "dar_affinity" (the 1 − A complement): how stored
-  // models, exports and predictions name their readout.
+  // "softmax", "dar" (the reference's DAR) or "dar_affinity" (the 1 − A complement), followed by
+  // "+image_statistics" when set: how stored models, exports and predictions name their readout.
   std::string readout() const;
-  // Sets dar and complement from readout(); false for a name it does not know.
+  // Sets dar, complement and image_statistics from readout(); false for a name it does not know.
   bool set_readout(const std::string& name);
 };
 

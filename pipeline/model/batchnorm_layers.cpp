@@ -41,4 +41,18 @@ std::vector<torch::Tensor> batchnorm_affine_parameters(const SegmentationModel& 
   return out;
 }
 
+BatchStatisticsScope::BatchStatisticsScope(SegmentationModel& model) : model_(model) {
+  for (const auto& l : batchnorm_layers(model))
+    for (const auto& t : {l.running_mean, l.running_var, l.num_batches_tracked})
+      if (t.defined()) saved_.emplace_back(t, t.detach().clone());
+  model_.set_training(false);
+  model_.set_batchnorm_training(true);
+}
+
+BatchStatisticsScope::~BatchStatisticsScope() {
+  torch::NoGradGuard no_grad;
+  for (auto& [live, copy] : saved_) live.copy_(copy);
+  model_.set_batchnorm_training(false);
+}
+
 }  // namespace jcas

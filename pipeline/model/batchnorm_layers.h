@@ -22,4 +22,19 @@ std::vector<BatchNormLayer> batchnorm_layers(const SegmentationModel& model);
 // Every BatchNorm layer's weight and bias.
 std::vector<torch::Tensor> batchnorm_affine_parameters(const SegmentationModel& model);
 
+// For its lifetime the model is in evaluation mode with BatchNorm normalising by each forward
+// pass's own statistics (Tent's test-time normalisation); the running statistics it updates on the
+// way are restored afterwards, so the model's state is as it was.
+class BatchStatisticsScope {
+ public:
+  explicit BatchStatisticsScope(SegmentationModel& model);
+  ~BatchStatisticsScope();
+  BatchStatisticsScope(const BatchStatisticsScope&) = delete;
+  BatchStatisticsScope& operator=(const BatchStatisticsScope&) = delete;
+
+ private:
+  SegmentationModel& model_;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;  // (live buffer, its copy)
+};
+
 }  // namespace jcas

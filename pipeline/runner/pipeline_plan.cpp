@@ -81,6 +81,7 @@ void PipelinePlan::refresh() const {
       inputs["contents of " + where(file, ctx_.workdir())] = ctx_.digests().digest(file);
     if (p->stage->depends_on_world_size(*p->options) && ctx_.execution().world_size() > 1)
       inputs["world size"] = std::to_string(ctx_.execution().world_size());
+    if (const int revision = p->stage->revision(*p->options)) inputs["revision"] = std::to_string(revision);
     p->job.inputs = inputs;
     p->job.fingerprint = job_fingerprint(p->key.name, p->key.round, p->options->canonical(), inputs);
   }

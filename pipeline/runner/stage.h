@@ -78,6 +78,10 @@ class Stage {
   // size when there is more than one rank, so a work directory made with W ranks is stale for
   // another W, and a one-process result keeps the fingerprint it always had.
   virtual bool depends_on_world_size(const BoundOptionsBase&) const { return false; }
+  // The revision of what the stage computes under these options, raised when that changes under
+  // the same option text (a method redefined as its paper runs it). Non-zero revisions enter the
+  // fingerprint, so results cached before are stale and the others keep theirs.
+  virtual int revision(const BoundOptionsBase&) const { return 0; }
 
   // The stage's options filled from `values` and checked (UserError naming a bad value).
   virtual std::unique_ptr<BoundOptionsBase> bind_options(const OptionValues& values) const = 0;
@@ -126,10 +130,12 @@ class StageWith : public Stage {
     return compute(ctx, typed(o), round, fingerprint, out);
   }
   bool depends_on_world_size(const BoundOptionsBase& o) const final { return trains(typed(o)); }
+  int revision(const BoundOptionsBase& o) const final { return computation_revision(typed(o)); }
 
  protected:
   // Whether the stage trains with these options (see depends_on_world_size).
   virtual bool trains(const Options&) const { return false; }
+  virtual int computation_revision(const Options&) const { return 0; }
   virtual std::string why_skipped(const StageContext&, const Options&) const { return ""; }
   virtual void check_context(const StageContext&, const Options&) const {}
   virtual std::vector<StageKey> input_keys(const StageContext&, const Options&, int round) const = 0;

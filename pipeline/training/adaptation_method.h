@@ -13,8 +13,19 @@
 #include "pipeline/method/segmentation_loss.h"
 #include "pipeline/model/segmentation_model.h"
 #include "pipeline/training/pseudo_label_filters.h"
+#include "pipeline/training/trainer.h"
 
 namespace jcas {
+
+class OptionBinder;
+
+// Settings that one method alone reads ([retrain] keys).
+struct MethodSettings {
+  double volmin_lambda = 1e-4;  // VolMin's weight of log|det T_C| (its code's default λ)
+  double tent_lr = 1e-3;        // Tent's Adam rate (its code's default)
+  void bind(OptionBinder& b);
+  void check() const;
+};
 
 // The columns of the paper's ablation table (affinity, DAR, CALC) a method switches on.
 struct JcasComponents {
@@ -32,7 +43,7 @@ class AdaptationMethod {
 
   // The loss it trains with, given the [retrain] weights, affinity grid and implementation;
   // nullptr for a method that takes no gradient step (AdaBN).
-  virtual SegmentationLoss loss(int num_classes, const JcasLossOptions& options) const = 0;
+  virtual SegmentationLoss loss(int num_classes, const JcasLossOptions& options, const MethodSettings& settings) const = 0;
   // The loss of the first --retrain.warmup_epochs epochs; nullptr: no warm-up.
   virtual SegmentationLoss warmup_loss(int /*num_classes*/, const JcasLossOptions& /*options*/) const {
     return nullptr;
@@ -41,6 +52,16 @@ class AdaptationMethod {
   virtual bool starts_with_adabn() const { return false; }
   // The parameters it trains (the others stay as they are): by default all of them.
   virtual std::vector<torch::Tensor> trainable_parameters(const SegmentationModel& model) const;
+  // Its NTMs start from the round's estimate (--retrain.ntm_init estimate) rather than the
+  // reference's W = -2; VolMin's point is to need no such estimate.
+  virtual bool uses_ntm_estimate() const { return corrects(); }
+  // What it changes in the trainer the [retrain] options set up (Tent: one pass with Adam).
+  virtual void configure(TrainerOptions& /*run*/, const MethodSettings& /*settings*/) const {}
+  // Raised when what the method computes changes under the same options, so results cached with
+  // an earlier revision are recomputed (the retrain stage's fingerprint carries it when non-zero).
+  virtual int revision() const { return 0; }
+  // Its loss reads the labels (Tent's entropy does not).
+  virtual bool reads_labels() const { return true; }
   // Which pseudo-label pixels it trains on.
   virtual LabelFilter label_filter() const { return LabelFilter::none; }
   // How its models are read out: softmax unless it overrides this.

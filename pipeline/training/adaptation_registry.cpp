@@ -9,10 +9,10 @@ namespace jcas {
 // One line each: the methods of methods/*.cpp.
 std::shared_ptr<const AdaptationMethod> ce_method();
 std::vector<std::shared_ptr<const AdaptationMethod>> jcas_ablation_methods();
-std::shared_ptr<const AdaptationMethod> volmin_method();
+std::vector<std::shared_ptr<const AdaptationMethod>> volmin_methods();
 std::shared_ptr<const AdaptationMethod> sparsereg_method();
 std::shared_ptr<const AdaptationMethod> adabn_method();
-std::shared_ptr<const AdaptationMethod> tent_method();
+std::vector<std::shared_ptr<const AdaptationMethod>> tent_methods();
 std::shared_ptr<const AdaptationMethod> ce_prior_method();
 std::shared_ptr<const AdaptationMethod> cbst_method();
 std::shared_ptr<const AdaptationMethod> dpl_method();
@@ -24,9 +24,10 @@ std::vector<std::shared_ptr<const AdaptationMethod>>& registry() {
   static std::vector<std::shared_ptr<const AdaptationMethod>> methods = [] {
     std::vector<std::shared_ptr<const AdaptationMethod>> m = {ce_method()};
     for (auto& j : jcas_ablation_methods()) m.push_back(j);
-    for (auto& b : {volmin_method(), sparsereg_method(), adabn_method(), tent_method(), ce_prior_method(),
-                    cbst_method(), dpl_method()})
-      m.push_back(b);
+    for (auto& v : volmin_methods()) m.push_back(v);
+    for (auto& b : {sparsereg_method(), adabn_method()}) m.push_back(b);
+    for (auto& t : tent_methods()) m.push_back(t);
+    for (auto& b : {ce_prior_method(), cbst_method(), dpl_method()}) m.push_back(b);
     for (auto& j : jcas_on_filtered_labels_methods()) m.push_back(j);
     return m;
   }();

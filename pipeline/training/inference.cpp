@@ -2,15 +2,46 @@
 
 #include <fmt/format.h>
 
+#include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/progress.h"
+#include "pipeline/model/batchnorm_layers.h"
 
 namespace jcas {
 namespace {
 
-ModelOutput forward_no_grad(SegmentationModel& model, const torch::Tensor& images) {
+torch::Tensor cat_defined(const std::vector<torch::Tensor>& parts) {
+  return parts.front().defined() ? torch::cat(parts) : torch::Tensor();
+}
+
+// The forward pass the read-out asks for: the batch with BatchNorm's running statistics, or each
+// image alone with its own statistics (mode.image_statistics).
+ModelOutput forward_no_grad(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
   torch::NoGradGuard no_grad;
-  return model.forward(images);
+  if (!mode.image_statistics) return model.forward(images);
+  BatchStatisticsScope own_statistics(model);
+  std::vector<torch::Tensor> feat1, feat2, pred1, pred2;
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    ModelOutput o;
+    try {
+      o = model.forward(images.narrow(0, i, 1));
+    } catch (const c10::Error& e) {
+      throw UserError(fmt::format("the {} read-out normalises each image by its own BatchNorm statistics, and this "
+                                  "model cannot (a BatchNorm layer sees one value per channel, e.g. after image "
+                                  "pooling): {}",
+                                  mode.readout(), e.what_without_backtrace()));
+    }
+    feat1.push_back(o.feat1);
+    feat2.push_back(o.feat2);
+    pred1.push_back(o.pred1);
+    pred2.push_back(o.pred2);
+  }
+  ModelOutput out;
+  out.feat1 = cat_defined(feat1);
+  out.feat2 = cat_defined(feat2);
+  out.pred1 = cat_defined(pred1);
+  out.pred2 = cat_defined(pred2);
+  return out;
 }
 
 torch::Tensor probabilities_of(const ModelOutput& out, const torch::Tensor& images, const InferenceMode& mode) {
@@ -31,7 +62,8 @@ torch::Tensor padded(const torch::Tensor& t, int64_t rows, const torch::Tensor& 
 }  // namespace
 
 torch::Tensor predict_batch(SegmentationModel& model, const torch::Tensor& images, const InferenceMode& mode) {
-  return probabilities_of(forward_no_grad(model, images), images, mode);
+  model.set_training(false);
+  return probabilities_of(forward_no_grad(model, images, mode), images, mode);
 }
 
 void predict_images(SegmentationModel& model, const SegmentationDataset& dataset, const InferenceMode& mode,
@@ -50,11 +82,11 @@ void predict_images(SegmentationModel& model, const SegmentationDataset& dataset
     std::vector<torch::Tensor> xs;
     for (const auto& s : samples) xs.push_back(s.image);
     const auto images = torch::stack(xs).to(execution.device());
-    const ModelOutput out = forward_no_grad(model, images);
+    const ModelOutput out = forward_no_grad(model, images, mode);
     ImagePrediction p{probabilities_of(out, images, mode).to(torch::kCPU), out.pred2.to(torch::kCPU), {}};
     if (mirrored_too) {
       const auto flipped = images.flip({3});
-      p.mirrored = probabilities_of(forward_no_grad(model, flipped), flipped, mode).flip({3}).to(torch::kCPU);
+      p.mirrored = probabilities_of(forward_no_grad(model, flipped, mode), flipped, mode).flip({3}).to(torch::kCPU);
     }
     return p;
   };

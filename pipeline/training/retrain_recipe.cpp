@@ -85,6 +85,8 @@ void RetrainOptions::bind(OptionBinder& b) {
   b.bind("freeze", "parts fixed while retraining: comma list of bn_stats, bn_affine, early (reference: bn_affine,early)",
          [this] { return freeze.text(); }, [this](const std::string& t) { freeze = FrozenParts::parse(t); });
   filter.bind(b);
+  OptionBinder later = b.added_later();
+  settings.bind(later);
 }
 
 void RetrainOptions::check() const {
@@ -101,6 +103,7 @@ void RetrainOptions::check() const {
   }
   loss.check();
   filter.check();
+  settings.check();
   if (select == Selection::label_free && select_criterion == "dar_agreement" && !inference().dar)
     throw UserError(fmt::format("--retrain.select dar_agreement needs a DAR read-out; method '{}' reads out with softmax",
                                 method));
@@ -126,10 +129,10 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   if (filter != LabelFilter::none)
     log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name(),
               100 * filtered.kept);
-  out.loss = method.loss(k, o.loss);
+  out.loss = method.loss(k, o.loss, o.settings);
   if (!out.loss) return out;
 
-  if (data.initial_class_ntm.defined()) {
+  if (data.initial_class_ntm.defined() && method.uses_ntm_estimate()) {
     // A sliver of identity keeps every diagonal positive, which the logit parameterisation needs.
     auto nudge = [](const torch::Tensor& t) { return 0.999 * t + 0.001 * torch::eye(t.size(0)); };
     if (auto tc = out.loss->class_transition()) tc->init_from(nudge(data.initial_class_ntm));
@@ -145,6 +148,7 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   run.momentum = o.momentum;
   run.weight_decay = o.weight_decay;
   run.batchnorm_statistics_frozen = o.freeze.bn_stats;
+  method.configure(run, o.settings);
   std::set<const void*> trainable;
   for (const auto& p : method.trainable_parameters(model)) trainable.insert(p.unsafeGetTensorImpl());
   for (const auto& group : {model.backbone_parameters(), model.head_parameters()})

@@ -59,6 +59,7 @@ struct RetrainOptions {
   bool adabn = false;
   FrozenParts freeze;
   LabelFilterOptions filter;
+  MethodSettings settings;  // one method's own settings (volmin_lambda, tent_lr)
 
   void bind(OptionBinder& b);  // keys relative to [retrain]
   void check() const;
@@ -73,7 +74,8 @@ struct RetrainData {
   torch::Tensor confidence;                      // N x H x W uint8 of pseudo labels (class-balanced filter)
   InferenceMode labeller;                        // how the model that made them reads out (DPL filter)
   torch::Tensor class_dist;                      // K, proportions of `labels`
-  // Where the NTMs start (ntm_init estimate); undefined: the reference's W = -2.
+  // Where the NTMs start (ntm_init estimate, for a method that uses the estimate); undefined: the
+  // reference's W = -2.
   torch::Tensor initial_class_ntm, initial_affinity_ntm;
   std::function<double(SegmentationModel&)> validate;  // selection score per epoch (select val)
 };

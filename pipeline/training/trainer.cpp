@@ -20,14 +20,23 @@
 namespace jcas {
 namespace {
 
+using torch::optim::Adam;
+using torch::optim::AdamOptions;
+using torch::optim::AdamParamState;
 using torch::optim::SGD;
 using torch::optim::SGDOptions;
 using torch::optim::SGDParamState;
 
-// Param groups: backbone (lr), heads (10 lr), NTM weights (ntm_lr, or lr when tied; no weight
+std::unique_ptr<torch::optim::OptimizerOptions> group_options(const TrainerOptions& o, double lr, double wd) {
+  if (o.optimizer == Optimizer::adam) return std::make_unique<AdamOptions>(AdamOptions(lr).betas({0.9, 0.999}));
+  return std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd));
+}
+
+// Param groups: backbone (lr), heads (head_lr_factor lr), NTM weights (ntm_lr, or lr when tied; no weight
 // decay), each without the frozen parameters; a group left empty is not created. `base` receives
 // each created group's undecayed rate.
-SGD make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& o, std::vector<double>& base) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss,
+                                                        const TrainerOptions& o, std::vector<double>& base) {
   std::set<const void*> frozen;
   for (const auto& p : o.frozen) frozen.insert(p.unsafeGetTensorImpl());
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -36,14 +45,15 @@ SGD make_optimizer(SegmentationModel& model, SegmentationLossImpl& loss, const T
     for (const auto& p : params)
       if (!frozen.count(p.unsafeGetTensorImpl())) trained.push_back(p);
     if (trained.empty()) return;
-    groups.emplace_back(trained, std::make_unique<SGDOptions>(SGDOptions(lr).momentum(o.momentum).weight_decay(wd)));
+    groups.emplace_back(trained, group_options(o, lr, wd));
     base.push_back(lr);
   };
   add(model.backbone_parameters(), o.lr, o.weight_decay);
-  add(model.head_parameters(), 10 * o.lr, o.weight_decay);
+  add(model.head_parameters(), o.head_lr_factor * o.lr, o.weight_decay);
   add(loss.parameters(), o.ntm_lr_tied ? o.lr : o.ntm_lr, 0.0);
   if (groups.empty()) throw UserError(o.label + ": every parameter is frozen; nothing to train");
-  return SGD(groups, SGDOptions(o.lr));
+  if (o.optimizer == Optimizer::adam) return std::make_unique<Adam>(groups, AdamOptions(o.lr));
+  return std::make_unique<SGD>(groups, SGDOptions(o.lr));
 }
 
 // Terms switched off by the ablation options may be undefined.
@@ -51,26 +61,43 @@ double value_or_zero(const torch::Tensor& t) { return t.defined() && t.numel() =
 
 std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
 
-void write_momentum(H5Writer& out, SGD& opt) {
+// The optimiser's per-parameter state in a checkpoint: SGD's momentum buffer, or Adam's step and
+// moment estimates.
+void write_optimizer_state(H5Writer& out, torch::optim::Optimizer& opt) {
   auto& groups = opt.param_groups();
   for (size_t g = 0; g < groups.size(); ++g)
     for (size_t i = 0; i < groups[g].params().size(); ++i) {
       auto it = opt.state().find(state_key(groups[g].params()[i]));
       if (it == opt.state().end()) continue;
-      auto& st = static_cast<SGDParamState&>(*it->second);
-      out.write(fmt::format("optimizer/group{}/{}", g, i), st.momentum_buffer());
+      const std::string name = fmt::format("optimizer/group{}/{}", g, i);
+      if (auto* adam = dynamic_cast<AdamParamState*>(it->second.get())) {
+        out.write(name + "/exp_avg", adam->exp_avg());
+        out.write(name + "/exp_avg_sq", adam->exp_avg_sq());
+        out.write(name + "/step", torch::tensor({adam->step()}, torch::kInt64));
+      } else {
+        out.write(name, static_cast<SGDParamState&>(*it->second).momentum_buffer());
+      }
     }
 }
 
-void read_momentum(const H5Reader& in, SGD& opt, torch::Device device) {
+void read_optimizer_state(const H5Reader& in, torch::optim::Optimizer& opt, torch::Device device) {
+  const bool adam = dynamic_cast<Adam*>(&opt) != nullptr;
   auto& groups = opt.param_groups();
   for (size_t g = 0; g < groups.size(); ++g)
     for (size_t i = 0; i < groups[g].params().size(); ++i) {
-      auto name = fmt::format("optimizer/group{}/{}", g, i);
-      if (!in.has(name)) continue;
-      auto st = std::make_unique<SGDParamState>();
-      st->momentum_buffer(in.read(name).to(device));
-      opt.state()[state_key(groups[g].params()[i])] = std::move(st);
+      const std::string name = fmt::format("optimizer/group{}/{}", g, i);
+      const std::string key = state_key(groups[g].params()[i]);
+      if (adam && in.has(name + "/step")) {
+        auto st = std::make_unique<AdamParamState>();
+        st->exp_avg(in.read(name + "/exp_avg").to(device));
+        st->exp_avg_sq(in.read(name + "/exp_avg_sq").to(device));
+        st->step(in.read(name + "/step").item<int64_t>());
+        opt.state()[key] = std::move(st);
+      } else if (!adam && in.has(name)) {
+        auto st = std::make_unique<SGDParamState>();
+        st->momentum_buffer(in.read(name).to(device));
+        opt.state()[key] = std::move(st);
+      }
     }
 }
 
@@ -97,14 +124,14 @@ struct Checkpoint {
   const TrainerOptions& o;
   bool writer;  // only one process of a run writes
 
-  void save(SegmentationModel& model, SegmentationLossImpl& loss, SGD& opt, const std::vector<EpochLog>& logs, int best_epoch,
+  void save(SegmentationModel& model, SegmentationLossImpl& loss, torch::optim::Optimizer& opt, const std::vector<EpochLog>& logs, int best_epoch,
             const ModuleState* best) const {
     if (o.checkpoint.empty() || !writer) return;
     H5Writer out(o.checkpoint);
     write_state(out, "model", model.state());
     if (!loss.parameters().empty()) write_module(out, "loss", loss);  // a loss may learn nothing
     if (best) write_state(out, "best", *best);
-    write_momentum(out, opt);
+    write_optimizer_state(out, opt);
     out.write("epochs", logs_tensor(logs), "epoch,[loss,seg,aff,seconds,validation]");
     out.attr("/", "key", o.checkpoint_key);
     out.attr("/", "best_epoch", int64_t{best_epoch});
@@ -112,7 +139,7 @@ struct Checkpoint {
   }
 
   // Returns the epochs restored (0 when there is no usable checkpoint).
-  int load(SegmentationModel& model, SegmentationLossImpl& loss, SGD& opt, std::vector<EpochLog>& logs, int& best_epoch,
+  int load(SegmentationModel& model, SegmentationLossImpl& loss, torch::optim::Optimizer& opt, std::vector<EpochLog>& logs, int& best_epoch,
            ModuleState* best, torch::Device device) const {
     if (o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint)) return 0;
     try {
@@ -126,7 +153,7 @@ struct Checkpoint {
       if (best && in.is_group("best")) read_state(in, "best", *best);
       model.move_to(device);
       loss.to(device);
-      read_momentum(in, opt, device);
+      read_optimizer_state(in, opt, device);
       logs = logs_from(in.read("epochs"));
       best_epoch = static_cast<int>(in.attr_int("/", "best_epoch"));
       return static_cast<int>(logs.size());
@@ -234,14 +261,13 @@ TrainingStep::TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss,
       options_(options),
       execution_(execution),
       optimizer_(make_optimizer(model, loss, options, base_rates_)) {
-  for (const auto& group : optimizer_.param_groups())
+  for (const auto& group : optimizer_->param_groups())
     for (const auto& p : group.params()) trained_.push_back(p);
 }
 
 void TrainingStep::set_rate_factor(double factor) {
-  auto& groups = optimizer_.param_groups();
-  for (size_t g = 0; g < groups.size(); ++g)
-    static_cast<SGDOptions&>(groups[g].options()).lr(base_rates_[g] * factor);
+  auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_rates_[g] * factor);
 }
 
 namespace {
@@ -289,7 +315,7 @@ ModelOutput forward_in(SegmentationModel& model, const torch::Tensor& x, bool bf
 
 LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
                             const torch::Tensor& class_dist, const std::function<std::string()>& where) {
-  optimizer_.zero_grad();
+  optimizer_->zero_grad();
   LossTerms terms;
   if (x.defined()) {
     ModelOutput out = forward_in(model_, x, options_.bfloat16);
@@ -304,7 +330,7 @@ LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x
   const auto t0 = std::chrono::steady_clock::now();
   execution_.average_gradients(trained_, x.defined() ? x.size(0) : 0);
   averaging_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  optimizer_.step();
+  optimizer_->step();
   return terms;
 }
 
@@ -320,7 +346,7 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
   if (warmup_loss) warmup_loss->to(device);
   auto dist = class_dist.to(device, torch::kFloat32);
   TrainingStep step(model, loss, o, execution);
-  SGD& opt = step.optimizer();
+  torch::optim::Optimizer& opt = step.optimizer();
   GradientsOff frozen(o.frozen);
 
   // With a validation callback, the best epoch's weights are kept as a copy of the model's state.
@@ -351,7 +377,7 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
     // Each sample's flip is drawn in the order's sequence, whichever rank takes it.
     std::bernoulli_distribution coin(0.5);
     std::vector<bool> flipped(n);
-    for (size_t i : all) flipped[i] = coin(rng);
+    for (size_t i : all) flipped[i] = coin(rng) && o.flips;
     const std::vector<size_t> order = execution.shard(all);  // this process's share
     const auto mine = static_cast<int64_t>(order.size());
     auto group_sums = torch::zeros({batches_per_epoch, 4}, torch::kFloat64);

@@ -4,6 +4,7 @@
 // interrupted run resumes to the same result as an uninterrupted one.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,11 +15,17 @@
 
 namespace jcas {
 
+enum class Optimizer { sgd, adam };
+
 struct TrainerOptions {
   int epochs = 1;
+  // SGD with momentum and weight decay, or Adam (β = 0.9, 0.999, no weight decay; Tent's).
+  Optimizer optimizer = Optimizer::sgd;
   int warmup_epochs = 0;  // epochs trained with `warmup_loss` instead of the main loss
   int batch_size = 4;
-  double lr = 0.01, ntm_lr = 0.001, momentum = 0.9, weight_decay = 5e-4, poly_power = 0.9;
+  double lr = 0.01, ntm_lr = 0.001, momentum = 0.9, weight_decay = 5e-4, poly_power = 0.9;  // power 0: constant rate
+  double head_lr_factor = 10;  // the heads' rate over the backbone's (the reference's 10x)
+  bool flips = true;           // each sample flipped horizontally with probability 1/2
   bool ntm_lr_tied = false;                // the reference's effective NTM rate: the backbone's, decayed alike
   std::vector<torch::Tensor> frozen;       // parameters left out of the optimiser
   bool batchnorm_statistics_frozen = false;  // BatchNorm in evaluation mode while training
@@ -44,8 +51,8 @@ struct TrainResult {
 };
 
 // One optimisation step of train_model, shared with jcas-bench so that it times the real step. Holds
-// the optimiser: SGD with momentum, param groups backbone (lr), heads (10 lr) and NTMs (ntm_lr, or
-// lr when tied; no weight decay), each without the frozen parameters.
+// the optimiser (SGD with momentum, or Adam), param groups backbone (lr), heads (head_lr_factor lr) and NTMs
+// (ntm_lr, or lr when tied; no weight decay), each without the frozen parameters.
 class TrainingStep {
  public:
   TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& options,
@@ -57,7 +64,7 @@ class TrainingStep {
   // the terms returned are undefined). Non-finite model outputs are a UserError naming `where()`.
   LossTerms run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
                 const torch::Tensor& class_dist, const std::function<std::string()>& where);
-  torch::optim::SGD& optimizer() { return optimizer_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
   // Seconds spent averaging gradients over the ranks so far (jcas-bench's all-reduce share).
   double averaging_seconds() const { return averaging_seconds_; }
 
@@ -66,7 +73,7 @@ class TrainingStep {
   TrainerOptions options_;
   const ExecutionContext& execution_;
   std::vector<double> base_rates_;   // each group's undecayed rate
-  torch::optim::SGD optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> trained_;  // what the step updates: the model's and the NTMs' parameters
   double averaging_seconds_ = 0;
 };

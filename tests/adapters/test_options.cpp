@@ -128,6 +128,33 @@ TEST(OptionBinder, DefaultsAreTheInitialisersAndTextIsCanonical) {
   EXPECT_NE(bound.canonical().find("recipe.flavour=spicy\n"), std::string::npos);
 }
 
+namespace {
+// Recipe with an option added after results were cached.
+struct RecipeWithPepper : Recipe {
+  double pepper = 0.1;
+  void bind(OptionBinder& b) {
+    Recipe::bind(b);
+    OptionBinder later = b.added_later().section("recipe");
+    later.bind("pepper", &pepper, "grams of pepper");
+  }
+};
+}  // namespace
+
+TEST(OptionBinder, AnOptionAddedLaterLeavesTheTextAsItWasAtItsDefault) {
+  BoundOptions<Recipe> before{OptionValues{}};
+  BoundOptions<RecipeWithPepper> after{OptionValues{}};
+  EXPECT_EQ(after.canonical(), before.canonical());  // a cached result keeps its fingerprint
+  EXPECT_EQ(after.json()["recipe.pepper"], "0.1");     // records still show it
+  OptionValues v;
+  v.set("recipe.pepper", "0.3");
+  BoundOptions<RecipeWithPepper> peppered{v};
+  EXPECT_NE(peppered.canonical(), before.canonical());
+  EXPECT_NE(peppered.canonical().find("recipe.pepper=0.3\n"), std::string::npos);
+  v.set("recipe.pepper", "0.10");  // its default, written otherwise
+  EXPECT_EQ(BoundOptions<RecipeWithPepper>{v}.canonical(), before.canonical());
+  EXPECT_NE(bindings_ini(after.bindings()).find("pepper = 0.1\n"), std::string::npos);  // and the INI lists it
+}
+
 TEST(OptionBinder, BadTextAndFailedChecksNameTheKey) {
   for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{{"recipe.servings", "2.5"},
                                                                            {"recipe.salt", "lots"},

@@ -53,6 +53,8 @@ class MakeStage : public StageWith<MakeOptions> {
   }
 };
 
+int scale_revision = 0;  // what ScaleStage::computation_revision says
+
 struct ScaleOptions {
   double factor = 2;
   void bind(OptionBinder& b) { b.section("scale").bind("factor", &factor, "the factor"); }
@@ -69,6 +71,7 @@ class ScaleStage : public StageWith<ScaleOptions> {
   std::vector<StageKey> input_keys(const StageContext&, const ScaleOptions&, int round) const override {
     return {round == 0 ? StageKey{"make", 0} : StageKey{"scale", round - 1}};
   }
+  int computation_revision(const ScaleOptions&) const override { return scale_revision; }
   Metrics compute(const StageContext& ctx, const ScaleOptions& o, int round, const std::string&,
                   H5Writer& out) const override {
     count({name(), round});
@@ -124,6 +127,7 @@ class PipelineRunnerTest : public ::testing::Test {
   void SetUp() override {
     computed.clear();
     fail_at.clear();
+    scale_revision = 0;
   }
   jcas::testing::TempDir dir;
 };
@@ -149,6 +153,17 @@ TEST_F(PipelineRunnerTest, AnOptionReRunsItsStageAndWhatFollowsOnly) {
   // Back to the first options: everything is recomputed, as the files now hold the others.
   EXPECT_EQ(p.run(), 3);
   EXPECT_EQ(p.value({"scale", 1}), 4.0);
+}
+
+TEST_F(PipelineRunnerTest, ARevisedComputationReRunsUnderTheSameOptions) {
+  FakePipeline p(dir.path());
+  p.run();
+  scale_revision = 1;  // a method redefined under its name
+  EXPECT_EQ(p.run(), 2);
+  EXPECT_EQ(p.run(), 0);
+  EXPECT_EQ(computed["make[0]"], 1);
+  scale_revision = 0;  // the files hold revision 1's results
+  EXPECT_EQ(p.run(), 2);
 }
 
 TEST_F(PipelineRunnerTest, ForceReRunsTheNamedStageButNotItsDependants) {

@@ -105,6 +105,11 @@ TEST(SfdaMethods, TentTrainsBatchNormAffineOnly) {
       EXPECT_TRUE(torch::equal(t, adapted.at(name))) << name << " is not a BatchNorm weight and changed";
   }
   EXPECT_GT(affine_changed, 0);
+  // Tent as its paper runs it: one online pass whatever --retrain.epochs says, read out with each
+  // image's own BatchNorm statistics (the read-out the next round's labels and the scores use).
+  H5Reader retrain(d / "round-0" / "retrain.h5");
+  EXPECT_EQ(retrain.attr_int("/", "selected_epoch"), 1);
+  EXPECT_EQ(retrain.attr_string("model", "inference"), "softmax+image_statistics");
 }
 
 TEST(SfdaMethods, FrozenPartsStayExactlyAsTheyWere) {

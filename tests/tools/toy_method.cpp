@@ -37,7 +37,7 @@ class FocalMethod : public AdaptationMethod {
  public:
   std::string name() const override { return "focal"; }
   std::string title() const override { return "Focal loss"; }
-  SegmentationLoss loss(int, const JcasLossOptions& o) const override {
+  SegmentationLoss loss(int, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<FocalLossImpl>(o.lambda);
   }
 };

@@ -40,8 +40,9 @@ JcasLossOptions small_options() {
   return o;
 }
 
-LossTerms loss_of(const std::string& method, const Inputs& in, const JcasLossOptions& o = small_options()) {
-  auto loss = adaptation_method(method).loss(4, o);
+LossTerms loss_of(const std::string& method, const Inputs& in, const JcasLossOptions& o = small_options(),
+                  const MethodSettings& s = MethodSettings()) {
+  auto loss = adaptation_method(method).loss(4, o, s);
   return loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
 }
 
@@ -58,9 +59,10 @@ TEST(AdaptationMethods, TheAblationRowsAndBaselines) {
     names.push_back(m->name());
     if (m->paper_ablation()) paper.push_back(m->name());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg", "adabn",
-                                             "tent", "ce_prior", "cbst", "dpl", "jcas_cbst", "jcas_dpl"}));
-  EXPECT_EQ(paper, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "sparsereg"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin", "volmin_anchor",
+                                             "sparsereg", "adabn", "tent", "tent_offline", "ce_prior", "cbst", "dpl",
+                                             "jcas_cbst", "jcas_dpl"}));
+  EXPECT_EQ(paper, (std::vector<std::string>{"ce", "affinity", "dar", "calc", "jcas", "volmin_anchor", "sparsereg"}));
   try {
     adaptation_method("magic");
     ADD_FAILURE() << "an unknown method was accepted";
@@ -72,13 +74,18 @@ TEST(AdaptationMethods, TheAblationRowsAndBaselines) {
 
 TEST(AdaptationMethods, CorrectionWarmUpAndReadout) {
   const auto base = small_options();
-  for (const char* name : {"calc", "jcas", "volmin", "jcas_cbst", "jcas_dpl"}) {
+  for (const char* name : {"calc", "jcas", "volmin_anchor", "jcas_cbst", "jcas_dpl"}) {
     const auto& m = adaptation_method(name);
     EXPECT_TRUE(m.corrects()) << name;
+    EXPECT_TRUE(m.uses_ntm_estimate()) << name;
     EXPECT_TRUE(m.warmup_loss(4, base)) << name;
     EXPECT_FALSE(m.warmup_loss(4, base)->class_transition()) << name << ": the warm-up corrects nothing";
   }
-  for (const char* name : {"ce", "affinity", "dar", "sparsereg", "tent", "ce_prior", "cbst", "dpl"}) {
+  // VolMin as its paper: corrects from the first epoch, from W = -2 rather than an anchor estimate.
+  EXPECT_TRUE(adaptation_method("volmin").corrects());
+  EXPECT_FALSE(adaptation_method("volmin").uses_ntm_estimate());
+  EXPECT_FALSE(adaptation_method("volmin").warmup_loss(4, base));
+  for (const char* name : {"ce", "affinity", "dar", "sparsereg", "tent", "tent_offline", "ce_prior", "cbst", "dpl"}) {
     const auto& m = adaptation_method(name);
     EXPECT_FALSE(m.corrects()) << name;
     EXPECT_FALSE(m.warmup_loss(4, base)) << name;
@@ -86,12 +93,15 @@ TEST(AdaptationMethods, CorrectionWarmUpAndReadout) {
   }
   EXPECT_FALSE(adaptation_method("adabn").trains());
   for (const char* name : {"dar", "jcas", "jcas_dpl"}) EXPECT_TRUE(adaptation_method(name).readout(base).dar) << name;
-  for (const char* name : {"ce", "affinity", "calc", "volmin", "tent"})
+  for (const char* name : {"ce", "affinity", "calc", "volmin", "tent", "tent_offline"})
     EXPECT_FALSE(adaptation_method(name).readout(base).dar) << name;
+  EXPECT_TRUE(adaptation_method("tent").readout(base).image_statistics);
+  for (const char* name : {"ce", "jcas", "volmin", "tent_offline"})
+    EXPECT_FALSE(adaptation_method(name).readout(base).image_statistics) << name;
   EXPECT_EQ(adaptation_method("jcas").readout(base).grid_w, 5);  // the read-out runs on the loss's grid
   const JcasComponents on = adaptation_method("calc").components();
   EXPECT_TRUE(on.affinity && !on.dar && on.calc);
-  EXPECT_FALSE(adaptation_method("volmin").components().calc);  // its ablation row marks no JCAS component
+  EXPECT_FALSE(adaptation_method("volmin_anchor").components().calc);  // its ablation row marks no JCAS component
 }
 
 TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {
@@ -99,16 +109,48 @@ TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {
   EXPECT_EQ(adaptation_method("jcas_dpl").label_filter(), LabelFilter::dpl);
   EXPECT_EQ(adaptation_method("jcas").label_filter(), LabelFilter::none);
   EXPECT_TRUE(adaptation_method("adabn").starts_with_adabn());
-  EXPECT_TRUE(adaptation_method("tent").starts_with_adabn());
+  EXPECT_TRUE(adaptation_method("tent_offline").starts_with_adabn());
+  EXPECT_FALSE(adaptation_method("tent").starts_with_adabn());  // it never reads the running statistics
   EXPECT_FALSE(adaptation_method("jcas").starts_with_adabn());
   ModelOptions mo;
   mo.width = 4;
   DeepLab net(mo);
   const auto all = adaptation_method("ce").trainable_parameters(*net);
   EXPECT_EQ(all.size(), net->backbone_parameters().size() + net->head_parameters().size());
-  const auto tent = adaptation_method("tent").trainable_parameters(*net);
-  EXPECT_EQ(tent.size(), batchnorm_affine_parameters(*net).size());
-  EXPECT_LT(tent.size(), all.size());
+  for (const char* name : {"tent", "tent_offline"}) {
+    const auto tent = adaptation_method(name).trainable_parameters(*net);
+    EXPECT_EQ(tent.size(), batchnorm_affine_parameters(*net).size()) << name;
+    EXPECT_LT(tent.size(), all.size()) << name;
+  }
+}
+
+// What each method changes in the trainer, and which ones were redefined (revision 1) so that
+// results cached under their names before are recomputed.
+TEST(AdaptationMethods, TentTrainsOneOnlinePassWithAdam) {
+  TrainerOptions run;
+  run.epochs = 8;
+  run.warmup_epochs = 2;
+  MethodSettings s;
+  s.tent_lr = 0.002;
+  adaptation_method("tent").configure(run, s);
+  EXPECT_EQ(run.epochs, 1);
+  EXPECT_EQ(run.warmup_epochs, 0);
+  EXPECT_EQ(run.optimizer, Optimizer::adam);
+  EXPECT_EQ(run.lr, 0.002);
+  EXPECT_EQ(run.weight_decay, 0);
+  EXPECT_EQ(run.poly_power, 0);
+  EXPECT_EQ(run.head_lr_factor, 1);
+  EXPECT_FALSE(run.flips);
+  EXPECT_FALSE(adaptation_method("tent").reads_labels());
+  TrainerOptions untouched;
+  for (const char* name : {"tent_offline", "jcas", "volmin"}) {
+    TrainerOptions r;
+    adaptation_method(name).configure(r, s);
+    EXPECT_EQ(r.epochs, untouched.epochs) << name;
+    EXPECT_EQ(r.optimizer, Optimizer::sgd) << name;
+  }
+  for (const auto& m : adaptation_methods())
+    EXPECT_EQ(m->revision(), m->name() == "tent" || m->name() == "volmin" ? 1 : 0) << m->name();
 }
 
 // The loss a method builds against an independent computation of its formula.
@@ -123,16 +165,26 @@ TEST(AdaptationMethods, CrossEntropyOnBothHeads) {
   for (const char* same : {"cbst", "dpl"}) EXPECT_EQ(loss_of(same, in, o).total.item<double>(), t.total.item<double>());
 }
 
+// Both VolMins: corrected NLL of both heads plus a weight times log|det T_C| — VolMin's λ
+// (--retrain.volmin_lambda) for the paper's, JCAS's β (--retrain.volume_weight) for the hybrid.
 TEST(AdaptationMethods, VolMinIsCorrectedNllPlusVolume) {
   auto in = make_inputs();
-  auto loss = adaptation_method("volmin").loss(4, small_options());
-  auto t = loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
-  auto tc = loss->class_transition()->matrix();
-  auto seg2 = corrected_nll(resize_bilinear(in.pred2, 20, 24), in.labels.to(torch::kLong), tc);
-  EXPECT_NEAR(t.seg2.item<double>(), seg2.item<double>(), 1e-6);
-  EXPECT_NEAR(t.volume.item<double>(), std::get<1>(torch::linalg_slogdet(tc)).item<double>(), 1e-6);
-  EXPECT_EQ(t.aff2.item<double>(), 0);
-  EXPECT_FALSE(loss->affinity_transition());
+  auto o = small_options();
+  o.volume_weight = 0.5;
+  MethodSettings s;
+  s.volmin_lambda = 0.03;
+  for (const auto& [name, weight] : {std::pair<const char*, double>{"volmin", 0.03}, {"volmin_anchor", 0.5}}) {
+    auto loss = adaptation_method(name).loss(4, o, s);
+    auto t = loss->forward(in.feat1, in.feat2, in.pred1, in.pred2, in.labels, in.dist);
+    auto tc = loss->class_transition()->matrix();
+    auto seg2 = corrected_nll(resize_bilinear(in.pred2, 20, 24), in.labels.to(torch::kLong), tc);
+    auto volume = std::get<1>(torch::linalg_slogdet(tc));
+    EXPECT_NEAR(t.seg2.item<double>(), seg2.item<double>(), 1e-6) << name;
+    EXPECT_NEAR(t.volume.item<double>(), volume.item<double>(), 1e-6) << name;
+    EXPECT_NEAR(t.total.item<double>(), (t.seg2 + o.lambda * t.seg1 + weight * volume).item<double>(), 1e-6) << name;
+    EXPECT_EQ(t.aff2.item<double>(), 0) << name;
+    EXPECT_FALSE(loss->affinity_transition()) << name;
+  }
 }
 
 TEST(AdaptationMethods, SparseRegMatchesFormula) {
@@ -154,6 +206,7 @@ TEST(AdaptationMethods, TentMinimisesEntropyWithoutLabels) {
   auto relabelled = in;
   relabelled.labels = torch::zeros_like(in.labels);
   EXPECT_EQ(loss_of("tent", relabelled).total.item<double>(), t.total.item<double>());  // labels give the size only
+  EXPECT_EQ(loss_of("tent_offline", in).total.item<double>(), t.total.item<double>());
 }
 
 TEST(AdaptationMethods, LogitAdjustmentAddsTheScaledPrior) {

@@ -53,11 +53,12 @@ class TrainerCheckpoint : public ::testing::Test {
     DeepLab model(mo);
     JcasLossOptions lo;
     lo.affinity_h = 4, lo.affinity_w = 5;
-    SegmentationLoss loss = adaptation_method("jcas").loss(mo.num_classes, lo);
+    SegmentationLoss loss = adaptation_method("jcas").loss(mo.num_classes, lo, MethodSettings());
     TrainerOptions o;
     o.epochs = 3;
     o.batch_size = 2;
     o.seed = 7;
+    o.optimizer = optimizer;
     o.checkpoint = dir.path() / "train.checkpoint.h5";
     o.checkpoint_key = key;
     int epoch = resumes_after;
@@ -73,6 +74,10 @@ class TrainerCheckpoint : public ::testing::Test {
     return run;
   }
 
+  // Trains, stops in epoch 3, resumes from the epoch-2 checkpoint and expects the uninterrupted run.
+  void expect_exact_resume();
+
+  Optimizer optimizer = Optimizer::sgd;  // the optimiser's state is part of the checkpoint
   jcas::testing::TempDir dir;
   std::unique_ptr<SegmentationDataset> images;
   torch::Tensor labels;
@@ -93,7 +98,7 @@ void expect_identical(const ModuleState& a, const ModuleState& b) {
 
 }  // namespace
 
-TEST_F(TrainerCheckpoint, AnInterruptedRunResumesToTheUninterruptedResult) {
+void TrainerCheckpoint::expect_exact_resume() {
   const Run whole = train("key", 0);
   fs::remove(dir.path() / "train.checkpoint.h5");
   EXPECT_EQ(whole.result.resumed_from, 0);
@@ -113,6 +118,13 @@ TEST_F(TrainerCheckpoint, AnInterruptedRunResumesToTheUninterruptedResult) {
   }
   expect_identical(resumed.model, whole.model);
   expect_identical(resumed.ntms, whole.ntms);
+}
+
+TEST_F(TrainerCheckpoint, AnInterruptedRunResumesToTheUninterruptedResult) { expect_exact_resume(); }
+
+TEST_F(TrainerCheckpoint, AnInterruptedAdamRunResumesToTheUninterruptedResult) {
+  optimizer = Optimizer::adam;
+  expect_exact_resume();
 }
 
 TEST_F(TrainerCheckpoint, ACheckpointOfOtherOptionsIsNotResumed) {

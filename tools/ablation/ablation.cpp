@@ -232,9 +232,11 @@ AblationTrainOptions Ablation::run_options(const std::string& variant) const {
 
 CachedJob Ablation::job(const std::string& variant, int seed) {
   const std::string noise = noise_of(variant);
-  AblationTrainOptions options = run_options(variant);
+  // Bound while at their defaults (which an option added later is compared with), then set.
+  AblationTrainOptions options;
   OptionBinder b;
   options.bind(b);
+  options = run_options(variant);
   // The run's own settings, recorded with the pipeline options it trains with.
   nlohmann::json own = {{"variant", variant}, {"seed", std::to_string(seed)}, {"noise", noise}};
   if (noise != "clean" && noise != "sfda") {

@@ -119,7 +119,7 @@ class StepBench {
     base.affinity_h = c.grid_h;
     base.affinity_w = c.grid_w;
     base.affinity_impl = c.impl;
-    loss_ = adaptation_method(c.method).loss(mo.num_classes, base);
+    loss_ = adaptation_method(c.method).loss(mo.num_classes, base, MethodSettings());
     TrainerOptions options;  // the trainer's defaults
     options.label = "jcas-bench";
     options.bfloat16 = c.bfloat16;

@@ -7,6 +7,9 @@
 
 `pred2` are the main head's logits at 1/8 of the input size; jcas reads a model out with
 softmax(bilinear upsampling of pred2) (or DAR for models adapted with it, see info["readout"]).
+A read-out ending in "+image_statistics" (Tent) normalises each image by its own BatchNorm
+statistics: run one image at a time with the BatchNorm modules in training mode (and their running
+statistics put back), as jcas does.
 The layout mirrors pipeline/model/deeplab.cpp, residual_blocks.cpp and aspp_head.cpp (parameter
 names included, so the state_dict loads strictly). As a command it writes TorchScript:
 

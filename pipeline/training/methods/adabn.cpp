@@ -10,7 +10,7 @@ class AdaBNMethod : public AdaptationMethod {
  public:
   std::string name() const override { return "adabn"; }
   std::string title() const override { return "AdaBN (target BatchNorm statistics)"; }
-  SegmentationLoss loss(int, const JcasLossOptions&) const override { return nullptr; }
+  SegmentationLoss loss(int, const JcasLossOptions&, const MethodSettings&) const override { return nullptr; }
   bool starts_with_adabn() const override { return true; }
 };
 

@@ -16,7 +16,7 @@ class CrossEntropyMethod : public AdaptationMethod {
   std::string name() const override { return name_; }
   std::string title() const override { return title_; }
   bool paper_ablation() const override { return filter_ == LabelFilter::none; }
-  SegmentationLoss loss(int, const JcasLossOptions& o) const override {
+  SegmentationLoss loss(int, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<CrossEntropyLossImpl>(o.lambda);
   }
   LabelFilter label_filter() const override { return filter_; }

@@ -32,7 +32,7 @@ class LogitAdjustedMethod : public AdaptationMethod {
  public:
   std::string name() const override { return "ce_prior"; }
   std::string title() const override { return "CE + class prior (logit adjustment)"; }
-  SegmentationLoss loss(int k, const JcasLossOptions& o) const override {
+  SegmentationLoss loss(int k, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<LogitAdjustedLossImpl>(k, o.prior_tau, o.lambda);
   }
 };

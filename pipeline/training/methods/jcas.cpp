@@ -17,7 +17,7 @@ class JcasMethod : public AdaptationMethod {
   std::string title() const override { return title_; }
   bool paper_ablation() const override { return filter_ == LabelFilter::none; }
   JcasComponents components() const override { return on_; }
-  SegmentationLoss loss(int k, const JcasLossOptions& o) const override {
+  SegmentationLoss loss(int k, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<JcasLossImpl>(k, with_switches(o, on_.calc));
   }
   // The reference's warm-up of a correcting model: the same network terms without the correction.

@@ -36,7 +36,7 @@ class SparseRegMethod : public AdaptationMethod {
   std::string name() const override { return "sparsereg"; }
   std::string title() const override { return "SparseReg"; }
   bool paper_ablation() const override { return true; }
-  SegmentationLoss loss(int, const JcasLossOptions& o) const override {
+  SegmentationLoss loss(int, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<SparseRegLossImpl>(o);
   }
 };
