@@ -19,6 +19,12 @@ const std::vector<std::pair<NtmInit, const char*>>& EnumNames<NtmInit>::table() 
   return t;
 }
 
+const std::vector<std::pair<Readout, const char*>>& EnumNames<Readout>::table() {
+  static const std::vector<std::pair<Readout, const char*>> t = {
+      {Readout::method, "method"}, {Readout::softmax, "softmax"}, {Readout::dar, "dar"}};
+  return t;
+}
+
 const std::vector<std::pair<Selection, const char*>>& EnumNames<Selection>::table() {
   static const std::vector<std::pair<Selection, const char*>> t = {
       {Selection::last, "last"}, {Selection::val, "val"}, {Selection::label_free, "label-free criterion"}};
@@ -87,6 +93,15 @@ void RetrainOptions::bind(OptionBinder& b) {
   filter.bind(b);
   OptionBinder later = b.added_later();
   settings.bind(later);
+  later.bind("readout", &readout,
+             "how the retrained model is read out: as its method does (DAR after DAR training, Tent's image "
+             "statistics, softmax otherwise), or softmax or DAR (on the affinity grid) whatever the method");
+}
+
+InferenceMode RetrainOptions::inference() const {
+  InferenceMode m = adaptation().readout(loss);
+  if (readout != Readout::method) m.dar = readout == Readout::dar;
+  return m;
 }
 
 void RetrainOptions::check() const {

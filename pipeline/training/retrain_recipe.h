@@ -17,12 +17,20 @@
 namespace jcas {
 
 enum class NtmInit { estimate, identity };
+// How a retrained model is read out: as its method reads out (DAR for methods trained with DAR,
+// Tent's image statistics), or softmax / DAR whatever the method (the control that separates a
+// read-out from the loss it came with).
+enum class Readout { method, softmax, dar };
 enum class Selection { last, val, label_free };
 // pseudo: the round's pseudo labels; truth: the train split's own labels (the upper bound).
 enum class TrainingLabels { pseudo, truth };
 template <>
 struct EnumNames<NtmInit> {
   static const std::vector<std::pair<NtmInit, const char*>>& table();
+};
+template <>
+struct EnumNames<Readout> {
+  static const std::vector<std::pair<Readout, const char*>>& table();
 };
 template <>
 struct EnumNames<Selection> {
@@ -60,12 +68,13 @@ struct RetrainOptions {
   FrozenParts freeze;
   LabelFilterOptions filter;
   MethodSettings settings;  // one method's own settings (volmin_lambda, tent_lr)
+  Readout readout = Readout::method;
 
   void bind(OptionBinder& b);  // keys relative to [retrain]
   void check() const;
   const AdaptationMethod& adaptation() const { return adaptation_method(method); }
-  // How the method's models are read out.
-  InferenceMode inference() const { return adaptation().readout(loss); }
+  // How the retrained models are read out.
+  InferenceMode inference() const;
 };
 
 struct RetrainData {

@@ -9,6 +9,7 @@
 #include "pipeline/model/batchnorm_layers.h"
 #include "pipeline/model/deeplab.h"
 #include "pipeline/training/adaptation_registry.h"
+#include "pipeline/training/retrain_recipe.h"
 
 using namespace jcas;
 
@@ -102,6 +103,25 @@ TEST(AdaptationMethods, CorrectionWarmUpAndReadout) {
   const JcasComponents on = adaptation_method("calc").components();
   EXPECT_TRUE(on.affinity && !on.dar && on.calc);
   EXPECT_FALSE(adaptation_method("volmin_anchor").components().calc);  // its ablation row marks no JCAS component
+}
+
+// --retrain.readout: the method's own read-out, or softmax / DAR whatever the method.
+TEST(AdaptationMethods, AnyModelCanBeReadOutWithDarOrSoftmax) {
+  RetrainOptions o;
+  o.loss.affinity_h = 4, o.loss.affinity_w = 5;
+  for (const auto& [method, dar] : {std::pair<const char*, bool>{"ce", false}, {"jcas", true}, {"volmin", false}}) {
+    o.method = method;
+    o.readout = Readout::method;
+    EXPECT_EQ(o.inference().dar, dar) << method;
+    o.readout = Readout::dar;
+    EXPECT_TRUE(o.inference().dar) << method;
+    EXPECT_EQ(o.inference().grid_w, 5) << method << ": DAR on the [retrain] grid";
+    o.readout = Readout::softmax;
+    EXPECT_FALSE(o.inference().dar) << method;
+  }
+  o.method = "tent";
+  o.readout = Readout::dar;
+  EXPECT_TRUE(o.inference().dar && o.inference().image_statistics);  // Tent keeps its normalisation
 }
 
 TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {
