@@ -116,6 +116,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     data.labels = truth ? all_labels(train) : pl.labels;
     data.confidence = pl.confidence;
     data.labeller = model.inference;
+    data.round = round;
     data.class_dist = est.class_dist;
     if (o.retrain.ntm_init == NtmInit::estimate) {
       data.initial_class_ntm = est.class_ntm;
@@ -160,6 +161,9 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     outcome.write(out);
     if (execution.is_writer()) std::filesystem::remove(run.checkpoint);  // rank 0's file
     Metrics metrics = {{"selected_epoch", r.result.selected_epoch}, {"kept_labels", r.kept}};
+    if (o.retrain.adaptation().label_filter() != LabelFilter::none)
+      for (int64_t c = 0; c < r.kept_per_class.numel(); ++c)
+        metrics[fmt::format("kept_labels_class{}", c)] = r.kept_per_class[c].item<double>();
     if (r.result.epochs.empty()) {
       log::info("retrain[{}]: {} takes no gradient step", round, o.retrain.method);
       return metrics;

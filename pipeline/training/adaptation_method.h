@@ -59,7 +59,8 @@ class AdaptationMethod {
   virtual void configure(TrainerOptions& /*run*/, const MethodSettings& /*settings*/) const {}
   // Raised when what the method computes changes under the same options, so results cached with
   // an earlier revision are recomputed (the retrain stage's fingerprint carries it when non-zero).
-  virtual int revision() const { return 0; }
+  // Revision 1 of the class-balanced filter is CBST's schedule and class-normalised labels.
+  virtual int revision() const { return label_filter() == LabelFilter::class_balanced ? 1 : 0; }
   // Its loss reads the labels (Tent's entropy does not).
   virtual bool reads_labels() const { return true; }
   // Which pseudo-label pixels it trains on.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
@@ -15,6 +16,11 @@ namespace jcas {
 namespace {
 
 namespace F = torch::nn::functional;
+
+// The number of pixels a class of `n` keeps at `portion` (at least one).
+int64_t kept_count(double portion, int64_t n) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(portion * static_cast<double>(n))));
+}
 
 torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& confidence, double portion,
                              int num_classes) {
@@ -29,11 +35,38 @@ torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& c
     auto where = (flat_labels == c).nonzero().squeeze(1);
     const int64_t n = where.numel();
     if (n == 0) continue;
-    const int64_t keep = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(portion * static_cast<double>(n))));
+    const int64_t keep = kept_count(portion, n);
     auto shuffled = where.index_select(0, torch::randperm(n, gen, torch::kLong));
     auto order = std::get<1>(flat_conf.index_select(0, shuffled).sort(/*stable=*/true, 0, /*descending=*/true));
     flat_out.index_fill_(0, shuffled.index_select(0, order.narrow(0, keep, n - keep)), static_cast<uint8_t>(kIgnoreLabel));
   }
+  return out;
+}
+
+// CBST's class-normalised labels (see filter_pseudo_labels).
+torch::Tensor class_normalised(const torch::Tensor& labels, const torch::Tensor& confidence, double portion,
+                               int num_classes, SegmentationModel& model, const SegmentationDataset& images,
+                               const InferenceMode& mode, const ExecutionContext& execution) {
+  auto flat_labels = labels.reshape({-1});
+  auto flat_conf = confidence.reshape({-1}).to(torch::kInt32);
+  // λ_c; a class nobody is labelled with keeps an infinite threshold and is never chosen.
+  auto lambda = torch::full({num_classes, 1, 1}, std::numeric_limits<float>::infinity());
+  for (int c = 0; c < num_classes; ++c) {
+    auto conf = flat_conf.masked_select(flat_labels == c);
+    const int64_t n = conf.numel();
+    if (n == 0) continue;
+    const int64_t step = std::get<0>(conf.sort(/*stable=*/true, 0, /*descending=*/true))[kept_count(portion, n) - 1]
+                             .item<int64_t>();
+    lambda[c] = std::max(0.5, static_cast<double>(step) - 0.5) / 255.0;
+  }
+  auto out = torch::full(labels.sizes(), static_cast<uint8_t>(kIgnoreLabel), torch::kUInt8);
+  model.move_to(execution.device());
+  predict_dataset(model, images, mode, execution, "CBST filter", [&](size_t i, const Sample&, const torch::Tensor& p) {
+    auto [ratio, label] = (p / lambda).max(0);
+    auto kept = label.to(torch::kUInt8).masked_fill(ratio < 1, static_cast<uint8_t>(kIgnoreLabel));
+    const auto index = static_cast<int64_t>(i);
+    out[index].copy_(kept.masked_fill(labels[index] == kIgnoreLabel, static_cast<uint8_t>(kIgnoreLabel)));
+  });
   return out;
 }
 
@@ -98,7 +131,14 @@ torch::Tensor dpl_keep(SegmentationModel& model, const torch::Tensor& x, const t
 }  // namespace
 
 void LabelFilterOptions::bind(OptionBinder& b) {
-  b.bind("cbst_portion", &cbst_portion, "class-balanced filter: share of each class's pixels kept (most confident)");
+  b.bind("cbst_portion", &cbst_portion,
+         "class-balanced filter: the most a round keeps of each class's pixels (most confident; the schedule's cap)");
+  OptionBinder later = b.added_later();
+  later.bind("cbst_start", &cbst_start, "class-balanced filter: the share of each class kept in round 0");
+  later.bind("cbst_step", &cbst_step, "class-balanced filter: the share added every round (up to cbst_portion)");
+  later.bind("cbst_normalised", &cbst_normalised,
+             "class-balanced filter: CBST's class-normalised labels (argmax p_c / threshold_c) rather than each "
+             "class's most confident share of the pseudo labels as they are");
   b.bind("dpl_uncertainty", &dpl_uncertainty,
          "DPL filter: kept where the pseudo class's probability varies less than this (std over views)");
   b.bind("dpl_views", &dpl_views, "DPL filter: passes per image (flips and input noise)");
@@ -107,22 +147,32 @@ void LabelFilterOptions::bind(OptionBinder& b) {
 
 void LabelFilterOptions::check() const {
   if (!(cbst_portion > 0 && cbst_portion <= 1)) throw UserError("--retrain.cbst_portion must be in (0, 1]");
+  if (!(cbst_start > 0 && cbst_start <= 1)) throw UserError("--retrain.cbst_start must be in (0, 1]");
+  if (!(cbst_step >= 0)) throw UserError("--retrain.cbst_step must be >= 0");
   if (!(dpl_uncertainty > 0)) throw UserError("--retrain.dpl_uncertainty must be > 0");
   if (dpl_views < 2) throw UserError("--retrain.dpl_views must be >= 2 (the uncertainty is a spread over views)");
   if (!(dpl_noise >= 0)) throw UserError("--retrain.dpl_noise must be >= 0");
 }
 
+double LabelFilterOptions::cbst_share(int round) const {
+  return std::min(cbst_start + cbst_step * round, cbst_portion);
+}
+
 FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& labels, const torch::Tensor& confidence,
                                     SegmentationModel& model, const SegmentationDataset& images,
-                                    const InferenceMode& mode, const LabelFilterOptions& o,
+                                    const InferenceMode& mode, const LabelFilterOptions& o, int round,
                                     const ExecutionContext& execution) {
   FilteredLabels out;
+  const int k = model.num_classes();
   if (filter == LabelFilter::none) {
     out.labels = labels;
+    out.kept_per_class = torch::ones({k}, torch::kFloat64);
     return out;
   }
   if (filter == LabelFilter::class_balanced) {
-    out.labels = class_balanced(labels, confidence, o.cbst_portion, model.num_classes());
+    const double share = o.cbst_share(round);
+    out.labels = o.cbst_normalised ? class_normalised(labels, confidence, share, k, model, images, mode, execution)
+                                   : class_balanced(labels, confidence, share, k);
   } else {
     // Each rank takes every world_size-th batch; the rejected pixels of all ranks are added up.
     model.move_to(execution.device());
@@ -153,6 +203,11 @@ FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& lab
   }
   const auto valid = (labels != kIgnoreLabel).sum().item<double>();
   out.kept = valid > 0 ? (out.labels != kIgnoreLabel).sum().item<double>() / valid : 0.0;
+  out.kept_per_class = torch::zeros({k}, torch::kFloat64);
+  for (int c = 0; c < k; ++c) {
+    const auto before = (labels == c).sum().item<double>();
+    if (before > 0) out.kept_per_class[c] = (out.labels == c).sum().item<double>() / before;
+  }
   return out;
 }
 

@@ -138,9 +138,11 @@ Retrained retrain_model(SegmentationModel& model, const RetrainOptions& o, const
   const bool adabn = method.starts_with_adabn() || o.adabn;
   if (adabn) recalibrate_batchnorm(model, *data.images, execution, run.label + " AdaBN");
   FilteredLabels filtered =
-      filter_pseudo_labels(filter, data.labels, data.confidence, model, *data.images, data.labeller, o.filter, execution);
+      filter_pseudo_labels(filter, data.labels, data.confidence, model, *data.images, data.labeller, o.filter,
+                           data.round, execution);
   out.labels = filtered.labels;
   out.kept = filtered.kept;
+  out.kept_per_class = filtered.kept_per_class;
   if (filter != LabelFilter::none)
     log::info("{}: the {} filter keeps {:.1f} % of the pseudo-labelled pixels", run.label, method.name(),
               100 * filtered.kept);

@@ -87,12 +87,14 @@ struct RetrainData {
   // reference's W = -2.
   torch::Tensor initial_class_ntm, initial_affinity_ntm;
   std::function<double(SegmentationModel&)> validate;  // selection score per epoch (select val)
+  int round = 0;                                        // the pipeline round (CBST's schedule)
 };
 
 struct Retrained {
   TrainResult result;        // no epochs for a method that takes no gradient step (AdaBN)
   torch::Tensor labels;      // the labels trained on (after the method's filter)
   double kept = 1.0;         // share of the pseudo-labelled pixels the filter kept
+  torch::Tensor kept_per_class;  // per class (FilteredLabels::kept_per_class)
   SegmentationLoss loss;     // with the learned NTMs; nullptr for a method that takes no gradient step
 };
 

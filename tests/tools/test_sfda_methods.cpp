@@ -2,6 +2,8 @@
 // pipeline: what each changes in the model, and what it must leave exactly as it was.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -12,6 +14,7 @@
 #include "pipeline/model/deeplab.h"
 #include "pipeline/execution/execution_context.h"
 #include "pipeline/training/batchnorm_recalibration.h"
+#include "pipeline/training/inference.h"
 #include "pipeline/training/pseudo_label_filters.h"
 #include "tests/tools/tiny_pipeline.h"
 
@@ -134,9 +137,19 @@ TEST(SfdaMethods, FrozenPartsStayExactlyAsTheyWere) {
 }
 
 TEST(SfdaMethods, FiltersTrainOnTheKeptPixelsOnly) {
-  fs::path cbst = run_method("cbst", {"--retrain.method", "cbst", "--retrain.cbst_portion", "0.5"});
-  const double kept = metric_of(cbst / "round-0" / "retrain.h5", "kept_labels");
+  // Without the class normalisation and with the schedule starting at 0.5: exactly half of each class.
+  fs::path exact = run_method("cbst_exact", {"--retrain.method", "cbst", "--retrain.cbst_start", "0.5",
+                                             "--retrain.cbst_normalised", "false"});
+  const double kept = metric_of(exact / "round-0" / "retrain.h5", "kept_labels");
   EXPECT_NEAR(kept, 0.5, 0.001);  // half of each class (rounded up per class), ties at 255 included
+  // CBST's defaults: round 0 at 20 % of each class, relabelled class-normalised; the record has each
+  // class's share.
+  fs::path cbst = run_method("cbst", {"--retrain.method", "cbst"});
+  const fs::path record = cbst / "round-0" / "retrain.h5";
+  EXPECT_GT(metric_of(record, "kept_labels"), 0.0);
+  EXPECT_LT(metric_of(record, "kept_labels"), 0.5);
+  for (const char* c : {"kept_labels_class0", "kept_labels_class1"})  // above 1 where pixels moved into the class
+    EXPECT_GE(metric_of(record, c), 0.0) << c;
   fs::path dpl = run_method("jcas_dpl", {"--retrain.method", "jcas_dpl"});
   const double dpl_kept = metric_of(dpl / "round-0" / "retrain.h5", "kept_labels");
   EXPECT_GT(dpl_kept, 0.0);
@@ -202,7 +215,9 @@ TEST(LabelFilters, ClassBalancedKeepsTheMostConfidentShareOfEachClass) {
   const SegmentationDataset images = small_target_train("cbst_data");
   LabelFilterOptions fo;
   fo.cbst_portion = 0.5;
-  auto f = filter_pseudo_labels(LabelFilter::class_balanced, labels, conf, *net, images, InferenceMode{}, fo,
+  fo.cbst_start = 0.5;
+  fo.cbst_normalised = false;
+  auto f = filter_pseudo_labels(LabelFilter::class_balanced, labels, conf, *net, images, InferenceMode{}, fo, 0,
                                 ExecutionContext{});
   auto expected =
       torch::tensor({255, 255, 255, 255, 0, 0, 0, 0, 255, 255, 1, 1}, torch::kUInt8).view({1, 3, 4});
@@ -212,10 +227,57 @@ TEST(LabelFilters, ClassBalancedKeepsTheMostConfidentShareOfEachClass) {
   // Ties: 6 of class 0's 8 pixels at 255 (as 8-bit confidences often are); half is still 4 pixels,
   // all at 255, whichever of the tied ones.
   conf = torch::tensor({255, 255, 255, 255, 255, 255, 70, 80, 200, 210, 220, 230}, torch::kUInt8).view({1, 3, 4});
-  f = filter_pseudo_labels(LabelFilter::class_balanced, labels, conf, *net, images, InferenceMode{}, fo,
+  f = filter_pseudo_labels(LabelFilter::class_balanced, labels, conf, *net, images, InferenceMode{}, fo, 0,
                            ExecutionContext{});
   auto kept0 = (f.labels == 0);
   EXPECT_EQ(kept0.sum().item<int64_t>(), 4);
   EXPECT_EQ((kept0 & (conf == 255)).sum().item<int64_t>(), 4);
   EXPECT_DOUBLE_EQ(f.kept, 0.5);
+  EXPECT_TRUE(torch::equal(f.kept_per_class, torch::tensor({0.5, 0.5}, torch::kFloat64)));
+}
+
+// CBST's schedule (Zou et al.: 20 %, 5 % more every round, at most 50 %) and its class-normalised
+// labels against their formula: each pixel relabelled argmax_c p_c / λ_c, kept where that is >= 1,
+// λ_c the confidence of class c's top share (the lower edge of its 8-bit step).
+TEST(LabelFilters, ClassNormalisedLabelsFollowCbstsFormula) {
+  LabelFilterOptions fo;
+  EXPECT_DOUBLE_EQ(fo.cbst_share(0), 0.2);
+  EXPECT_DOUBLE_EQ(fo.cbst_share(1), 0.25);
+  EXPECT_DOUBLE_EQ(fo.cbst_share(9), 0.5);
+  const SegmentationDataset images = small_target_train("cbst_normalised");
+  torch::manual_seed(3);
+  ModelOptions mo;
+  mo.num_classes = static_cast<int>(images.num_classes());
+  mo.width = 8;
+  DeepLab net(mo);
+  {  // classifiers with larger weights: confidences spread over many 8-bit steps, not one
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : net->state())
+      if (t.dim() == 4 && t.size(0) == mo.num_classes) t.mul_(30);
+  }
+  std::vector<torch::Tensor> probs, labels, conf;
+  predict_dataset(*net, images, InferenceMode{}, ExecutionContext{}, "test", [&](size_t, const Sample&, const torch::Tensor& p) {
+    probs.push_back(p);
+    auto [c, arg] = p.max(0);
+    labels.push_back(arg.to(torch::kUInt8));
+    conf.push_back((c * 255).round().to(torch::kUInt8));
+  });
+  const auto l = torch::stack(labels), q = torch::stack(conf), p = torch::stack(probs);
+  const int k = mo.num_classes;
+  auto lambda = torch::full({1, k, 1, 1}, std::numeric_limits<float>::infinity());
+  const double share = fo.cbst_share(1);
+  for (int c = 0; c < k; ++c) {
+    auto qc = q.masked_select(l == c).to(torch::kFloat64);
+    if (qc.numel() == 0) continue;
+    const auto rank = static_cast<int64_t>(std::ceil(share * static_cast<double>(qc.numel())));
+    const double at = std::get<0>(qc.topk(rank)).min().item<double>();
+    lambda[0][c] = std::max(0.5, at - 0.5) / 255;
+  }
+  auto [ratio, arg] = (p / lambda).max(1);
+  auto expected = arg.to(torch::kUInt8).masked_fill(ratio < 1, 255);
+  auto f = filter_pseudo_labels(LabelFilter::class_balanced, l, q, *net, images, InferenceMode{}, fo, 1,
+                                ExecutionContext{});
+  EXPECT_TRUE(torch::equal(f.labels, expected));
+  EXPECT_GT(f.kept, 0.0);
+  EXPECT_LT(f.kept, 1.0);
 }
