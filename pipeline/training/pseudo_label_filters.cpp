@@ -43,29 +43,34 @@ torch::Tensor class_balanced(const torch::Tensor& labels, const torch::Tensor& c
   return out;
 }
 
-// CBST's class-normalised labels (see filter_pseudo_labels).
-torch::Tensor class_normalised(const torch::Tensor& labels, const torch::Tensor& confidence, double portion,
-                               int num_classes, SegmentationModel& model, const SegmentationDataset& images,
-                               const InferenceMode& mode, const ExecutionContext& execution) {
-  auto flat_labels = labels.reshape({-1});
-  auto flat_conf = confidence.reshape({-1}).to(torch::kInt32);
-  // λ_c; a class nobody is labelled with keeps an infinite threshold and is never chosen.
+// CBST's class-normalised labels (see filter_pseudo_labels). λ_c comes from the model's own
+// probabilities: the stored 8-bit confidences tie at 255 for most of a confident class, which
+// would keep far more than the share.
+torch::Tensor class_normalised(const torch::Tensor& labels, double portion, int num_classes, SegmentationModel& model,
+                               const SegmentationDataset& images, const InferenceMode& mode,
+                               const ExecutionContext& execution) {
+  model.move_to(execution.device());
+  auto top = torch::empty(labels.sizes(), torch::kFloat32);
+  auto arg = torch::empty(labels.sizes(), torch::kUInt8);
+  predict_dataset(model, images, mode, execution, "CBST thresholds", [&](size_t i, const Sample&, const torch::Tensor& p) {
+    auto [confidence, label] = p.max(0);
+    top[static_cast<int64_t>(i)].copy_(confidence);
+    arg[static_cast<int64_t>(i)].copy_(label);
+  });
+  // λ_c; a class no pixel is predicted as keeps an infinite threshold and is never chosen.
   auto lambda = torch::full({num_classes, 1, 1}, std::numeric_limits<float>::infinity());
+  const auto flat_top = top.reshape({-1}), flat_arg = arg.reshape({-1}), labelled = labels.reshape({-1}) != kIgnoreLabel;
   for (int c = 0; c < num_classes; ++c) {
-    auto conf = flat_conf.masked_select(flat_labels == c);
-    const int64_t n = conf.numel();
-    if (n == 0) continue;
-    const int64_t step = std::get<0>(conf.sort(/*stable=*/true, 0, /*descending=*/true))[kept_count(portion, n) - 1]
-                             .item<int64_t>();
-    lambda[c] = std::max(0.5, static_cast<double>(step) - 0.5) / 255.0;
+    auto conf = flat_top.masked_select((flat_arg == c) & labelled);
+    if (conf.numel() == 0) continue;
+    lambda[c] = std::get<0>(conf.topk(kept_count(portion, conf.numel()))).min();
   }
   auto out = torch::full(labels.sizes(), static_cast<uint8_t>(kIgnoreLabel), torch::kUInt8);
-  model.move_to(execution.device());
-  predict_dataset(model, images, mode, execution, "CBST filter", [&](size_t i, const Sample&, const torch::Tensor& p) {
+  predict_dataset(model, images, mode, execution, "CBST labels", [&](size_t i, const Sample&, const torch::Tensor& p) {
     auto [ratio, label] = (p / lambda).max(0);
-    auto kept = label.to(torch::kUInt8).masked_fill(ratio < 1, static_cast<uint8_t>(kIgnoreLabel));
     const auto index = static_cast<int64_t>(i);
-    out[index].copy_(kept.masked_fill(labels[index] == kIgnoreLabel, static_cast<uint8_t>(kIgnoreLabel)));
+    out[index].copy_(label.to(torch::kUInt8).masked_fill((ratio < 1) | (labels[index] == kIgnoreLabel),
+                                                         static_cast<uint8_t>(kIgnoreLabel)));
   });
   return out;
 }
@@ -171,7 +176,7 @@ FilteredLabels filter_pseudo_labels(LabelFilter filter, const torch::Tensor& lab
   }
   if (filter == LabelFilter::class_balanced) {
     const double share = o.cbst_share(round);
-    out.labels = o.cbst_normalised ? class_normalised(labels, confidence, share, k, model, images, mode, execution)
+    out.labels = o.cbst_normalised ? class_normalised(labels, share, k, model, images, mode, execution)
                                    : class_balanced(labels, confidence, share, k);
   } else {
     // Each rank takes every world_size-th batch; the rejected pixels of all ranks are added up.

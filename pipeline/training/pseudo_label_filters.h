@@ -43,11 +43,11 @@ struct FilteredLabels {
 };
 
 // class_balanced (CBST, Zou et al., ECCV 2018): per class c the threshold λ_c is the confidence of
-// the pixels pseudo-labelled c at that class's top cbst_share(round) (a per-class threshold, so
+// the pixels labelled c at that class's top cbst_share(round) (a per-class threshold, so
 // rare classes keep as large a share as the background). Normalised (CBST's default): every pixel
-// is relabelled argmax_c p_c / λ_c from the model's probabilities and kept where that ratio is at
-// least 1 (the model re-runs; λ_c from the stored 8-bit confidences, at the lower edge of the step
-// holding the share's last pixel). Otherwise exactly that share of each class's pseudo labels is kept.
+// is relabelled argmax_c p_c / λ_c and kept where that ratio is at least 1, λ_c taken from the
+// model's own probabilities (it re-runs twice: thresholds, then labels). Otherwise exactly that
+// share of each class's pseudo labels is kept, by their stored 8-bit confidences.
 // dpl (DPL, Chen et al., MICCAI 2021): the pixel-level uncertainty is the standard deviation of
 // the pseudo class's probability over `dpl_views` passes; DPL draws them with MC dropout, which
 // the native network and most imported models lack, so here the views are flips and input noise.

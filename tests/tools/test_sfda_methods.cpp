@@ -238,7 +238,7 @@ TEST(LabelFilters, ClassBalancedKeepsTheMostConfidentShareOfEachClass) {
 
 // CBST's schedule (Zou et al.: 20 %, 5 % more every round, at most 50 %) and its class-normalised
 // labels against their formula: each pixel relabelled argmax_c p_c / λ_c, kept where that is >= 1,
-// λ_c the confidence of class c's top share (the lower edge of its 8-bit step).
+// λ_c the probability at class c's top share of the pixels predicted c.
 TEST(LabelFilters, ClassNormalisedLabelsFollowCbstsFormula) {
   LabelFilterOptions fo;
   EXPECT_DOUBLE_EQ(fo.cbst_share(0), 0.2);
@@ -266,12 +266,11 @@ TEST(LabelFilters, ClassNormalisedLabelsFollowCbstsFormula) {
   const int k = mo.num_classes;
   auto lambda = torch::full({1, k, 1, 1}, std::numeric_limits<float>::infinity());
   const double share = fo.cbst_share(1);
+  const auto top = std::get<0>(p.max(1));
   for (int c = 0; c < k; ++c) {
-    auto qc = q.masked_select(l == c).to(torch::kFloat64);
-    if (qc.numel() == 0) continue;
-    const auto rank = static_cast<int64_t>(std::ceil(share * static_cast<double>(qc.numel())));
-    const double at = std::get<0>(qc.topk(rank)).min().item<double>();
-    lambda[0][c] = std::max(0.5, at - 0.5) / 255;
+    auto pc = std::get<0>(top.masked_select(l == c).sort(0, /*descending=*/true));
+    if (pc.numel() == 0) continue;
+    lambda[0][c] = pc[static_cast<int64_t>(std::ceil(share * static_cast<double>(pc.numel()))) - 1];
   }
   auto [ratio, arg] = (p / lambda).max(1);
   auto expected = arg.to(torch::kUInt8).masked_fill(ratio < 1, 255);
