@@ -130,7 +130,8 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"retrain.ntm_lr_tied", "false"},   {"pseudo_label.adabn", "false"},    {"model.embedding", "separate"},
       {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"},
       {"evaluate.adapted", "true"},       {"criteria.enabled", "false"},     {"criteria.flip", "false"},
-      {"criteria.split", "val"},         {"retrain.readout", "dar"}};
+      {"criteria.split", "val"},         {"retrain.readout", "dar"},
+      {"retrain.cbst_normalised", "false"}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {
