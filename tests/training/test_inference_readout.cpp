@@ -6,19 +6,10 @@
 
 #include "pipeline/model/batchnorm_layers.h"
 #include "pipeline/model/deeplab.h"
+#include "pipeline/model/model_io.h"
 #include "pipeline/training/inference.h"
 
 using namespace jcas;
-
-namespace {
-
-ModuleState copy_of(const ModuleState& state) {
-  ModuleState out;
-  for (const auto& [name, t] : state) out.emplace_back(name, t.clone());
-  return out;
-}
-
-}  // namespace
 
 TEST(InferenceReadout, ImageStatisticsNormaliseEachImageAlone) {
   torch::manual_seed(5);
@@ -29,7 +20,7 @@ TEST(InferenceReadout, ImageStatisticsNormaliseEachImageAlone) {
     l.running_mean.normal_(0.5, 0.2);
     l.running_var.uniform_(2, 3);
   }
-  const ModuleState before = copy_of(model->state());
+  const ModuleState before = clone_state(model->state());
   const auto images = torch::randn({3, 3, 24, 32});
 
   InferenceMode own;
