@@ -71,6 +71,11 @@ struct SourceStageOptions {
     input.check();
     if (!weights.empty() && !torchscript.empty())
       throw UserError("--source.weights and --source.torchscript both name the source model: give one");
+    if (!torchscript.empty() && model.batchnorm != "batch")
+      throw UserError(fmt::format("--model.batchnorm {} is an option of the native network: a TorchScript model "
+                                  "(--source.torchscript) normalises as its module defines (per rank); leave it at "
+                                  "batch",
+                                  model.batchnorm));
     if (epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
     if (!(lr > 0)) throw UserError("--source.lr must be > 0");

@@ -32,7 +32,7 @@ ExecutionContext ExecutionContext::from(const RunOptions& run) {
   e.world_size_ = env.world_size;
   e.rank_ = env.rank;
   if (e.world_size_ > 1)
-    e.group_ = std::make_shared<ProcessGroup>(e.rank_, e.world_size_, std::chrono::seconds(run.dist_timeout));
+    e.group_ = std::make_shared<ProcessGroup>(e.rank_, e.world_size_, std::chrono::seconds(run.dist_timeout), e.device_);
   return e;
 }
 
@@ -44,15 +44,15 @@ std::vector<size_t> ExecutionContext::shard(const std::vector<size_t>& order) co
   return mine;
 }
 
-void ExecutionContext::average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const {
+void ExecutionContext::average_gradients(const std::vector<at::Tensor>& parameters, double weight) const {
   if (!group_) return;  // one process: its gradients are the average
   torch::NoGradGuard no_grad;
-  // First which parameters any rank has a gradient for (and the samples of all ranks), then the sums.
+  // First which parameters any rank has a gradient for (and the weights of all ranks), then the sums.
   const auto n = static_cast<int64_t>(parameters.size());
   std::vector<at::Tensor> counts = {torch::zeros({n + 1}, torch::kFloat64)};
   auto* count = counts[0].data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) count[i] = parameters[i].grad().defined() ? 1 : 0;
-  count[n] = static_cast<double>(samples);
+  count[n] = weight;
   group_->all_reduce_sum(counts);
   count = counts[0].data_ptr<double>();
   std::vector<at::Tensor> sums, averaged;
@@ -60,7 +60,7 @@ void ExecutionContext::average_gradients(const std::vector<at::Tensor>& paramete
     if (count[i] == 0) continue;
     at::Tensor p = parameters[i];
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    sums.push_back(p.grad().mul_(static_cast<double>(samples)));
+    sums.push_back(p.grad().mul_(weight));
     averaged.push_back(p.grad());
   }
   if (!sums.empty()) group_->all_reduce_sum(sums);

@@ -34,12 +34,13 @@ class ExecutionContext {
   bool is_writer() const { return rank_ == 0; }
   // The indices of an epoch's sample order that this rank trains on: every world_size-th one.
   std::vector<size_t> shard(const std::vector<size_t>& order) const;
-  // Averages the gradients of `parameters` over the process group, each rank weighted by the
-  // samples of its batch, so that W ranks of batch B step as one process of batch W x B.
+  // Averages the gradients of `parameters` over the process group, each rank weighted by
+  // `weight`: what its loss is a mean over (the labelled pixels of its batch), so that W ranks of
+  // batch B step as one process of batch W x B, ignored pixels included.
   // As DDP: a gradient some ranks left undefined (a rank with an empty last batch) counts as zeros
   // there; one that no rank produced stays undefined, so the optimiser skips the parameter (no
   // weight decay, no momentum step) as one process would.
-  void average_gradients(const std::vector<at::Tensor>& parameters, int64_t samples) const;
+  void average_gradients(const std::vector<at::Tensor>& parameters, double weight) const;
 
   // Collectives over the group; with one process they leave everything as it is.
   void all_reduce_sum(std::vector<at::Tensor>& tensors) const;

@@ -4,6 +4,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef JCAS_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -30,15 +33,15 @@ std::string first_line(const std::exception& e) {
 bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 // c10d's collectives take one tensor per device; many tensors travel as one flat buffer per
-// element type (as DDP's buckets), copied back after.
+// element type (as DDP's buckets) on the group's device, copied back after.
 template <class Collective>
-void flattened(std::vector<at::Tensor>& tensors, const Collective& collective) {
+void flattened(std::vector<at::Tensor>& tensors, c10::Device device, const Collective& collective) {
   torch::NoGradGuard no_grad;  // parameters are written in place
   std::map<c10::ScalarType, std::vector<at::Tensor*>> by_type;
   for (auto& t : tensors) by_type[t.scalar_type()].push_back(&t);
   for (auto& [type, group] : by_type) {
     std::vector<at::Tensor> flat;
-    for (auto* t : group) flat.push_back(t->reshape({-1}));
+    for (auto* t : group) flat.push_back(t->reshape({-1}).to(device));
     std::vector<at::Tensor> buffer = {torch::cat(flat)};
     collective(buffer);
     int64_t offset = 0;
@@ -54,8 +57,22 @@ void flattened(std::vector<at::Tensor>& tensors, const Collective& collective) {
 struct ProcessGroup::Impl {
   int rank = 0;
   std::chrono::seconds timeout{0};
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef JCAS_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+
+  // `call` on the group in use (Gloo's and NCCL's classes share the collectives' signatures but,
+  // across LibTorch versions, not a base class).
+  template <class Call>
+  auto with_group(const Call& call) const {
+#ifdef JCAS_WITH_NCCL
+    if (nccl) return call(*nccl);
+#endif
+    return call(*gloo);
+  }
 
   // Runs a collective and waits for it; c10d's and Gloo's errors (peer closed the connection,
   // timeout) become one line that says which rank saw what, and what to do.
@@ -71,7 +88,8 @@ struct ProcessGroup::Impl {
   }
 };
 
-ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeout) : impl_(std::make_unique<Impl>()) {
+ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeout, c10::Device device)
+    : impl_(std::make_unique<Impl>()) {
   impl_->rank = rank;
   impl_->timeout = timeout;
   const std::string host = env_or("MASTER_ADDR", "127.0.0.1");
@@ -99,12 +117,21 @@ ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeou
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>(
         fmt::format("jcas/{}/{}", env_or("TORCHELASTIC_RESTART_COUNT", "0"), groups++), store);
     impl_->store = prefixed;
+#ifdef JCAS_WITH_NCCL
+    if (device.is_cuda()) {
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = timeout;
+      impl_->device = device;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank, world_size, nccl_options);
+      return;
+    }
+#endif
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     const std::string interface = env_or("GLOO_SOCKET_IFNAME", "");
     options->devices.push_back(!interface.empty()  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
                                : is_loopback(host) ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
                                                    : c10d::ProcessGroupGloo::createDefaultDevice());
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world_size, options);
+    impl_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, rank, world_size, options);
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
@@ -118,26 +145,32 @@ ProcessGroup::ProcessGroup(int rank, int world_size, std::chrono::seconds timeou
 ProcessGroup::~ProcessGroup() = default;
 
 void ProcessGroup::all_reduce_sum(std::vector<at::Tensor>& tensors) const {
-  flattened(tensors, [&](std::vector<at::Tensor>& one) { impl_->wait(impl_->group->allreduce(one), "all-reduce"); });
+  flattened(tensors, impl_->device, [&](std::vector<at::Tensor>& one) {
+    impl_->wait(impl_->with_group([&](auto& g) { return g.allreduce(one); }), "all-reduce");
+  });
 }
 
 void ProcessGroup::broadcast_from_writer(std::vector<at::Tensor>& tensors) const {
   c10d::BroadcastOptions options;
   options.rootRank = 0;
-  flattened(tensors, [&](std::vector<at::Tensor>& one) {
-    impl_->wait(impl_->group->broadcast(one, options), "broadcast from rank 0");
+  flattened(tensors, impl_->device, [&](std::vector<at::Tensor>& one) {
+    impl_->wait(impl_->with_group([&](auto& g) { return g.broadcast(one, options); }), "broadcast from rank 0");
   });
 }
 
 std::vector<at::Tensor> ProcessGroup::all_gather(const at::Tensor& tensor) const {
-  std::vector<at::Tensor> input = {tensor.contiguous()};
+  std::vector<at::Tensor> input = {tensor.contiguous().to(impl_->device)};
   std::vector<std::vector<at::Tensor>> output(1);
-  for (int r = 0; r < impl_->group->getSize(); ++r) output[0].push_back(torch::empty_like(input[0]));
-  impl_->wait(impl_->group->allgather(output, input), "all-gather");
+  const int size = impl_->with_group([](auto& g) { return g.getSize(); });
+  for (int r = 0; r < size; ++r) output[0].push_back(torch::empty_like(input[0]));
+  impl_->wait(impl_->with_group([&](auto& g) { return g.allgather(output, input); }), "all-gather");
+  for (auto& t : output[0]) t = t.to(tensor.device());
   return output[0];
 }
 
-void ProcessGroup::barrier(const std::string& what) const { impl_->wait(impl_->group->barrier(), what); }
+void ProcessGroup::barrier(const std::string& what) const {
+  impl_->wait(impl_->with_group([](auto& g) { return g.barrier(); }), what);
+}
 
 void ProcessGroup::post(const std::string& key, const std::string& value) const {
   impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));

@@ -1,8 +1,11 @@
 #pragma once
 // The communication of a data-parallel run: c10d's ProcessGroupGloo over a TCPStore rendezvous,
-// set up from torchrun's environment (MASTER_ADDR, MASTER_PORT) as torch.distributed does. Every
+// set up from torchrun's environment (MASTER_ADDR, MASTER_PORT) as torch.distributed does; on a
+// CUDA device ProcessGroupNCCL where the LibTorch in use has it (JCAS_WITH_NCCL, set by CMake). Every
 // collective waits at most the run's timeout; a peer that died or a collective that timed out
 // becomes a UserError naming this rank, so every surviving rank exits non-zero.
+#include <c10/core/Device.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -17,7 +20,9 @@ namespace jcas {
 class ProcessGroup {
  public:
   // Joins the group as `rank` of `world_size` (blocks until all have joined, or `timeout`).
-  ProcessGroup(int rank, int world_size, std::chrono::seconds timeout);
+  // Collectives run on `device`'s tensors: NCCL for a CUDA device when built with it, else Gloo
+  // (tensors of any device are copied to the group's device and back).
+  ProcessGroup(int rank, int world_size, std::chrono::seconds timeout, c10::Device device);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;

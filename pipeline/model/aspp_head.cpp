@@ -10,11 +10,11 @@ AsppHeadImpl::AsppHeadImpl(const HeadSpec& s) {
     branches->push_back(nn::Conv2d(
         nn::Conv2dOptions(s.in_channels, s.branch_channels, 3).padding(d).dilation(d).bias(false)));
   }
-  bn = register_module("bn", nn::BatchNorm2d(s.branch_channels));
+  bn = register_module("bn", SyncBatchNorm2d(s.branch_channels));
   if (s.branch_channels != s.embed_dim) {
     project = register_module(
         "project", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(s.branch_channels, s.embed_dim, 1).bias(false)),
-                                  nn::BatchNorm2d(s.embed_dim), nn::ReLU()));
+                                  SyncBatchNorm2d(s.embed_dim), nn::ReLU()));
   }
   if (s.logits)
     classifier = register_module("classifier", nn::Conv2d(nn::Conv2dOptions(s.embed_dim, s.num_classes, 1)));

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/model/sync_batchnorm.h"
+
 namespace jcas {
 
 struct HeadSpec {
@@ -25,7 +27,7 @@ class AsppHeadImpl : public torch::nn::Module {
 
  private:
   torch::nn::ModuleList branches{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  SyncBatchNorm2d bn{nullptr};
   torch::nn::Sequential project{nullptr};  // 1x1 conv + BN + ReLU to embed_dim, when branches are narrower
   torch::nn::Conv2d classifier{nullptr};
 };

@@ -19,16 +19,17 @@ void ModelOptions::bind(OptionBinder& b) {
          "shared (the embedding is the classifier's input) | separate (the reference's embedding heads beside the "
          "classifiers)");
   b.bind("batchnorm", &batchnorm,
-         "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | frozen "
-         "(running statistics only; results independent of how batches are split over ranks)");
+         "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | sync (with the "
+         "statistics of every rank's batch together: SyncBatchNorm; one process: as batch) | frozen (running statistics "
+         "only). With sync or frozen a run's result does not depend on how its global batch is split over ranks");
 }
 
 void ModelOptions::check() const {
   const ModelOptions& o = *this;
   if (o.preset != "small" && o.preset != "resnet101")
     throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
-  if (o.batchnorm != "batch" && o.batchnorm != "frozen")
-    throw UserError(fmt::format("--model.batchnorm '{}' is unknown (expected batch or frozen)", o.batchnorm));
+  if (o.batchnorm != "batch" && o.batchnorm != "sync" && o.batchnorm != "frozen")
+    throw UserError(fmt::format("--model.batchnorm '{}' is unknown (expected batch, sync or frozen)", o.batchnorm));
   if (o.embedding != "shared" && o.embedding != "separate")
     throw UserError(fmt::format("--model.embedding '{}' is unknown (expected shared or separate)", o.embedding));
   if (o.num_classes < 2) throw UserError(fmt::format("model num_classes must be >= 2, got {}", o.num_classes));
@@ -60,7 +61,7 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
   const int k = big ? 7 : 3;
   stem_ = backbone_->register_module(
       "stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, width, k).stride(2).padding(k / 2).bias(false)),
-                             nn::BatchNorm2d(width), nn::ReLU(),
+                             SyncBatchNorm2d(width), nn::ReLU(),
                              nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
   int c1, c2, c3, c4;
   stage1_ = backbone_->register_module("stage1", make_stage(big, width, width * mult[0], blocks[0], 1, 1, c1));
@@ -107,7 +108,14 @@ void DeepLabImpl::set_training(bool on) {
 
 void DeepLabImpl::set_batchnorm_training(bool on) {
   for (const auto& m : modules(/*include_self=*/false))
-    if (auto* bn = m->as<nn::BatchNorm2dImpl>()) bn->train(on);
+    if (auto* bn = m->as<SyncBatchNorm2dImpl>()) bn->train(on);
+}
+
+bool DeepLabImpl::set_batchnorm_replicas(const ReplicaSum& sum, double loss_weight) {
+  if (options_.batchnorm != "sync") return false;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (auto* bn = m->as<SyncBatchNorm2dImpl>()) bn->set_replicas(sum, loss_weight);
+  return true;
 }
 
 std::vector<torch::Tensor> DeepLabImpl::backbone_parameters() const { return backbone_->parameters(); }

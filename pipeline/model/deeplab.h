@@ -39,8 +39,10 @@ struct ModelOptions {
   std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
   int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
   // "batch": training normalises with each batch's statistics (per rank in a data-parallel run, as
-  // DDP does); "frozen": BatchNorm always uses its running statistics and leaves them as they are
-  // (affine weights still train), so the result does not depend on how a batch is split.
+  // DDP does); "sync": with the statistics of all ranks' batches together (SyncBatchNorm; one
+  // process: as "batch"); "frozen": BatchNorm always uses its running statistics and leaves them as
+  // they are (affine weights still train). With "sync" or "frozen" the result does not depend on
+  // how a global batch is split over ranks, up to float rounding.
   std::string batchnorm = "batch";
   // "shared": a head's embedding is its classifier's input; "separate": the reference's embedding
   // heads (layer_feat1/2), parallel to the classifiers, so the affinity loss does not act on the
@@ -64,6 +66,7 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   std::vector<torch::Tensor> backbone_parameters() const override;
   std::vector<torch::Tensor> head_parameters() const override;
   void set_batchnorm_training(bool on) override;
+  bool set_batchnorm_replicas(const ReplicaSum& sum, double loss_weight) override;
   // backbone.stem, stage1 and stage2: the reference's conv1, layer1 and layer2.
   std::vector<torch::Tensor> early_parameters() const override;
   void set_training(bool on) override;

@@ -12,16 +12,16 @@ nn::Conv2d conv(int in, int out, int k, int stride = 1, int dilation = 1) {
 
 nn::Sequential shortcut(int in, int out, int stride) {
   if (in == out && stride == 1) return nullptr;
-  return nn::Sequential(conv(in, out, 1, stride), nn::BatchNorm2d(out));
+  return nn::Sequential(conv(in, out, 1, stride), SyncBatchNorm2d(out));
 }
 
 }  // namespace
 
 BasicBlockImpl::BasicBlockImpl(const BlockSpec& s) {
   conv1 = register_module("conv1", conv(s.in_channels, s.channels, 3, s.stride, s.dilation));
-  bn1 = register_module("bn1", nn::BatchNorm2d(s.channels));
+  bn1 = register_module("bn1", SyncBatchNorm2d(s.channels));
   conv2 = register_module("conv2", conv(s.channels, s.channels, 3, 1, s.dilation));
-  bn2 = register_module("bn2", nn::BatchNorm2d(s.channels));
+  bn2 = register_module("bn2", SyncBatchNorm2d(s.channels));
   if (auto d = shortcut(s.in_channels, s.channels, s.stride)) downsample = register_module("downsample", d);
 }
 
@@ -34,11 +34,11 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
 BottleneckImpl::BottleneckImpl(const BlockSpec& s) {
   const int out = s.channels * expansion;
   conv1 = register_module("conv1", conv(s.in_channels, s.channels, 1));
-  bn1 = register_module("bn1", nn::BatchNorm2d(s.channels));
+  bn1 = register_module("bn1", SyncBatchNorm2d(s.channels));
   conv2 = register_module("conv2", conv(s.channels, s.channels, 3, s.stride, s.dilation));
-  bn2 = register_module("bn2", nn::BatchNorm2d(s.channels));
+  bn2 = register_module("bn2", SyncBatchNorm2d(s.channels));
   conv3 = register_module("conv3", conv(s.channels, out, 1));
-  bn3 = register_module("bn3", nn::BatchNorm2d(out));
+  bn3 = register_module("bn3", SyncBatchNorm2d(out));
   if (auto d = shortcut(s.in_channels, out, s.stride)) downsample = register_module("downsample", d);
 }
 

@@ -2,6 +2,8 @@
 // ResNet residual blocks (He et al.) with BatchNorm and optional dilation, for the DeepLab backbone.
 #include <torch/torch.h>
 
+#include "pipeline/model/sync_batchnorm.h"
+
 namespace jcas {
 
 struct BlockSpec {
@@ -17,7 +19,7 @@ class BasicBlockImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  SyncBatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};  // 1x1 conv + BN when the shape changes
 };
 TORCH_MODULE(BasicBlock);
@@ -31,7 +33,7 @@ class BottleneckImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  SyncBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
 };
 TORCH_MODULE(Bottleneck);

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "pipeline/model/sync_batchnorm.h"
+
 namespace jcas {
 
 // Named tensors of a model, in its order.
@@ -43,6 +45,12 @@ class SegmentationModel {
   // batch statistics and updating the running ones) or to evaluation mode (running statistics
   // used and left as they are).
   virtual void set_batchnorm_training(bool on) = 0;
+  // A model whose BatchNorm synchronises over the replicas of a data-parallel run (the native
+  // network with --model.batchnorm sync) takes their sum and this replica's loss weight here for
+  // a training step (an empty function ends it; see SyncBatchNorm2dImpl::set_replicas) and returns
+  // true: then every replica must run every training step's forward and backward, one without
+  // samples on an empty batch. Other models return false.
+  virtual bool set_batchnorm_replicas(const ReplicaSum& /*sum*/, double /*loss_weight*/) { return false; }
   // The parameters the reference keeps out of the optimiser besides BatchNorm's (conv1, layer1,
   // layer2 of its ResNet); empty where the model has no such known part.
   virtual std::vector<torch::Tensor> early_parameters() const { return {}; }

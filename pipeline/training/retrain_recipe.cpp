@@ -119,6 +119,15 @@ void RetrainOptions::check() const {
   loss.check();
   filter.check();
   settings.check();
+  // A method that decides BatchNorm's mode itself (Tent normalises with batch statistics by
+  // definition) refuses a freeze it would silently undo.
+  TrainerOptions probe;
+  probe.batchnorm_statistics_frozen = freeze.bn_stats;
+  adaptation().configure(probe, settings);
+  if (freeze.bn_stats && !probe.batchnorm_statistics_frozen)
+    throw UserError(fmt::format("--retrain.freeze bn_stats: method '{}' normalises with each batch's statistics by "
+                                "definition; leave bn_stats out of --retrain.freeze",
+                                method));
   if (select == Selection::label_free && select_criterion == "dar_agreement" && !inference().dar)
     throw UserError(fmt::format("--retrain.select dar_agreement needs a DAR read-out; method '{}' reads out with softmax",
                                 method));

@@ -15,6 +15,7 @@
 #include "adapters/foundation/interrupt.h"
 #include "adapters/foundation/log.h"
 #include "adapters/foundation/progress.h"
+#include "pipeline/method/affinity_loss.h"
 #include "pipeline/model/model_io.h"
 
 namespace jcas {
@@ -219,7 +220,7 @@ void check_identical(SegmentationModel& model, SegmentationLossImpl& loss, int e
 }
 
 // A data-parallel step's loss is that of the union of the ranks' batches: each rank's batch mean
-// weighted by its samples. `sums` holds per batch {samples, samples x loss, x seg, x aff}.
+// weighted by its loss weight. `sums` holds per batch {weight, weight x loss, x seg, x aff}.
 void set_group_losses(EpochLog& log_line, torch::Tensor sums, const ExecutionContext& execution) {
   std::vector<torch::Tensor> all = {sums};
   execution.all_reduce_sum(all);
@@ -263,6 +264,10 @@ TrainingStep::TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss,
       optimizer_(make_optimizer(model, loss, options, base_rates_)) {
   for (const auto& group : optimizer_->param_groups())
     for (const auto& p : group.params()) trained_.push_back(p);
+  if (execution_.world_size() > 1) {
+    synchronises_batchnorm_ = model_.set_batchnorm_replicas([](std::vector<torch::Tensor>&) {}, 0);
+    model_.set_batchnorm_replicas(nullptr, 0);
+  }
 }
 
 void TrainingStep::set_rate_factor(double factor) {
@@ -298,6 +303,35 @@ class CpuBfloat16Autocast {
   at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
+// For its lifetime (when `on`) the model's synchronised BatchNorm sums over the ranks, this rank's
+// loss weighing `loss_weight` in the step.
+class BatchNormReplicas {
+ public:
+  BatchNormReplicas(SegmentationModel& model, const ExecutionContext& execution, double loss_weight, bool on)
+      : model_(model), on_(on) {
+    if (on_)
+      model_.set_batchnorm_replicas([&execution](std::vector<torch::Tensor>& t) { execution.all_reduce_sum(t); },
+                                    loss_weight);
+  }
+  ~BatchNormReplicas() {
+    if (on_) model_.set_batchnorm_replicas(nullptr, 0);
+  }
+  BatchNormReplicas(const BatchNormReplicas&) = delete;
+  BatchNormReplicas& operator=(const BatchNormReplicas&) = delete;
+
+ private:
+  SegmentationModel& model_;
+  bool on_;
+};
+
+}  // namespace
+
+double loss_weight(const torch::Tensor& labels) {
+  return labels.defined() ? (labels != kIgnoreLabel).sum().item<double>() : 0.0;
+}
+
+namespace {
+
 ModelOutput forward_in(SegmentationModel& model, const torch::Tensor& x, bool bfloat16) {
   if (!bfloat16) return model.forward(x);
   ModelOutput out;
@@ -317,7 +351,11 @@ LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x
                             const torch::Tensor& class_dist, const std::function<std::string()>& where) {
   optimizer_->zero_grad();
   LossTerms terms;
+  const double weight = loss_weight(y);
   if (x.defined()) {
+    // BatchNorm synchronised over the ranks for this step's forward and backward only: validation
+    // and read-outs inside training run per rank.
+    BatchNormReplicas replicas(model_, execution_, weight, synchronises_batchnorm_);
     ModelOutput out = forward_in(model_, x, options_.bfloat16);
     // A diverged model is one clear error, not a failing check deep inside a loss.
     if (!torch::isfinite(out.pred2).all().item<bool>())
@@ -326,9 +364,13 @@ LossTerms TrainingStep::run(SegmentationLossImpl& active, const torch::Tensor& x
                                   options_.label, where(), options_.lr / 10));
     terms = active.forward(out.feat1, out.feat2, out.pred1, out.pred2, y, class_dist);
     terms.total.backward();
+    // An empty batch's loss is a mean over nothing; its gradients weigh nothing.
+    if (weight == 0)
+      for (auto& p : trained_)
+        if (p.grad().defined()) p.mutable_grad().zero_();
   }
   const auto t0 = std::chrono::steady_clock::now();
-  execution_.average_gradients(trained_, x.defined() ? x.size(0) : 0);
+  execution_.average_gradients(trained_, weight);
   averaging_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   optimizer_->step();
   return terms;
@@ -404,6 +446,10 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
         }
         x = torch::stack(xs).to(device);
         y = torch::stack(ys).to(device, torch::kLong);
+      } else if (step.synchronises_batchnorm()) {
+        const auto image = images.get(0, false).image;
+        x = torch::empty({0, image.size(0), image.size(1), image.size(2)}, image.options().device(device));
+        y = torch::empty({0, labels.size(1), labels.size(2)}, torch::TensorOptions(device).dtype(torch::kLong));
       }
       const LossTerms terms =
           step.run(active, x, y, dist, [&] { return fmt::format("epoch {}, batch {}", epoch + 1, b + 1); });
@@ -413,7 +459,7 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
         log_line.loss += total / batches_per_epoch;
         log_line.seg += seg / batches_per_epoch;
         log_line.aff += aff / batches_per_epoch;
-        const auto k = static_cast<double>(idx.size());
+        const double k = loss_weight(y);
         if (execution.world_size() > 1)
           group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
       }

@@ -53,6 +53,10 @@ struct TrainResult {
 // One optimisation step of train_model, shared with jcas-bench so that it times the real step. Holds
 // the optimiser (SGD with momentum, or Adam), param groups backbone (lr), heads (head_lr_factor lr) and NTMs
 // (ntm_lr, or lr when tied; no weight decay), each without the frozen parameters.
+// What a batch's loss is a mean over, so what its gradients weigh when the ranks of a step are
+// averaged: the labelled pixels of `labels` (B x H x W; 0 when undefined or empty).
+double loss_weight(const torch::Tensor& labels);
+
 class TrainingStep {
  public:
   TrainingStep(SegmentationModel& model, SegmentationLossImpl& loss, const TrainerOptions& options,
@@ -60,13 +64,17 @@ class TrainingStep {
   // Poly decay: every group's base rate times `factor`.
   void set_rate_factor(double factor);
   // Gradients zeroed, `active`'s loss of the batch back-propagated, gradients averaged over the
-  // ranks, SGD step. `x` undefined: this rank has no batch this step (it still joins the average;
-  // the terms returned are undefined). Non-finite model outputs are a UserError naming `where()`.
+  // ranks, SGD step. `x` undefined or empty: this rank has no batch this step (it still joins the
+  // average; the terms returned are undefined or not finite). Non-finite model outputs are a UserError naming `where()`.
   LossTerms run(SegmentationLossImpl& active, const torch::Tensor& x, const torch::Tensor& y,
                 const torch::Tensor& class_dist, const std::function<std::string()>& where);
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
   // Seconds spent averaging gradients over the ranks so far (jcas-bench's all-reduce share).
   double averaging_seconds() const { return averaging_seconds_; }
+  // Whether the model's BatchNorm synchronises over the ranks (--model.batchnorm sync with several
+  // ranks): then a rank without samples passes an empty batch (0 x C x H x W) instead of none, as
+  // its forward and backward must join the others' BatchNorm all-reduces.
+  bool synchronises_batchnorm() const { return synchronises_batchnorm_; }
 
  private:
   SegmentationModel& model_;
@@ -76,6 +84,7 @@ class TrainingStep {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> trained_;  // what the step updates: the model's and the NTMs' parameters
   double averaging_seconds_ = 0;
+  bool synchronises_batchnorm_ = false;
 };
 
 // Trains `model` on `images` with `labels` (N x H x W uint8, in dataset order; 255 = ignore).

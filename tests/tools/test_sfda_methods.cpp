@@ -187,7 +187,7 @@ TEST(BatchNormRecalibration, EqualsTheStatisticsOfTheTargetImages) {
     torch::manual_seed(3);
     DeepLab net(mo);
     for (const auto& m : net->modules(false))
-      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>())
+      if (auto* bn = m->as<SyncBatchNorm2dImpl>())
         bn->options.momentum(momentum < 0 ? c10::optional<double>() : c10::optional<double>(momentum));
     recalibrate_batchnorm(*net, images, ExecutionContext{}, "test");
     torch::nn::Module& stem = *net->named_modules()["backbone.stem"];
@@ -198,7 +198,7 @@ TEST(BatchNormRecalibration, EqualsTheStatisticsOfTheTargetImages) {
     auto y = conv->as<torch::nn::Conv2dImpl>()->forward(torch::stack(xs));
     auto mean = y.mean({0, 2, 3});
     auto var = y.var({0, 2, 3}, /*unbiased=*/false);
-    auto bn = stem.named_children()[1].value()->as<torch::nn::BatchNorm2dImpl>();
+    auto bn = stem.named_children()[1].value()->as<SyncBatchNorm2dImpl>();
     EXPECT_TRUE(torch::allclose(bn->running_mean, mean, 1e-4, 1e-5)) << "momentum " << momentum;
     EXPECT_TRUE(torch::allclose(bn->running_var, var, 2e-3, 1e-5)) << "momentum " << momentum;
   }

@@ -155,4 +155,11 @@ TEST(TorchScript, BrokenContractIsOneClearErrorAtLoad) {
   auto r = run_jcas(concat({"run", "--source.torchscript", (dir / "garbage.pt").string()}, tiny_options(dir / "w")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("is not a TorchScript model"), std::string::npos) << r.output;
+  // The native network's BatchNorm modes are no TorchScript model's: refused, not ignored.
+  auto sync = run_jcas(concat({"run", "--source.torchscript", (dir / "no_out.pt").string(), "--model.batchnorm", "sync"},
+                              tiny_options(dir / "w_sync")));
+  EXPECT_EQ(sync.exit_code, 2) << sync.output;
+  EXPECT_NE(sync.output.find("--model.batchnorm sync is an option of the native network"), std::string::npos)
+      << sync.output;
+  EXPECT_FALSE(fs::exists(dir / "w_sync" / "source.h5"));
 }

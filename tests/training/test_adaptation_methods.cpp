@@ -124,6 +124,23 @@ TEST(AdaptationMethods, AnyModelCanBeReadOutWithDarOrSoftmax) {
   EXPECT_TRUE(o.inference().dar && o.inference().image_statistics);  // Tent keeps its normalisation
 }
 
+// Tent normalises with batch statistics by definition: frozen statistics are refused, not undone.
+TEST(AdaptationMethods, TentRefusesFrozenBatchNormStatistics) {
+  RetrainOptions o;
+  o.freeze.bn_stats = true;
+  o.method = "jcas";
+  EXPECT_NO_THROW(o.check());
+  o.method = "tent";
+  try {
+    o.check();
+    ADD_FAILURE() << "tent with --retrain.freeze bn_stats was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("--retrain.freeze bn_stats: method 'tent'"), std::string::npos) << e.what();
+  }
+  o.freeze.bn_stats = false;
+  EXPECT_NO_THROW(o.check());
+}
+
 TEST(AdaptationMethods, FiltersAdaBNAndTrainableParameters) {
   EXPECT_EQ(adaptation_method("cbst").label_filter(), LabelFilter::class_balanced);
   EXPECT_EQ(adaptation_method("jcas_dpl").label_filter(), LabelFilter::dpl);
