@@ -89,6 +89,7 @@ struct StepCase {
   bool bfloat16 = false;  // the network under CPU autocast to bfloat16 (TrainerOptions::bfloat16)
   std::string torchscript;  // a TorchScript model (`classes` classes) instead of the native network
   int classes = 4;
+  std::string batchnorm = "batch";  // --model.batchnorm of the native network (sync: SyncBatchNorm over ranks)
   std::string profile;  // Chrome trace of the timed steps
 };
 
@@ -110,6 +111,7 @@ class StepBench {
     ModelOptions mo;
     mo.preset = c.preset;
     mo.num_classes = c.classes;
+    mo.batchnorm = c.batchnorm;
     if (c.preset == "resnet101") mo.feat1_dim = 128, mo.feat2_dim = 256;  // the reference's widths
     if (c.torchscript.empty())
       model_ = DeepLab(mo).ptr();
@@ -211,7 +213,7 @@ void emit_interleaved(int threads, const std::vector<StepCase>& cases, const std
 // The retrain step of the quickstart (the trainer's step: JCAS loss, batch 4 per rank, 128x160) in a data-parallel
 // run of `world` local processes (Gloo over 127.0.0.1), each with `threads` LibTorch threads:
 // images per second over all ranks, and the share of the step spent averaging gradients.
-Json data_parallel_step(int world, int threads) {
+Json data_parallel_step(int world, int threads, const std::string& batchnorm) {
   const int steps = 12, warmup = 3;
   RendezvousServer rendezvous(world);  // the parent only hosts the store; the ranks compute
   std::vector<int> result_pipe(2);
@@ -233,6 +235,7 @@ Json data_parallel_step(int world, int threads) {
       set_thread_count(threads);
       const ExecutionContext execution = ExecutionContext::from(RunOptions{});
       StepCase c;  // the quickstart's retrain step at the default grid, batch 4 per rank
+      c.batchnorm = batchnorm;
       StepBench step(c, execution);
       for (int i = 0; i < warmup; ++i) step.run();
       execution.barrier("start");
@@ -242,7 +245,7 @@ Json data_parallel_step(int world, int threads) {
       execution.barrier("end");
       const double seconds = seconds_since(t0);
       const double averaging = step.averaging_seconds() - averaging_before;
-      text = Json{{"measure", "data-parallel retrain step"}, {"world", world},
+      text = Json{{"measure", "data-parallel retrain step"}, {"world", world}, {"batchnorm", batchnorm},
                   {"input", fmt::format("{}x{}", c.height, c.width)}, {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)},
                   {"batch_per_rank", c.batch}, {"threads_per_rank", torch::get_num_threads()},
                   {"images_per_s", world * c.batch * steps / seconds}, {"step_s", seconds / steps},
@@ -411,7 +414,8 @@ int run(const std::vector<std::string>& args) {
       emit(in_child(threads, [&] { return training_step(c); }));
     }
   if (wants("scaling"))
-    for (int world : {1, 2}) emit(data_parallel_step(world, 1));
+    for (const auto& [world, batchnorm] : {std::pair<int, const char*>{1, "batch"}, {2, "batch"}, {2, "sync"}})
+      emit(data_parallel_step(world, 1, batchnorm));
   return 0;
 }
 
