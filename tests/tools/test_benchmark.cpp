@@ -113,6 +113,17 @@ TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
   EXPECT_NE(s.output.find("use --seeds"), std::string::npos) << s.output;
 }
 
+// The benchmark's own options (every [benchmark] key) are its own: `--transductive false` (a target
+// whose adapted-on split has no labels) reaches no run, and the report has no transductive table.
+TEST(BenchmarkCli, ItsOwnOptionsAreNotPassedToTheRuns) {
+  const fs::path w = jcas::testing::fresh_dir("benchmark_own");
+  auto r = run_jcas(tiny(w, {"--methods", "source,ce", "--transductive", "false"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
+  EXPECT_EQ(log.find("--transductive"), std::string::npos) << log;
+  EXPECT_EQ(read_text(w / "benchmark" / "report.md").find("### Transductive"), std::string::npos);
+}
+
 TEST(BenchmarkCli, FailingRunNamesItsLog) {
   const fs::path w = jcas::testing::fresh_dir("benchmark_fail");
   auto r = run_jcas(tiny(w, {"--retrain.epochs", "0"}));  // parses; the run refuses it

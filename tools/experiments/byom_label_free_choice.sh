@@ -15,13 +15,13 @@ here=$(dirname "$(realpath "$0")")
 mkdir -p "$out"
 [ -d "$out/data" ] || "$jcas" synth --out "$out/data"
 [ -f "$out/lraspp.pt" ] || /usr/bin/python3 "$here/../python/train_source.py" --arch lraspp_mobilenet_v3_large \
-    --data "$out/data/source" --out "$out/lraspp.pt" --epochs 15 --threads 2
+    --data "$out/data/source" --out "$out/lraspp.pt" --epochs 15 --threads 2 --precise-bn
 if [ ! -d "$out/target" ]; then
   cp -r "$out/data/target" "$out/target.tmp"
   for n in $(grep -v '^#' "$out/target.tmp/train.txt"); do rm "$out/target.tmp/label/$n.png"; done
   mv "$out/target.tmp" "$out/target"
 fi
 "$jcas" benchmark --workdir "$out/bench" --data.target "$out/target" --source.torchscript "$out/lraspp.pt" \
-    --shifts 1 --seeds 2 --jobs 2 --threads 1 --out "$out/bench.md" \
+    --shifts 1 --seeds 2 --jobs 2 --threads 1 --transductive false --out "$out/bench.md" \
     --methods source,adabn,tent,ce,ce_prior,cbst,dpl,volmin,volmin_anchor,jcas
 "$here/rerun_benchmark_with.sh" "$jcas" "$out/bench" "$out/bench_val" --data.test_split val

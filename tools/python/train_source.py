@@ -115,6 +115,28 @@ def score(pred, truth, k):
     return float((inter[union > 0] / union[union > 0]).mean())
 
 
+def precise_batchnorms(model, images, batch, freeze_bn):
+    """PreciseBN (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021): the running statistics of
+    the BatchNorm layers that train in training mode recomputed with the current weights, as the
+    average of their batch statistics over `images`, instead of the exponential average over the
+    weights' history (which lags behind a fast-changing network: a from-scratch MobileNetV3 scored
+    in evaluation mode labels every pixel background without it). Returns the number of layers."""
+    frozen = set(segmentation_models.backbone_batchnorms(model)) if freeze_bn else set()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m not in frozen]
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    set_training(model, freeze_bn)
+    with torch.no_grad():
+        for b in range(0, len(images) - batch + 1, batch):  # full batches, as in training
+            model(jcas_io.normalise(images[b:b + batch], jcas_io.IMAGENET))
+    for m, momentum in zip(layers, momenta):
+        m.momentum = momentum
+    model.eval()
+    return len(layers)
+
+
 def restat_batchnorms(model, images, batch):
     """Gives the backbone's BatchNorm layers the statistics of their inputs on `images` (evaluation
     mode) and rescales their affine parameters so that the evaluation output is unchanged:
@@ -164,6 +186,9 @@ def main(argv=None):
     p.add_argument("--bn-restats", default=None, action=argparse.BooleanOptionalAction,
                    help="before saving, give frozen BatchNorm layers the training images' statistics, "
                         "output unchanged (default: with --freeze-bn)")
+    p.add_argument("--precise-bn", action="store_true",
+                   help="before each val score and before saving, recompute the running statistics of the BatchNorm "
+                        "layers trained in training mode on the training images with the current weights (PreciseBN)")
     p.add_argument("--size", type=parse_size, default=None, help="HxW to resize to (default: the images' own size)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=8)
@@ -248,6 +273,8 @@ def main(argv=None):
             total += loss.item()
         train_s = time.time() - t0
         losses.append(total / per_epoch)
+        if args.precise_bn:
+            precise_batchnorms(model, x, batch, args.freeze_bn)
         line = f"epoch {epoch + 1}/{args.epochs}  loss {losses[-1]:.4f}"
         if has_val:
             scores.append(score(predict(model, vx, batch), vy, k))
