@@ -49,8 +49,10 @@ struct CriterionInfo {
 };
 const std::vector<CriterionInfo>& label_free_criteria();
 // The criterion that chooses where none is named (`jcas select`, --select, --rounds auto,
-// --retrain.select CRITERION): chosen on val scores of benchmark runs (docs/RESULTS.md, section 3).
-inline constexpr char kDefaultCriterion[] = "expected_mjac";
+// --retrain.select CRITERION): the lowest mean val regret over the benchmark runs and the imported
+// model of README's walkthrough (docs/RESULTS.md, section 3; expected_mjac before the walkthrough
+// was added).
+inline constexpr char kDefaultCriterion[] = "flip_agreement";
 // Checks a criterion's name (UserError listing the names otherwise).
 void check_criterion(const std::string& name, const std::string& option);
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "pipeline/metrics/label_free_criteria.h"
 #include "tests/support/cli_runner.h"
 #include "tests/tools/tiny_pipeline.h"
 #include "tools/report/seed_spread.h"
@@ -58,10 +59,12 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
   EXPECT_TRUE(std::regex_search(transductive, std::regex(R"(\| jcas \(.*\| \d+\.\d\d / \d+\.\d\d \| \d+\.\d\d / \d+\.\d\d \| 1 \|)")))
       << transductive;
   // The label-free choice of the model: JCAS's row names the model whose criterion is higher.
-  EXPECT_EQ(occurrences(md, "### Choosing the model without labels (`expected_mjac`)"), 1) << md;
+  EXPECT_EQ(occurrences(md, std::string("### Choosing the model without labels (`") + jcas::kDefaultCriterion + "`)"), 1)
+      << md;
   const fs::path jcas_run = w / "benchmark" / "shift1" / "seed0" / "jcas" / "round-0";
-  const int pick = metric_of(jcas_run / "criteria.h5", "lf_expected_mjac") >
-                           metric_of(jcas_run / "criteria_source.h5", "lf_expected_mjac")
+  const std::string default_criterion = std::string("lf_") + jcas::kDefaultCriterion;
+  const int pick = metric_of(jcas_run / "criteria.h5", default_criterion) >
+                           metric_of(jcas_run / "criteria_source.h5", default_criterion)
                        ? 1
                        : 0;
   EXPECT_TRUE(std::regex_search(

@@ -6,7 +6,7 @@
 # adapted on (their labels removed), the same models scored on the val labels (the oracle an SFDA
 # user does not have) and on test (the check).
 #   tools/experiments/byom_label_free_choice.sh JCAS OUT
-# then: /usr/bin/python3 tools/python/label_free_selection_table.py OUT/bench       (test scores)
+# then: /usr/bin/python3 tools/python/label_free_selection_table.py OUT/bench/benchmark   (test scores)
 #       /usr/bin/python3 tools/python/label_free_selection_table.py OUT/bench_val --scored-on val
 set -euo pipefail
 [ $# -eq 2 ] || { sed -n 2,11p "$0"; exit 2; }
@@ -24,4 +24,4 @@ fi
 "$jcas" benchmark --workdir "$out/bench" --data.target "$out/target" --source.torchscript "$out/lraspp.pt" \
     --shifts 1 --seeds 2 --jobs 2 --threads 1 --transductive false --out "$out/bench.md" \
     --methods source,adabn,tent,ce,ce_prior,cbst,dpl,volmin,volmin_anchor,jcas
-"$here/rerun_benchmark_with.sh" "$jcas" "$out/bench" "$out/bench_val" --data.test_split val
+"$here/rerun_benchmark_with.sh" "$jcas" "$out/bench/benchmark" "$out/bench_val" --data.test_split val
