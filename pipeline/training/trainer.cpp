@@ -459,9 +459,10 @@ TrainResult train_model(SegmentationModel& model, SegmentationLossImpl& loss, Se
         log_line.loss += total / batches_per_epoch;
         log_line.seg += seg / batches_per_epoch;
         log_line.aff += aff / batches_per_epoch;
-        const double k = loss_weight(y);
-        if (execution.world_size() > 1)
+        if (execution.world_size() > 1) {
+          const double k = loss_weight(y);
           group_sums[b] = torch::tensor({k, k * total, k * seg, k * aff}, torch::kFloat64);
+        }
       }
       bar.set_postfix(fmt::format("loss {:.4f}", log_line.loss * batches_per_epoch / (b + 1)));
       bar.advance();
