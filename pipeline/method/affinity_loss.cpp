@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "pipeline/method/batched_matmul.h"
-#include "pipeline/method/log_product.h"
+#include "pipeline/method/pair_bce.h"
 
 namespace jcas {
 
@@ -22,6 +22,66 @@ const std::vector<std::pair<AffinityIgnore, const char*>>& EnumNames<AffinityIgn
   return t;
 }
 
+namespace {
+
+// y = relu(x) / (‖relu(x)‖₂ + 1e-9) per row of B×N×d (CPU, float32), forward and backward in one pass
+// per row each: the op chain (permuted copy, relu, norm, add, broadcast division and their backwards)
+// cost several times the interpolation before it. For a row with norm s > 0,
+// dL/dx_j = [x_j > 0]·(dy_j/(s + 1e-9) − (dy·y)·y_j/s); a row with s = 0 has x <= 0, so dL/dx = 0 (as
+// relu's and norm's backwards give).
+class NormalisedReluRows : public torch::autograd::Function<NormalisedReluRows> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x) {
+    const int64_t rows = x.size(0) * x.size(1), d = x.size(2);
+    auto y = torch::empty_like(x);
+    auto norms = torch::empty({rows}, x.options());
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    float* np = norms.data_ptr<float>();
+    at::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) {
+        const float* xr = xp + r * d;
+        double squares = 0;
+        for (int64_t j = 0; j < d; ++j) squares += xr[j] > 0 ? static_cast<double>(xr[j]) * xr[j] : 0.0;
+        const float s = static_cast<float>(std::sqrt(squares));
+        const float inv = 1.f / (s + 1e-9f);
+        for (int64_t j = 0; j < d; ++j) yp[r * d + j] = std::max(xr[j], 0.f) * inv;
+        np[r] = s;
+      }
+    });
+    ctx->save_for_backward({x, y, norms});
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &y = saved[1], &norms = saved[2];
+    const auto dy = grad_out[0].contiguous();
+    const int64_t rows = x.size(0) * x.size(1), d = x.size(2);
+    auto dx = torch::empty_like(x);
+    const float *xp = x.data_ptr<float>(), *yp = y.data_ptr<float>(), *np = norms.data_ptr<float>();
+    const float* gp = dy.data_ptr<float>();
+    float* out = dx.data_ptr<float>();
+    at::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) {
+        const int64_t o = r * d;
+        const float s = np[r];
+        if (s == 0) {
+          std::fill(out + o, out + o + d, 0.f);
+          continue;
+        }
+        double dot = 0;
+        for (int64_t j = 0; j < d; ++j) dot += static_cast<double>(gp[o + j]) * yp[o + j];
+        const float inv = 1.f / (s + 1e-9f), along = static_cast<float>(dot / s);
+        for (int64_t j = 0; j < d; ++j) out[o + j] = xp[o + j] > 0 ? gp[o + j] * inv - along * yp[o + j] : 0.f;
+      }
+    });
+    return {dx};
+  }
+};
+
+}  // namespace
+
 torch::Tensor normalized_embeddings(const torch::Tensor& feat, int64_t grid_h, int64_t grid_w) {
   TORCH_CHECK(feat.dim() == 4, "normalized_embeddings: expected B×d×h×w features");
   auto x = F::interpolate(feat, F::InterpolateFuncOptions()
@@ -29,9 +89,12 @@ torch::Tensor normalized_embeddings(const torch::Tensor& feat, int64_t grid_h, i
                                     .mode(torch::kBilinear)
                                     .align_corners(true));
   const auto B = feat.size(0), d = feat.size(1);
-  x = torch::relu(x.permute({0, 2, 3, 1}).reshape({B, grid_h * grid_w, d}));
+  auto rows = x.permute({0, 2, 3, 1}).reshape({B, grid_h * grid_w, d});
+  if (rows.device().is_cpu() && rows.scalar_type() == torch::kFloat32)
+    return NormalisedReluRows::apply(rows.contiguous());
+  rows = torch::relu(rows);
   // The reference divides by (norm + 1e-9) rather than max(norm, eps): keep it for parity.
-  return x / (x.norm(2, /*dim=*/2, /*keepdim=*/true) + 1e-9);
+  return rows / (rows.norm(2, /*dim=*/2, /*keepdim=*/true) + 1e-9);
 }
 
 torch::Tensor grid_labels(const torch::Tensor& labels, int64_t grid_h, int64_t grid_w) {
@@ -42,35 +105,16 @@ torch::Tensor grid_labels(const torch::Tensor& labels, int64_t grid_h, int64_t g
   return l.reshape({labels.size(0), grid_h * grid_w}).to(torch::kLong);
 }
 
-namespace {
-
-// A = clamp(F̂F̂ᵀ, 1e-10, 1) with the backward of a Gram matrix: dF̂ = (G + Gᵀ)F̂ in one product,
-// where autograd through the product and the clamp takes two products and a masking pass.
-class ClampedGram : public torch::autograd::Function<ClampedGram> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor fhat) {
-    auto raw = batched_matmul(fhat, fhat.transpose(1, 2));
-    ctx->save_for_backward({fhat});
-    ctx->saved_data["inside"] = (raw >= 1e-10) & (raw <= 1.0);  // where the clamp passes the gradient
-    return raw.clamp_(1e-10, 1.0);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_out) {
-    const auto fhat = ctx->get_saved_variables()[0];
-    auto g = grad_out[0] * ctx->saved_data["inside"].toTensor();
-    return {batched_matmul(g + g.transpose(1, 2), fhat)};
-  }
-};
-
-}  // namespace
 
 torch::Tensor affinity_matrix(const torch::Tensor& fhat) {
-  if (!fhat.device().is_cpu()) return torch::bmm(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
-  return ClampedGram::apply(fhat);
+  return batched_matmul(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
 }
 
-torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
+torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
+  TORCH_CHECK(affinity.dim() == 3 && affinity.size(1) == affinity.size(2), "affinity_bce_dense: A must be B×N×N");
+  TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == affinity.size(0) && grid_labels.size(1) == affinity.size(1),
+              "affinity_bce_dense: grid labels must be B×N");
   auto a = affinity;
   if (affinity_ntm.defined()) a = (1 - affinity) * affinity_ntm[0][1] + affinity * affinity_ntm[1][1];
   auto y = (grid_labels.unsqueeze(2) == grid_labels.unsqueeze(1)).to(a.dtype());
@@ -85,17 +129,68 @@ torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch:
 
 namespace {
 
-// Square tiles of A: 1024² floats = 4 MiB.
-int64_t auto_tile(int64_t n) { return std::min<int64_t>(std::max<int64_t>(n, 1), 1024); }
+// log v for v in [2^-149, 2] in a form the compiler vectorises: the exponent from the bits, the log of
+// the mantissa m in [√½, √2) by the series 2·atanh(t), t = (m − 1)/(m + 1), to t⁹ (truncation below
+// 1e-9 for |t| <= 0.172: float rounding dominates). Subnormal v (the BCE passes likelihoods down to
+// e^−100 ≈ 3.7e-44) are scaled by 2^64 first.
+inline float vector_log(float v) {
+  const bool subnormal = v < 1.17549435e-38f;
+  v = subnormal ? v * 18446744073709551616.f : v;
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  int32_t exponent = static_cast<int32_t>(bits >> 23) - 127;
+  bits = (bits & 0x007fffffu) | 0x3f800000u;
+  float m;
+  std::memcpy(&m, &bits, sizeof m);
+  const bool high = m > 1.41421356f;
+  m = high ? m * 0.5f : m;
+  exponent = high ? exponent + 1 : exponent;
+  const float t = (m - 1) / (m + 1), t2 = t * t;
+  const float series = 2 * t * (1 + t2 * (1.f / 3 + t2 * (1.f / 5 + t2 * (1.f / 7 + t2 * (1.f / 9)))));
+  return series + static_cast<float>(exponent) * 0.693147182f - (subnormal ? 44.3614196f : 0.f);  // 64 ln 2
+}
 
-// One row block of the BCE. On entry `a` holds A = F̂_r F̂ᵀ (rows × n). Returns the summed BCE of the
-// block. With `grad`, overwrites `a` with dL_sum/dA and adds dL_sum/dT_A[0][1], dL_sum/dT_A[1][1] into
-// g01, g11 (L_sum = summed BCE).
-double bce_block(float* a, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r, const int32_t* code,
-                 const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
+// One row of a block: sums[0] += summed BCE, sums[1..2] += dL_sum/dT_A[0][1], dL_sum/dT_A[1][1]; `ar`
+// becomes dL_sum/dA (always: a branch would stop the vectoriser). A SIMD loop (its partial sums per
+// vector lane) compiled for AVX-512, AVX2 and the baseline, chosen at run time (the build targets the
+// baseline x86-64).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void bce_row(float* __restrict ar, int64_t n, int32_t ci,
+                                                                            const int32_t* __restrict code,
+                                                                            const float* __restrict w, float t01,
+                                                                            float t11, double sums[3]) {
   constexpr float kLogFloor = 3.7200760e-44f;  // exp(−100): torch's BCE clamps log at −100
   const float dt = t11 - t01;
-  std::vector<double> loss(rows, 0), acc01(rows, 0), acc11(rows, 0);
+  float logs = 0, floored = 0, s01 = 0, s11 = 0;
+#pragma omp simd reduction(+ : logs, floored, s01, s11)
+  for (int64_t j = 0; j < n; ++j) {
+    const float raw = ar[j];
+    const float ac = std::min(std::max(raw, 1e-10f), 1.f);
+    const float ap = (1 - ac) * t01 + ac * t11;
+    const float y = code[j] == ci ? 1.f : 0.f;
+    const float wj = w[j];
+    const float likelihood = y != 0 ? ap : 1 - ap;
+    const float v = wj != 0 ? likelihood : 1.f;  // 1 (log 0) when the pair is excluded
+    const bool floor = v < kLogFloor;
+    floored += floor ? 1.f : 0.f;
+    logs += vector_log(floor ? 1.f : v);
+    // torch's BCE backward: (x − y) / max(x(1 − x), 1e-12); the clamp passes the gradient inside [1e-10, 1].
+    const float gp = wj * (ap - y) / std::max(ap * (1 - ap), 1e-12f);
+    s01 += gp * (1 - ac);
+    s11 += gp * ac;
+    ar[j] = (raw >= 1e-10f && raw <= 1.f) ? gp * dt : 0.f;
+  }
+  sums[0] += 100.0 * floored - logs;
+  sums[1] += s01;
+  sums[2] += s11;
+}
+
+}  // namespace
+
+namespace detail {
+
+double bce_block(float* a, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r, const int32_t* code,
+                 const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
+  std::vector<double> sums(3 * rows, 0);
   at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* ar = a + r * n;
@@ -103,44 +198,39 @@ double bce_block(float* a, int64_t rows, int64_t n, const int32_t* code_r, const
         if (grad) std::fill(ar, ar + n, 0.f);
         continue;
       }
-      const int32_t ci = code_r[r];
-      double s01 = 0, s11 = 0;
-      int64_t floored = 0;
-      LogSum log_sum;
-      for (int64_t j = 0; j < n; ++j) {
-        const float raw = ar[j];
-        const float ac = std::min(std::max(raw, 1e-10f), 1.f);
-        const float ap = (1 - ac) * t01 + ac * t11;
-        const bool y = code[j] == ci;
-        const float wj = w[j];
-        float v = wj != 0 ? (y ? ap : 1 - ap) : 1.f;  // likelihood of the pair; 1 (log 0) when excluded
-        if (v < kLogFloor) {
-          ++floored;
-          v = 1.f;
-        }
-        log_sum.mantissa *= v;
-        if ((j & 3) == 3) log_sum.renormalise();  // 4 factors >= e^−100 cannot underflow a double
-        if (grad) {
-          // torch's BCE backward: (x − y) / max(x(1 − x), 1e-12); the clamp passes the gradient inside [1e-10, 1].
-          const float gp = wj * (ap - (y ? 1.f : 0.f)) / std::max(ap * (1 - ap), 1e-12f);
-          s01 += gp * (1 - ac);
-          s11 += gp * ac;
-          ar[j] = (raw >= 1e-10f && raw <= 1.f) ? gp * dt : 0.f;
-        }
-      }
-      loss[r] = 100.0 * static_cast<double>(floored) - log_sum.value();
-      acc01[r] = s01;
-      acc11[r] = s11;
+      bce_row(ar, n, code_r[r], code, w, t01, t11, &sums[3 * r]);
     }
   });
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    total += loss[r];
-    g01 += acc01[r];
-    g11 += acc11[r];
+    total += sums[3 * r];
+    g01 += sums[3 * r + 1];
+    g11 += sums[3 * r + 2];
   }
   return total;
 }
+
+PairInputs::PairInputs(const torch::Tensor& grid_labels, const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
+  auto labels = grid_labels.to(torch::kLong);
+  codes = labels.to(torch::kInt32).contiguous();
+  weights = (ignore == AffinityIgnore::exclude ? (labels != kIgnoreLabel) : torch::ones_like(labels, torch::kBool))
+                .to(torch::kFloat32)
+                .contiguous();
+  const auto per_image = weights.sum(1).to(torch::kFloat64);
+  count = (per_image * per_image).sum().item<double>();
+  ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
+                              : torch::tensor({0.f, 1.f});
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::bce_block;
+using detail::PairInputs;
+
+// Square tiles of A: 1024² floats = 4 MiB.
+int64_t auto_tile(int64_t n) { return std::min<int64_t>(std::max<int64_t>(n, 1), 1024); }
 
 // Forward computes the loss and, when an input needs it, its gradient in the same pass over the row
 // blocks of A (the loss is a scalar, so backward only scales them): A is formed once, not twice.
@@ -213,58 +303,6 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
   }
 };
 
-// The dense form on the CPU: the same row pass as the tiles over the materialised A (B×N×N
-// float32), in place of nine N×N tensor operations and their backwards.
-class DenseAffinityBce : public torch::autograd::Function<DenseAffinityBce> {
- public:
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor affinity, torch::Tensor ta,
-                               torch::Tensor codes, torch::Tensor weights, double count, bool grad) {
-    RECORD_FUNCTION("jcas::affinity_bce_dense", std::vector<c10::IValue>());  // named in autograd profiles
-    const auto B = affinity.size(0), n = affinity.size(1);
-    auto work = grad ? affinity.clone() : affinity;  // with grad, overwritten with dL/dA
-    double total = 0, g01 = 0, g11 = 0;
-    if (count > 0) {
-      const float t01 = ta[0].item<float>(), t11 = ta[1].item<float>();
-      for (int64_t b = 0; b < B; ++b) {
-        const int32_t* code = codes[b].data_ptr<int32_t>();
-        const float* w = weights[b].data_ptr<float>();
-        total += bce_block(work[b].data_ptr<float>(), n, n, code, w, code, w, t01, t11, grad, g01, g11);
-      }
-    }
-    const double scale = count > 0 ? 1.0 / count : 0.0;
-    if (grad) {
-      ctx->saved_data["da"] = count > 0 ? work.mul_(scale) : work.zero_();
-      ctx->saved_data["dta"] = torch::tensor({static_cast<float>(g01 * scale), static_cast<float>(g11 * scale)});
-    }
-    return torch::full({}, total * scale, affinity.options());
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_out) {
-    auto g = grad_out[0];
-    return {ctx->saved_data["da"].toTensor() * g, ctx->saved_data["dta"].toTensor() * g, {}, {}, {}, {}};
-  }
-};
-
-// What both row-pass forms read: labels as int32 codes, each pixel's weight (0 = excluded), the
-// number of weighted pairs, and [T_A[0][1], T_A[1][1]] (the identity's [0, 1] without correction:
-// then A' = A exactly).
-struct PairInputs {
-  torch::Tensor codes, weights, ta;
-  double count = 0;
-  PairInputs(const torch::Tensor& grid_labels, const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
-    auto labels = grid_labels.to(torch::kLong);
-    codes = labels.to(torch::kInt32).contiguous();
-    weights = (ignore == AffinityIgnore::exclude ? (labels != kIgnoreLabel) : torch::ones_like(labels, torch::kBool))
-                  .to(torch::kFloat32)
-                  .contiguous();
-    const auto per_image = weights.sum(1).to(torch::kFloat64);
-    count = (per_image * per_image).sum().item<double>();
-    ta = affinity_ntm.defined() ? torch::stack({affinity_ntm[0][1], affinity_ntm[1][1]}).to(torch::kFloat32)
-                                : torch::tensor({0.f, 1.f});
-  }
-};
-
 }  // namespace
 
 torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor& grid_labels,
@@ -278,18 +316,6 @@ torch::Tensor affinity_bce_tiled(const torch::Tensor& fhat, const torch::Tensor&
   const bool grad = torch::GradMode::is_enabled() && (fhat.requires_grad() || pairs.ta.requires_grad());
   const int64_t block = block_rows > 0 ? block_rows : auto_tile(n);
   return TiledAffinityBce::apply(fhat.contiguous(), pairs.ta, pairs.codes, pairs.weights, block, pairs.count, grad);
-}
-
-torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
-                                 const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
-  TORCH_CHECK(affinity.dim() == 3 && affinity.size(1) == affinity.size(2), "affinity_bce_dense: A must be B×N×N");
-  TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == affinity.size(0) && grid_labels.size(1) == affinity.size(1),
-              "affinity_bce_dense: grid labels must be B×N");
-  if (!affinity.device().is_cpu() || affinity.scalar_type() != torch::kFloat32)
-    return affinity_bce_dense_ops(affinity, grid_labels, affinity_ntm, ignore);
-  const PairInputs pairs(grid_labels, affinity_ntm, ignore);
-  const bool grad = torch::GradMode::is_enabled() && (affinity.requires_grad() || pairs.ta.requires_grad());
-  return DenseAffinityBce::apply(affinity.contiguous(), pairs.ta, pairs.codes, pairs.weights, pairs.count, grad);
 }
 
 }  // namespace jcas

@@ -38,14 +38,10 @@ torch::Tensor affinity_matrix(const torch::Tensor& fhat);
 // (no correction); with it A' = (1 − A)·T_A[0][1] + A·T_A[1][1]. With `exclude`, the mean runs over the
 // pairs whose two pixels are both not ignore (0 if there is none). log is clamped at −100 as
 // torch's binary_cross_entropy.
-// Dense: on the B×N×N affinity `affinity` (from affinity_matrix()), differentiable in it; on the CPU in
-// float32 one row pass that computes the gradient with the loss (as the tiled form), elsewhere
-// affinity_bce_dense_ops.
+// Dense: on the B×N×N affinity `affinity` (from affinity_matrix()), as a chain of tensor operations,
+// differentiable in it (any device; on the CPU training uses dense_affinity_branch(), tested against this).
 torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
                                  const torch::Tensor& affinity_ntm, AffinityIgnore ignore);
-// The dense loss as a chain of tensor operations (any device; the CPU form's test oracle).
-torch::Tensor affinity_bce_dense_ops(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
-                                     const torch::Tensor& affinity_ntm, AffinityIgnore ignore);
 // Tiled: the same value and gradients (w.r.t. F̂ and T_A) from F̂ (B×N×d, float32). A is formed tile by
 // tile (`block_rows`² entries, 0 = automatic: 1024²), only the tiles on and above the diagonal (A and the
 // pair losses are symmetric), and once: the forward computes the loss and, when F̂ or T_A needs it, the

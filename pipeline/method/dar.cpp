@@ -21,18 +21,30 @@ constexpr double kAlikeFloor = 1e-6;
 torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits, DarComplement complement) {
   TORCH_CHECK(grid_logits.dim() == 4, "dar_dense: expected B×K×h×w logits");
   TORCH_CHECK(affinity.size(1) == grid_logits.size(2) * grid_logits.size(3), "dar_dense: grid size mismatch");
+  return dar_from_products(batched_matmul(affinity, dar_product_operand(grid_logits)), grid_logits, complement);
+}
+
+torch::Tensor dar_product_operand(const torch::Tensor& grid_logits) {
+  auto p = to_rows(grid_logits);
+  return torch::cat({p, torch::ones({p.size(0), p.size(1), 1}, p.options())}, 2);
+}
+
+torch::Tensor dar_from_products(const torch::Tensor& aq, const torch::Tensor& grid_logits, DarComplement complement) {
+  TORCH_CHECK(grid_logits.dim() == 4, "dar_from_products: expected B×K×h×w logits");
+  const int64_t K = grid_logits.size(1);
+  TORCH_CHECK(aq.dim() == 3 && aq.size(1) == grid_logits.size(2) * grid_logits.size(3) && aq.size(2) == K + 1,
+              "dar_from_products: expected A·[P, 1] of B×N×(K+1)");
   // Â = diag(1/s)·A with s the row sums (A is clamped >= 1e-10, so its L1 norms are its sums and
   // F.normalize's max(·, 1e-12) is kept), hence ÂP = (AP)/s without forming Â. The rows of 1 − Â
   // are >= 0 and sum to N − ΣÂ, and (1 − Â)P = 1(1ᵀP) − ÂP. Same values as the reference's two
   // normalisations and two N×N products (tested against them), at the cost of one product. The
   // reference normalises 1 − Â (its `affinity_map` is already row-normalised), not 1 − A; the
   // fixture confirms it. The affinity complement: (1 − A)P = 1(1ᵀP) − AP, rows summing to N − s.
-  const double n = static_cast<double>(affinity.size(2));
-  const auto a_rows = affinity.sum(2, /*keepdim=*/true);
+  const double n = static_cast<double>(aq.size(1));
+  const auto a_p = aq.narrow(2, 0, K), a_rows = aq.narrow(2, K, 1);
   const auto s = a_rows.clamp_min(1e-12);
   auto p = to_rows(grid_logits);
   auto psum = p.sum(1, /*keepdim=*/true);
-  auto a_p = batched_matmul(affinity, p);
   auto ahat_p = a_p / s;
   auto ainv_p = complement == DarComplement::normalised
                     ? (psum - ahat_p) / (n - a_rows / s).clamp_min(1e-12)

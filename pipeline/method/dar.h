@@ -16,6 +16,12 @@ enum class DarComplement { normalised, affinity };
 torch::Tensor dar_dense(const torch::Tensor& affinity, const torch::Tensor& grid_logits,
                         DarComplement complement = DarComplement::normalised);
 
+// DAR needs A only through A·Q with Q = [P, 1] (B×N×(K+1), P's rows): AP and A's row sums.
+torch::Tensor dar_product_operand(const torch::Tensor& grid_logits);
+// The dense form from A·Q (as dense_affinity_branch() computes it with the affinity loss).
+torch::Tensor dar_from_products(const torch::Tensor& aq, const torch::Tensor& grid_logits,
+                                DarComplement complement = DarComplement::normalised);
+
 // Low-rank form from F̂ (B×N×d, normalized_embeddings()), O(N·d·K), never forming A:
 //   A P = F̂(F̂ᵀP),  row sums F̂(F̂ᵀ1),  (1 − Â)P = 1(1ᵀP) − ÂP,  (1 − A)P = 1(1ᵀP) − AP.
 // The clamp of A to [1e-10, 1] is modelled as A + 1e-10 everywhere. F̂ is ReLU'd, so A >= 0 and the

@@ -8,6 +8,7 @@
 #include "pipeline/method/class_loss.h"
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/dar.h"
+#include "pipeline/method/dense_affinity_branch.h"
 
 namespace jcas {
 
@@ -88,21 +89,21 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
     auto glab = grid_labels(labels, o.affinity_h, o.affinity_w);
     auto head = [&](const torch::Tensor& feat, const torch::Tensor& pred, torch::Tensor& aff, torch::Tensor& seg) {
       auto fhat = normalized_embeddings(feat, o.affinity_h, o.affinity_w);
-      torch::Tensor a;
+      // The reference resizes the logits to the affinity grid first, then applies DAR there.
+      torch::Tensor p = o.dar ? resize_bilinear(pred, o.affinity_h, o.affinity_w) : torch::Tensor(), pdar;
       if (tiled) {
         aff = affinity_bce_tiled(fhat, glab, ta, ignore);
+        if (o.dar) pdar = dar_lowrank(fhat, p, o.dar_complement);
+      } else if (fhat.device().is_cpu() && fhat.scalar_type() == torch::kFloat32) {
+        auto branch = dense_affinity_branch(fhat, o.dar ? dar_product_operand(p) : torch::Tensor(), glab, ta, ignore);
+        aff = branch.bce;
+        if (o.dar) pdar = dar_from_products(branch.products, p, o.dar_complement);
       } else {
-        a = affinity_matrix(fhat);
+        auto a = affinity_matrix(fhat);
         aff = affinity_bce_dense(a, glab, ta, ignore);
+        if (o.dar) pdar = dar_dense(a, p, o.dar_complement);
       }
-      if (o.dar) {
-        // The reference resizes the logits to the affinity grid first, then applies DAR there.
-        auto p = resize_bilinear(pred, o.affinity_h, o.affinity_w);
-        auto pdar = tiled ? dar_lowrank(fhat, p, o.dar_complement) : dar_dense(a, p, o.dar_complement);
-        seg = class_branch_loss(p, pdar, labels, tc);
-      } else {
-        seg = corrected_nll(resize_bilinear(pred, H, W), labels, tc);
-      }
+      seg = o.dar ? class_branch_loss(p, pdar, labels, tc) : corrected_nll(resize_bilinear(pred, H, W), labels, tc);
     };
     head(feat1, pred1, t.aff1, t.seg1);
     head(feat2, pred2, t.aff2, t.seg2);

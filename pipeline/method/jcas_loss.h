@@ -13,7 +13,8 @@
 
 namespace jcas {
 
-// dense: autograd over B×N×N affinities; tiled: block by block, never N×N (CPU only), low-rank DAR.
+// dense: A formed in full (on the CPU tile by tile and kept for the backward: dense_affinity_branch.h);
+// tiled: block by block, never kept (CPU only), low-rank DAR.
 enum class AffinityImpl { dense, tiled };
 template <>
 struct EnumNames<AffinityImpl> {

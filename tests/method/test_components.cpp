@@ -11,6 +11,7 @@
 #include "pipeline/method/class_to_affinity.h"
 #include "pipeline/method/cross_entropy_loss.h"
 #include "pipeline/method/dar.h"
+#include "pipeline/method/dense_affinity_branch.h"
 #include "pipeline/method/inference_mode.h"
 #include "pipeline/method/jcas_loss.h"
 #include "pipeline/method/ntm.h"
@@ -217,8 +218,30 @@ TEST(ClassLoss, BranchInOnePassEqualsTwoOpChains) {
   for (size_t i = 0; i < gf.size(); ++i) EXPECT_LE(rel(gf[i], go[i]), 1e-5) << i;
 }
 
-// The tiled and the dense (CPU row pass) forms against the op chain: values and gradients.
-TEST(AffinityLoss, TiledAndDenseEqualOpChain) {
+// F̂ on the CPU (relu and row normalisation in one pass each way) against the reference's op chain,
+// values and gradients, with an all-negative pixel (a zero row) and grids above and below the features.
+TEST(AffinityLoss, NormalizedEmbeddingsEqualOpChain) {
+  torch::manual_seed(19);
+  for (auto grid : {std::pair<int64_t, int64_t>{5, 7}, {18, 22}}) {
+    auto feat = sparse_features(2, 6, 9, 11).requires_grad_(true);
+    auto fhat = jcas::normalized_embeddings(feat, grid.first, grid.second);
+    auto weights = torch::randn_like(fhat);
+    auto g = torch::autograd::grad({(fhat * weights).sum()}, {feat})[0];
+    auto x = F::interpolate(feat, F::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>{grid.first, grid.second})
+                                      .mode(torch::kBilinear)
+                                      .align_corners(true));
+    x = torch::relu(x.permute({0, 2, 3, 1}).reshape({2, grid.first * grid.second, 6}));
+    auto ops = x / (x.norm(2, 2, true) + 1e-9);
+    auto g_ops = torch::autograd::grad({(ops * weights).sum()}, {feat})[0];
+    ASSERT_EQ(ops.select(1, 0).abs().sum().item<double>(), 0) << "the test needs a zero row";
+    EXPECT_LT(rel(fhat, ops), 1e-6);
+    EXPECT_LT(rel(g, g_ops), 1e-5);
+  }
+}
+
+// The tiled form against the op chain: values and gradients.
+TEST(AffinityLoss, TiledEqualsOpChain) {
   torch::manual_seed(11);
   const int64_t gh = 6, gw = 7;
   auto labels = torch::randint(0, 4, {3, 24, 35}, torch::kLong);
@@ -236,7 +259,7 @@ TEST(AffinityLoss, TiledAndDenseEqualOpChain) {
         }
         auto glab = jcas::grid_labels(labels, gh, gw);
         auto t = with_ntm ? ta->matrix() : torch::Tensor();
-        auto ops = jcas::affinity_bce_dense_ops(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t, ignore);
+        auto ops = jcas::affinity_bce_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t, ignore);
         std::vector<torch::Tensor> wrt = {feat};
         if (with_ntm) wrt.push_back(ta->weight());
         auto go = torch::autograd::grad({ops}, wrt);
@@ -245,12 +268,54 @@ TEST(AffinityLoss, TiledAndDenseEqualOpChain) {
         auto gt = torch::autograd::grad({tiled}, wrt);
         EXPECT_NEAR(tiled.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
         for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gt[i], go[i]), 1e-5) << "input " << i << " block " << block;
-        if (block != 0) continue;
-        auto t3 = with_ntm ? ta->matrix() : torch::Tensor();
-        auto dense = jcas::affinity_bce_dense(jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw)), glab, t3, ignore);
-        auto gd = torch::autograd::grad({dense}, wrt);
-        EXPECT_NEAR(dense.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
-        for (size_t i = 0; i < wrt.size(); ++i) EXPECT_LT(rel(gd[i], go[i]), 1e-5) << "dense, input " << i;
+      }
+    }
+  }
+}
+
+// The CPU dense branch (BCE and A·Q from A's upper tiles, gradients assembled in the backward) against
+// the op chain affinity_matrix + affinity_bce_dense + bmm: values and gradients in F̂'s features, T_A and
+// Q, with one tile and with several (uneven edge tiles), with clamped entries (disjoint supports, a zero
+// embedding), with and without T_A and Q, and with every pair excluded.
+TEST(AffinityLoss, DenseBranchEqualsOpChain) {
+  torch::manual_seed(17);
+  const int64_t gh = 6, gw = 7, n = gh * gw;
+  auto labels = torch::randint(0, 4, {3, 24, 35}, torch::kLong);
+  labels.index_put_({torch::rand({3, 24, 35}) < 0.15}, 255);
+  for (bool all_ignored : {false, true}) {
+    auto glab = all_ignored ? torch::full({3, n}, 255, torch::kLong) : jcas::grid_labels(labels, gh, gw);
+    for (auto ignore : {jcas::AffinityIgnore::exclude, jcas::AffinityIgnore::as_class}) {
+      for (bool with_ntm : {false, true}) {
+        for (bool with_q : {false, true}) {
+          for (int64_t tile : {0, 5, 16}) {
+            auto feat = (with_ntm ? sparse_features(3, 5, 9, 11) : torch::randn({3, 16, 9, 11})).requires_grad_(true);
+            jcas::LearnableNTM ta(2);
+            {
+              torch::NoGradGuard g;
+              ta->weight().copy_(torch::tensor({-2.0f, -1.5f, -2.5f, -3.0f}).reshape({2, 2}));
+            }
+            auto q = torch::randn({3, n, 3}).requires_grad_(true);
+            auto weights = torch::randn({3, n, 3});
+            std::vector<torch::Tensor> wrt = {feat};
+            if (with_ntm) wrt.push_back(ta->weight());
+            if (with_q) wrt.push_back(q);
+            auto t = with_ntm ? ta->matrix() : torch::Tensor();
+            auto a = jcas::affinity_matrix(jcas::normalized_embeddings(feat, gh, gw));
+            if (with_ntm) ASSERT_GT((a == 1e-10f).sum().item<int64_t>(), 0) << "the test needs clamped entries";
+            auto ops = jcas::affinity_bce_dense(a, glab, t, ignore);
+            auto ops_products = torch::bmm(a, q);
+            auto go = torch::autograd::grad({with_q ? ops + (ops_products * weights).sum() : ops}, wrt);
+            auto t2 = with_ntm ? ta->matrix() : torch::Tensor();
+            auto branch = jcas::dense_affinity_branch(jcas::normalized_embeddings(feat, gh, gw), with_q ? q : torch::Tensor(),
+                                                      glab, t2, ignore, tile);
+            auto gb = torch::autograd::grad({with_q ? branch.bce + (branch.products * weights).sum() : branch.bce}, wrt);
+            EXPECT_NEAR(branch.bce.item<double>(), ops.item<double>(), 1e-5 * ops.item<double>());
+            if (with_q) EXPECT_LT(rel(branch.products, ops_products), 1e-6);
+            else EXPECT_FALSE(branch.products.defined());
+            for (size_t i = 0; i < wrt.size(); ++i)
+              EXPECT_LT(rel(gb[i], go[i]), 1e-5) << "input " << i << " tile " << tile << " q " << with_q;
+          }
+        }
       }
     }
   }
@@ -268,8 +333,8 @@ TEST(AffinityLoss, ExcludeDropsIgnorePairs) {
   const double expect_ac = -(std::log(0.9) + 2 * std::log(0.6) + std::log(0.8) + 2 * std::log(0.7) + 2 * std::log(0.8) +
                              std::log(0.95)) / 9;
   EXPECT_NEAR(ac, expect_ac, 1e-6);
-  EXPECT_NEAR(jcas::affinity_bce_dense_ops(a, glab, {}, jcas::AffinityIgnore::exclude).item<double>(), expect_ex, 1e-6);
-  EXPECT_NEAR(jcas::affinity_bce_dense_ops(a, glab, {}, jcas::AffinityIgnore::as_class).item<double>(), expect_ac, 1e-6);
+  EXPECT_NEAR(jcas::affinity_bce_dense(a, glab, {}, jcas::AffinityIgnore::exclude).item<double>(), expect_ex, 1e-6);
+  EXPECT_NEAR(jcas::affinity_bce_dense(a, glab, {}, jcas::AffinityIgnore::as_class).item<double>(), expect_ac, 1e-6);
   // Everything ignored: 0, in both implementations.
   auto all_ignored = torch::full({1, 3}, 255, torch::kLong);
   EXPECT_EQ(jcas::affinity_bce_dense(a, all_ignored, {}, jcas::AffinityIgnore::exclude).item<double>(), 0);
