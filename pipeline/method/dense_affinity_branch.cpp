@@ -43,7 +43,19 @@ torch::Tensor scratch_tile(const torch::Tensor& scratch, const UpperTiles::Tile&
 // out = a·b into a view (at::mm_out takes its output by lvalue reference).
 void mm_into(torch::Tensor out, const torch::Tensor& a, const torch::Tensor& b) { at::mm_out(out, a, b); }
 
-bool passes_clamp(float raw) { return raw >= 1e-10f && raw <= 1.f; }  // A = clamp(raw, 1e-10, 1)
+// out = factor·g + [raw passes the clamp of A = clamp(raw, 1e-10, 1)]·s (s may be null: 0, or `out`). A
+// separate function so that the loop vectorises (inside at::parallel_for's lambda it did not).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void masked_sum(float* out, const float* g, float factor,
+                                                                               const float* s, const float* raw,
+                                                                               int64_t cells) {
+  if (s == nullptr) {
+#pragma omp simd
+    for (int64_t e = 0; e < cells; ++e) out[e] = factor * g[e];
+    return;
+  }
+#pragma omp simd
+  for (int64_t e = 0; e < cells; ++e) out[e] = factor * g[e] + (raw[e] >= 1e-10f && raw[e] <= 1.f ? s[e] : 0.f);
+}
 
 // Per-tile partial results (rows of the tile's row block I and of its column block J), added into
 // `out` (B×N×c) image by image and tile by tile in order, so the sums do not depend on the threads.
@@ -182,15 +194,12 @@ class DenseAffinityBranchFunction : public torch::autograd::Function<DenseAffini
           // G = dL/dA of the tile, then S = G + Gᵀ in cache.
           if (products) at::mm_out(s, u[b].narrow(0, t.r0, t.rows), q[b].narrow(0, t.c0, t.cols).t());
           float* gp = scratch_tile(scratch_g, t).data_ptr<float>();
-          for (int64_t e = 0; e < cells; ++e)
-            gp[e] = bce_scale * gb[e] + (products && passes_clamp(ap[e]) ? sp[e] : 0.f);
+          masked_sum(gp, gb, bce_scale, products ? sp : nullptr, ap, cells);
           for (int64_t i = 0; i < t.rows; ++i)
             for (int64_t j = 0; j < t.cols; ++j) sp[i * t.cols + j] = gp[i * t.cols + j] + gp[j * t.cols + i];
-        } else if (products) {
-          at::mm_out(s, uq[b].narrow(0, t.r0, t.rows), qu[b].narrow(0, t.c0, t.cols).t());
-          for (int64_t e = 0; e < cells; ++e) sp[e] = 2 * bce_scale * gb[e] + (passes_clamp(ap[e]) ? sp[e] : 0.f);
         } else {
-          for (int64_t e = 0; e < cells; ++e) sp[e] = 2 * bce_scale * gb[e];
+          if (products) at::mm_out(s, uq[b].narrow(0, t.r0, t.rows), qu[b].narrow(0, t.c0, t.cols).t());
+          masked_sum(sp, gb, 2 * bce_scale, products ? sp : nullptr, ap, cells);
         }
         mm_into(dfhat.rows(b, ti, t.rows), s, fc);
         if (!t.diagonal()) mm_into(dfhat.cols(b, ti, t.cols), s.t(), fr);
