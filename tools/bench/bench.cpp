@@ -146,7 +146,7 @@ class StepBench {
             {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
             {"impl", enum_name(c.impl)}, {"precision", c.bfloat16 ? "bfloat16" : "float32"},
             {"model", c.torchscript.empty() ? "native" : c.torchscript},
-            {"step_s", step_s}, {"batches_per_s", 1 / step_s}};
+            {"step_s", step_s}, {"batches_per_s", 1 / step_s}, {"images_per_s", c.batch / step_s}};
   }
   double averaging_seconds() const { return step_->averaging_seconds(); }
 
@@ -292,30 +292,34 @@ Json loss_step(int grid_h, int grid_w, AffinityImpl impl) {
 }
 
 // Pseudo-labelling throughput of the small network: probabilities of batches of 4 images.
-Json pseudo_labelling(bool dar) {
+Json pseudo_labelling(bool dar, int height = 128, int width = 160, int classes = ModelOptions{}.num_classes) {
   torch::manual_seed(0);
-  DeepLab model(ModelOptions{});
+  ModelOptions options;
+  options.num_classes = classes;
+  DeepLab model(options);
   model->eval();
   InferenceMode mode;
   mode.dar = dar;
-  auto x = torch::randn({4, 3, 128, 160});
+  auto x = torch::randn({4, 3, height, width});
   auto batch = [&] {
     torch::NoGradGuard no_grad;
     ModelOutput out = model->forward(x);
-    return predict_probabilities(out.feat2, out.pred2, 128, 160, mode);
+    return predict_probabilities(out.feat2, out.pred2, height, width, mode);
   };
   batch();
   const int batches = 25;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < batches; ++i) batch();
-  return {{"measure", "pseudo-labelling"}, {"input", "128x160"}, {"inference", dar ? "dar" : "softmax"},
+  return {{"measure", "pseudo-labelling"}, {"input", fmt::format("{}x{}", height, width)}, {"classes", classes},
+          {"inference", dar ? "dar" : "softmax"},
           {"images_per_s", 4.0 * batches / seconds_since(t0)}};
 }
 
 int run(const std::vector<std::string>& args) {
   po::options_description desc("bench");
   desc.add_options()("sections", po::value<std::string>()->default_value("step,loss,pseudo_label,paper"),
-                     "comma list of: step, loss, pseudo_label, paper, scaling (data-parallel, 1 thread per rank), precision "
+                     "comma list of: step, loss, pseudo_label, real_size (256x256: source training, retraining and "
+                     "pseudo-labelling images/s), paper, scaling (data-parallel, 1 thread per rank), precision "
                      "(float32 and bfloat16 autocast steps), imported (a TorchScript model's steps, --torchscript)")(
       "torchscript", po::value<std::string>()->default_value(""),
       "imported: the TorchScript segmentation model to time (torchvision-style: a dict with \"out\")")(
@@ -398,6 +402,22 @@ int run(const std::vector<std::string>& args) {
       cases[k].warmup = 2;
     }
     emit_interleaved(threads, cases, "over_ce", [](size_t) { return size_t{0}; }, emit);
+  }
+  if (wants("real_size")) {
+    // A real dataset's size (256x256 and 2 classes, as the polyp pair), the small network: source
+    // training (the CE step), retraining with JCAS (dense; the default grid 32x32 and the reference's
+    // ratio H/4 x W/5 = 64x51), pseudo-labelling.
+    std::vector<StepCase> cases(3);
+    for (auto& c : cases) {
+      c.height = c.width = 256;
+      c.classes = 2;
+      c.steps = 12;
+      c.warmup = 2;
+    }
+    cases[0].method = "ce";
+    cases[2].grid_h = 64, cases[2].grid_w = 51;
+    emit_interleaved(threads, cases, "over_ce", [](size_t) { return size_t{0}; }, emit);
+    for (bool dar : {false, true}) emit(in_child(threads, [&] { return pseudo_labelling(dar, 256, 256, 2); }));
   }
   if (wants("pseudo_label"))
     for (bool dar : {false, true}) emit(in_child(threads, [&] { return pseudo_labelling(dar); }));
