@@ -18,8 +18,9 @@ struct AffinityBranch {
 
 // fhat B×N×d float32 on the CPU (normalized_embeddings()); q B×N×m or undefined (no products; DAR's
 // operand: dar_product_operand()); grid_labels B×N; affinity_ntm 2×2 or undefined. `tile`: the side of
-// A's square tiles (0: 256). Partial sums are added in a fixed order: the results do not depend on the
-// thread count.
+// A's square tiles (0: 256 up to N = 2048, then 1024). Partial sums are added in a fixed order: the
+// results do not depend on the thread count. Keeps about N² floats per image for the backward: at
+// N >= 4096 the tiled loss (affinity_bce_tiled + dar_lowrank) is faster and much leaner.
 AffinityBranch dense_affinity_branch(const torch::Tensor& fhat, const torch::Tensor& q, const torch::Tensor& grid_labels,
                                      const torch::Tensor& affinity_ntm, AffinityIgnore ignore, int64_t tile = 0);
 

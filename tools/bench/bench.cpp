@@ -363,15 +363,8 @@ int run(const std::vector<std::string>& args) {
   }
   if (wants("loss"))
     for (int side : {32, 64, 96})
-      for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled}) {
-        // Dense holds several B x N x N float maps: at N = 9216 about 30 GiB, more than this machine.
-        if (impl == AffinityImpl::dense && side == 96) {
-          emit({{"measure", "JCAS loss forward+backward"}, {"grid", "96x96"}, {"N", 9216}, {"impl", "dense"},
-                {"skipped", "needs about 30 GiB"}});
-          continue;
-        }
+      for (AffinityImpl impl : {AffinityImpl::dense, AffinityImpl::tiled})
         emit(in_child(threads, [&] { return loss_step(side, side, impl); }));
-      }
   if (wants("precision")) {
     // CE and JCAS (dense, the default grid) in float32 and under CPU autocast to bfloat16, in turn.
     std::vector<StepCase> cases(4);

@@ -2,11 +2,12 @@
 """The training-step rows of `jcas-bench` runs side by side, as the README's speed tables show them.
 
     build/jcas-bench --sections step --threads 2 > new.jsonl
-    /usr/bin/python3 tools/python/bench_step_table.py before=old.jsonl now=new.jsonl [now=new2.jsonl ...]
+    /usr/bin/python3 tools/python/bench_step_table.py [--images] before=old.jsonl now=new.jsonl [now=new2.jsonl ...]
 
 Each argument is LABEL=FILE (JSON lines printed by jcas-bench); files with the same label are
 several runs of one binary (each cell then gives the range). A cell is the step's median time and,
-for JCAS, its ratio to the CE step of the same run (the steps were taken in turn in one process).
+for JCAS, its ratio to the CE step of the same run (the steps were taken in turn in one process);
+with --images also the images per second, and the pseudo-labelling rows (images/s) below the table.
 """
 import json
 import sys
@@ -18,16 +19,20 @@ def case(j):
         else "CE"
 
 
-runs = OrderedDict()  # label -> list of {case: (ms, ratio)}
-for arg in sys.argv[1:]:
+images = "--images" in sys.argv[1:]
+runs = OrderedDict()  # label -> list of {case: (ms, ratio, images/s)}
+labelling = []  # pseudo-labelling rows: (label, input, inference, images/s)
+for arg in [a for a in sys.argv[1:] if a != "--images"]:
     label, path = arg.split("=", 1)
     rows = {}
     with open(path) as f:
         for line in f:
             j = json.loads(line)
+            if j.get("measure") == "pseudo-labelling":
+                labelling.append((label, j["input"], j["inference"], j["images_per_s"]))
             if j.get("measure") != "training step":
                 continue
-            rows[case(j)] = (1000 * j["step_s"], j.get("over_ce"), j["input"], j["threads"])
+            rows[case(j)] = (1000 * j["step_s"], j.get("over_ce"), j["batch"] / j["step_s"])
     runs.setdefault(label, []).append(rows)
 
 cases = []
@@ -36,14 +41,21 @@ for label_runs in runs.values():
         cases += [c for c in rows if c not in cases]
 
 
+def span(values, digits):
+    """min–max of the runs, or one figure when they agree at this precision."""
+    lo, hi = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def cell(values):
     if not values:
         return ""
-    ms = [v[0] for v in values]
+    text = span([v[0] for v in values], 1) + " ms"
+    if images:
+        text += f", {span([v[2] for v in values], 1)} images/s"
     ratios = [v[1] for v in values if v[1] is not None]
-    text = f"{min(ms):.1f} ms" if len(ms) == 1 else f"{min(ms):.1f}–{max(ms):.1f} ms"
     if ratios:
-        text += f" ({min(ratios):.2f}x)" if len(ratios) == 1 else f" ({min(ratios):.2f}–{max(ratios):.2f}x)"
+        text += f" ({span(ratios, 2)}x)"
     return text
 
 
@@ -52,3 +64,7 @@ print("| training step | " + " | ".join(f"{label} ({len(r)} run{'s' if len(r) > 
 print("| --- |" + " --: |" * len(runs))
 for c in cases:
     print(f"| {c} | " + " | ".join(cell([rows[c] for rows in r if c in rows]) for r in runs.values()) + " |")
+if images and labelling:
+    print()
+    for label, size, inference, rate in labelling:
+        print(f"- pseudo-labelling ({label}, {size}, {inference}): {rate:.1f} images/s")
