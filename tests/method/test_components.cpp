@@ -321,6 +321,28 @@ TEST(AffinityLoss, DenseBranchEqualsOpChain) {
   }
 }
 
+// The dense branch's partial sums are added in a fixed order: one thread and three give the same bits.
+TEST(AffinityLoss, DenseBranchDoesNotDependOnTheThreadCount) {
+  torch::manual_seed(23);
+  const int64_t gh = 24, gw = 25, n = gh * gw;  // 600 pixels: several 256-tiles with uneven edges
+  auto feat = sparse_features(2, 8, 12, 13);
+  auto glab = torch::randint(0, 3, {2, n}, torch::kLong);
+  auto q = torch::randn({2, n, 4});
+  const int threads = torch::get_num_threads();
+  std::vector<std::vector<torch::Tensor>> results;
+  for (int t : {1, 3}) {
+    torch::set_num_threads(t);
+    auto f = feat.clone().requires_grad_(true);
+    auto qq = q.clone().requires_grad_(true);
+    auto branch = jcas::dense_affinity_branch(jcas::normalized_embeddings(f, gh, gw), qq, glab, {},
+                                              jcas::AffinityIgnore::exclude);
+    auto g = torch::autograd::grad({branch.bce + branch.products.sum()}, {f, qq});
+    results.push_back({branch.bce, branch.products, g[0], g[1]});
+  }
+  torch::set_num_threads(threads);
+  for (size_t i = 0; i < results[0].size(); ++i) EXPECT_TRUE(torch::equal(results[0][i], results[1][i])) << i;
+}
+
 TEST(AffinityLoss, ExcludeDropsIgnorePairs) {
   // Two grid pixels of class 0 and one ignore pixel: with `exclude` only the 2×2 pairs of the class-0
   // pixels count; with `as_class` all 9 pairs count, the ignore pixel being its own class.
