@@ -66,5 +66,8 @@ for c in cases:
     print(f"| {c} | " + " | ".join(cell([rows[c] for rows in r if c in rows]) for r in runs.values()) + " |")
 if images and labelling:
     print()
+    rates = OrderedDict()
     for label, size, inference, rate in labelling:
-        print(f"- pseudo-labelling ({label}, {size}, {inference}): {rate:.1f} images/s")
+        rates.setdefault((label, size, inference), []).append(rate)
+    for (label, size, inference), values in rates.items():
+        print(f"- pseudo-labelling ({label}, {size}, {inference}): {span(values, 1)} images/s")
