@@ -165,7 +165,8 @@ TEST(BenchmarkCli, RunsAreSpreadOverTorchrunRanks) {
   EXPECT_EQ(ce_log.find(" rank "), std::string::npos) << ce_log;
 }
 
-// Paired differences: the mean of per-seed differences with the Student-t interval (t(2) = 4.303).
+// Paired differences: the mean of per-seed differences with the Student-t interval (t(2) = 4.303) and
+// the percentile bootstrap interval.
 TEST(SeedSpread, PairedDifferenceIsTheMeanOfPerSeedDifferencesWithItsTInterval) {
   const auto d = jcas::paired_difference({0.50, 0.62, NAN, 0.40}, {0.45, 0.60, 0.30, 0.41});
   EXPECT_EQ(d.n, 3);
@@ -173,7 +174,22 @@ TEST(SeedSpread, PairedDifferenceIsTheMeanOfPerSeedDifferencesWithItsTInterval) 
   EXPECT_NEAR(d.mean, (0.05 + 0.02 - 0.01) / 3, 1e-12);
   const double sd = std::sqrt((std::pow(0.05 - 0.02, 2) + 0 + std::pow(-0.01 - 0.02, 2)) / 2);
   EXPECT_NEAR(d.half_width, 4.303 * sd / std::sqrt(3.0), 1e-12);
-  EXPECT_EQ(jcas::pct(d), "+2.00 [-5.45, +9.45], 2/3 above");
+  // Bootstrap: of the 27 equally likely resamples of three differences, the lowest mean (-0.01, all
+  // three the same seed) and the highest (0.05) each have probability 1/27 > 2.5 %.
+  EXPECT_NEAR(d.boot_low, -0.01, 1e-12);
+  EXPECT_NEAR(d.boot_high, 0.05, 1e-12);
+  EXPECT_EQ(jcas::pct(d), "+2.00 [-5.45, +9.45] boot [-1.00, +5.00], 2/3 above");
+  // Ten seeds: the bootstrap interval lies inside the observed differences and around the mean, and
+  // is the same on every call.
+  std::vector<double> a, b;
+  for (int i = 0; i < 10; ++i) a.push_back(0.5 + 0.01 * i * (i % 3 == 0 ? -1 : 1)), b.push_back(0.5);
+  const auto ten = jcas::paired_difference(a, b), again = jcas::paired_difference(a, b);
+  EXPECT_GT(ten.boot_low, -0.09);
+  EXPECT_LT(ten.boot_high, 0.08);
+  EXPECT_LT(ten.boot_low, ten.mean);
+  EXPECT_GT(ten.boot_high, ten.mean);
+  EXPECT_EQ(ten.boot_low, again.boot_low);
+  EXPECT_EQ(ten.boot_high, again.boot_high);
   EXPECT_EQ(jcas::pct(jcas::paired_difference({0.5}, {0.25})), "+25.00, 1/1 above");
   EXPECT_EQ(jcas::pct(jcas::paired_difference({NAN}, {0.25})), "–");
 }

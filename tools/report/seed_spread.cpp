@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <random>
 
 namespace jcas {
 
@@ -52,15 +55,28 @@ PairedDifference paired_difference(const std::vector<double>& a, const std::vect
   const Spread s = spread(d);
   out.n = s.n;
   out.mean = s.mean;
-  if (s.n > 1) out.half_width = t95(s.n - 1) * s.sd / std::sqrt(static_cast<double>(s.n));
+  if (s.n < 2) return out;
+  out.half_width = t95(s.n - 1) * s.sd / std::sqrt(static_cast<double>(s.n));
+  // Percentile bootstrap of the mean: resample the seeds with replacement.
+  std::mt19937_64 rng(20261204);
+  std::vector<double> means(kBootstrapResamples);
+  for (double& m : means) {
+    double sum = 0;
+    for (int i = 0; i < s.n; ++i) sum += d[rng() % static_cast<uint64_t>(s.n)];
+    m = sum / s.n;
+  }
+  std::sort(means.begin(), means.end());
+  out.boot_low = means[kBootstrapResamples / 40];                // the 2.5 % quantile
+  out.boot_high = means[kBootstrapResamples - 1 - kBootstrapResamples / 40];  // the 97.5 % quantile
   return out;
 }
 
 std::string pct(const PairedDifference& d) {
   if (d.n == 0) return "–";
   if (!std::isfinite(d.half_width)) return fmt::format("{:+.2f}, {}/{} above", 100 * d.mean, d.above, d.n);
-  return fmt::format("{:+.2f} [{:+.2f}, {:+.2f}], {}/{} above", 100 * d.mean, 100 * (d.mean - d.half_width),
-                     100 * (d.mean + d.half_width), d.above, d.n);
+  return fmt::format("{:+.2f} [{:+.2f}, {:+.2f}] boot [{:+.2f}, {:+.2f}], {}/{} above", 100 * d.mean,
+                     100 * (d.mean - d.half_width), 100 * (d.mean + d.half_width), 100 * d.boot_low,
+                     100 * d.boot_high, d.above, d.n);
 }
 
 }  // namespace jcas
