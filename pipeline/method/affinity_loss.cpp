@@ -124,13 +124,12 @@ torch::Tensor grid_labels(const torch::Tensor& labels, int64_t grid_h, int64_t g
   return l.reshape({labels.size(0), grid_h * grid_w}).to(torch::kLong);
 }
 
-
 torch::Tensor affinity_matrix(const torch::Tensor& fhat) {
   return batched_matmul(fhat, fhat.transpose(1, 2)).clamp(1e-10, 1.0);
 }
 
 torch::Tensor affinity_bce_dense(const torch::Tensor& affinity, const torch::Tensor& grid_labels,
-                                 const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
+                                const torch::Tensor& affinity_ntm, AffinityIgnore ignore) {
   TORCH_CHECK(affinity.dim() == 3 && affinity.size(1) == affinity.size(2), "affinity_bce_dense: A must be B×N×N");
   TORCH_CHECK(grid_labels.dim() == 2 && grid_labels.size(0) == affinity.size(0) && grid_labels.size(1) == affinity.size(1),
               "affinity_bce_dense: grid labels must be B×N");
@@ -208,13 +207,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void bce_row(float*
 namespace detail {
 
 double bce_block(float* a, int64_t rows, int64_t n, const int32_t* code_r, const float* w_r, const int32_t* code,
-                 const float* w, float t01, float t11, bool grad, double& g01, double& g11) {
+                 const float* w, float t01, float t11, double& g01, double& g11) {
   std::vector<double> sums(3 * rows, 0);
   at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* ar = a + r * n;
       if (w_r[r] == 0) {  // the whole row is excluded
-        if (grad) std::fill(ar, ar + n, 0.f);
+        std::fill(ar, ar + n, 0.f);
         continue;
       }
       bce_row(ar, n, code_r[r], code, w, t01, t11, &sums[3 * r]);
@@ -294,7 +293,7 @@ class TiledAffinityBce : public torch::autograd::Function<TiledAffinityBce> {
             const double mult = c0 == r0 ? 1.0 : 2.0;
             double t01_grad = 0, t11_grad = 0;
             totals[b] += mult * bce_block(a.data_ptr<float>(), rows, cols, code + r0, w + r0, code + c0, w + c0, t01,
-                                          t11, grad, t01_grad, t11_grad);
+                                          t11, t01_grad, t11_grad);
             g01s[b] += mult * t01_grad;
             g11s[b] += mult * t11_grad;
             if (grad) {

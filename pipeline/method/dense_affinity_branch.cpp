@@ -60,18 +60,17 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void masked_sum(flo
   for (int64_t e = 0; e < cells; ++e) out[e] = factor * g[e] + (raw[e] >= 1e-10f && raw[e] <= 1.f ? s[e] : 0.f);
 }
 
-// Per-tile partial results (rows of the tile's row block I and of its column block J), added into
-// `out` (B×N×c) image by image and tile by tile in order, so the sums do not depend on the threads.
+// Per-tile partial results: the rows of the tile's row block I and, for an off-diagonal tile, of its
+// column block J (the mirrored tile), added into `out` (B×N×c) image by image and tile by tile in
+// order, so the sums do not depend on the threads.
 struct Partials {
   torch::Tensor of_rows, of_cols;  // B×T×side×c
   Partials(int64_t B, int64_t tiles, int64_t side, int64_t c, const torch::TensorOptions& options)
       : of_rows(torch::empty({B, tiles, side, c}, options)), of_cols(torch::empty({B, tiles, side, c}, options)) {}
   torch::Tensor rows(int64_t b, int64_t t, int64_t n) { return of_rows[b][t].narrow(0, 0, n); }
   torch::Tensor cols(int64_t b, int64_t t, int64_t n) { return of_cols[b][t].narrow(0, 0, n); }
-  // `cols_used(tile)`: whether the tile wrote its column part.
-  template <class ColsUsed>
-  torch::Tensor sum(const UpperTiles& up, int64_t B, int64_t n, ColsUsed cols_used) const {
-    const int64_t c = of_rows.size(3), side = of_rows.size(2), T = up.count();
+  torch::Tensor sum(const UpperTiles& up, int64_t n) const {
+    const int64_t B = of_rows.size(0), side = of_rows.size(2), c = of_rows.size(3), T = up.count();
     auto out = torch::zeros({B, n, c}, of_rows.options());
     float* o = out.data_ptr<float>();
     const float* pr = of_rows.data_ptr<float>();
@@ -82,7 +81,7 @@ struct Partials {
         const int64_t slot = (b * T + ti) * side * c;
         float* rows = o + (b * n + t.r0) * c;
         for (int64_t e = 0; e < t.rows * c; ++e) rows[e] += pr[slot + e];
-        if (!cols_used(t)) continue;
+        if (t.diagonal()) continue;
         float* cols = o + (b * n + t.c0) * c;
         for (int64_t e = 0; e < t.cols * c; ++e) cols[e] += pc[slot + e];
       }
@@ -126,7 +125,7 @@ class DenseAffinityBranchFunction : public torch::autograd::Function<DenseAffini
           const int32_t* code = codes_of + b * n;
           const float* w = weights_of + b * n;
           loss[item] = detail::bce_block(work.data_ptr<float>(), t.rows, t.cols, code + t.r0, w + t.r0, code + t.c0,
-                                         w + t.c0, t01, t11, grad, g01[item], g11[item]);
+                                         w + t.c0, t01, t11, g01[item], g11[item]);
         } else if (grad) {
           tile_of(dbce[b], t).zero_();
         }
@@ -153,7 +152,7 @@ class DenseAffinityBranchFunction : public torch::autograd::Function<DenseAffini
       ctx->saved_data["side"] = side;
       ctx->saved_data["scale"] = scale;
     }
-    auto aq = products.sum(up, B, n, [](const UpperTiles::Tile& t) { return !t.diagonal(); });
+    auto aq = products.sum(up, n);
     return {torch::full({}, total * scale, fhat.options()), aq};
   }
 
@@ -219,9 +218,8 @@ class DenseAffinityBranchFunction : public torch::autograd::Function<DenseAffini
         }
       }
     });
-    const auto off_diagonal = [](const UpperTiles::Tile& t) { return !t.diagonal(); };
-    auto grad_fhat = dfhat.sum(up, B, n, off_diagonal);
-    torch::Tensor grad_q = products ? dq.sum(up, B, n, off_diagonal) : torch::zeros_like(q);
+    auto grad_fhat = dfhat.sum(up, n);
+    torch::Tensor grad_q = products ? dq.sum(up, n) : torch::zeros_like(q);
     auto grad_ta = ctx->saved_data["dta"].toTensor() * g;
     return {grad_fhat, grad_q, grad_ta, {}, {}, {}, {}, {}};
   }

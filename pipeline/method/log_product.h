@@ -1,6 +1,6 @@
 #pragma once
-// A sum of logarithms as a running product: the row passes of the affinity BCE and the corrected
-// NLL take one log per block instead of one per term (the log dominated both).
+// A sum of logarithms as a running product: the corrected NLL's pass takes one log per block instead
+// of one per term (the log dominated it).
 #include <cmath>
 #include <cstdint>
 #include <cstring>

@@ -680,12 +680,14 @@ std::string Benchmark::paired_tables(double shift, const std::string& split, std
   for (bool use_dice : {true, false}) {
     const char* metric = use_dice ? "mDice" : "mJac";
     md += table(fmt::format("Paired differences in {} {} (percentage points): each method minus the same seed's "
-                            "source model, mean over seeds [95 % t-interval] boot [95 % percentile bootstrap interval], seeds above",
+                            "source model, mean over seeds [95 % t-interval] boot [95 % percentile bootstrap "
+                            "interval], seeds above",
                             split, metric),
                 "", use_dice);
     if (std::count(o_.methods.begin(), o_.methods.end(), "jcas"))
       md += table(fmt::format("JCAS minus each method in {} {} (percentage points), same seed and round, mean over "
-                              "seeds [95 % t-interval] boot [95 % percentile bootstrap interval], seeds where JCAS is above",
+                              "seeds [95 % t-interval] boot [95 % percentile bootstrap interval], seeds where JCAS "
+                              "is above",
                               split, metric),
                   "jcas", use_dice);
   }
