@@ -9,6 +9,7 @@
 #include "adapters/io/h5_store.h"
 #include "pipeline/model/model_io.h"
 #include "pipeline/model/torchscript_model.h"
+#include "pipeline/model/torchvision_weights.h"
 #include "pipeline/execution/run_options.h"
 #include "pipeline/training/adaptation_registry.h"
 #include "pipeline/training/inference.h"
@@ -32,6 +33,7 @@ struct SourceStageOptions {
   ModelOptions model;
   std::string weights;
   std::string torchscript;  // the user's own model instead of the native network
+  std::string backbone_weights;  // torchvision's ImageNet weights for the native backbone before training
   InputConvention input;
   int epochs = 12, batch_size = 4;
   double lr = 0.01;
@@ -55,6 +57,9 @@ struct SourceStageOptions {
     s.bind("torchscript", &torchscript,
            "adapt this TorchScript model (torch.jit.save) instead of training the native network (README: "
            "Bring your own model)");
+    s.bind("backbone_weights", &backbone_weights,
+           "start the native network's backbone (--model.preset resnet101 or mobilenet_v2, --model.input_norm "
+           "imagenet) from torchvision's ImageNet weights, converted by tools/python/torchvision_backbone.py");
     input.bind(s);
     s.bind("epochs", &epochs, "source training epochs");
     s.bind("batch_size", &batch_size, "source batch size");
@@ -76,6 +81,14 @@ struct SourceStageOptions {
                                   "(--source.torchscript) normalises as its module defines (per rank); leave it at "
                                   "batch",
                                   model.batchnorm));
+    if (!backbone_weights.empty()) {
+      if (!weights.empty() || !torchscript.empty())
+        throw UserError("--source.backbone_weights starts the native network's training: it does not go with "
+                        "--source.weights or --source.torchscript");
+      if (model.input_norm != "imagenet")
+        throw UserError("--source.backbone_weights: ImageNet weights expect ImageNet's input normalisation; add "
+                        "--model.input_norm imagenet");
+    }
     if (epochs < 1) throw UserError("--source.epochs must be >= 1");
     if (batch_size < 1) throw UserError("--source.batch_size must be >= 1");
     if (!(lr > 0)) throw UserError("--source.lr must be > 0");
@@ -123,6 +136,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
     std::vector<std::filesystem::path> files = {o.data.target_root(ctx.workdir()) / "info.json"};  // the class count
     if (!o.weights.empty()) files.emplace_back(o.weights);
     if (!o.torchscript.empty()) files.emplace_back(o.torchscript);
+    if (!o.backbone_weights.empty()) files.emplace_back(o.backbone_weights);
     return files;
   }
 
@@ -149,6 +163,12 @@ class SourceStage : public StageWith<SourceStageOptions> {
         read_module(in, "model", *native);
         log::info("source: imported weights from {}", o.weights);
       } else {
+        if (!o.backbone_weights.empty()) {
+          const BackboneWeightsImport imported = load_torchvision_backbone(*native, o.backbone_weights);
+          log::info("source: backbone from {} ({} tensors; {} of the file's not used, e.g. {})", o.backbone_weights,
+                    imported.copied, imported.ignored.size(),
+                    imported.ignored.empty() ? std::string("none") : imported.ignored.front());
+        }
         auto train = open_source(ctx, o.data, "train");
         if (train.num_classes() != k)
           throw UserError(fmt::format("source dataset has {} classes, target {}", train.num_classes(), k));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "adapters/foundation/error.h"
+#include "pipeline/model/inverted_residual_blocks.h"
 #include "pipeline/model/model_io.h"
 #include "pipeline/model/residual_blocks.h"
 
@@ -11,7 +12,9 @@ namespace jcas {
 namespace nn = torch::nn;
 
 void ModelOptions::bind(OptionBinder& b) {
-  b.bind("preset", &preset, "small (CPU) | resnet101");
+  b.bind("preset", &preset,
+         "small (CPU) | resnet101 | mobilenet_v2 (the last two take torchvision's ImageNet weights: "
+         "--source.backbone_weights)");
   b.bind("width", &width, "base channels of the small preset");
   b.bind("feat1_dim", &feat1_dim, "auxiliary embedding width (reference: 128)");
   b.bind("feat2_dim", &feat2_dim, "main embedding width (reference: 256)");
@@ -22,12 +25,17 @@ void ModelOptions::bind(OptionBinder& b) {
          "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | sync (with the "
          "statistics of every rank's batch together: SyncBatchNorm; one process: as batch) | frozen (running statistics "
          "only). With sync or frozen a run's result does not depend on how its global batch is split over ranks");
+  b.bind("input_norm", &input_norm,
+         "reference (images enter as jcas reads them: BGR, (v-128)/128) | imagenet (turned into torchvision's "
+         "ImageNet normalisation first: what ImageNet weights expect)");
 }
 
 void ModelOptions::check() const {
   const ModelOptions& o = *this;
-  if (o.preset != "small" && o.preset != "resnet101")
-    throw UserError(fmt::format("model preset '{}' is unknown (expected small or resnet101)", o.preset));
+  if (o.preset != "small" && o.preset != "resnet101" && o.preset != "mobilenet_v2")
+    throw UserError(fmt::format("model preset '{}' is unknown (expected small, resnet101 or mobilenet_v2)", o.preset));
+  if (o.input_norm != "reference" && o.input_norm != "imagenet")
+    throw UserError(fmt::format("--model.input_norm '{}' is unknown (expected reference or imagenet)", o.input_norm));
   if (o.batchnorm != "batch" && o.batchnorm != "sync" && o.batchnorm != "frozen")
     throw UserError(fmt::format("--model.batchnorm '{}' is unknown (expected batch, sync or frozen)", o.batchnorm));
   if (o.embedding != "shared" && o.embedding != "separate")
@@ -37,8 +45,9 @@ void ModelOptions::check() const {
   if (o.dilations.empty()) throw UserError("model dilations must name at least one dilation");
   for (int d : o.dilations)
     if (d < 1) throw UserError(fmt::format("model dilation {} must be >= 1", d));
+  if (o.head_width < 1) throw UserError("model head_width must be positive");
   if (o.preset == "small") {
-    if (o.width < 1 || o.head_width < 1) throw UserError("model width and head_width must be positive");
+    if (o.width < 1) throw UserError("model width must be positive");
     if (o.blocks.size() != 4) throw UserError(fmt::format("model blocks must list 4 stages, got {}", o.blocks.size()));
     for (int b : o.blocks)
       if (b < 1) throw UserError("model blocks must be >= 1 per stage");
@@ -51,25 +60,44 @@ void ModelOptions::check() const {
 
 DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
   options_.check();
+  backbone_ = register_module("backbone", std::make_shared<nn::Module>());
+  int c3, c4;
+  if (options_.preset == "mobilenet_v2") {
+    MobileNetV2Stages m = make_mobilenet_v2_stages();
+    stem_ = backbone_->register_module("stem", m.parts[0]);
+    stage1_ = backbone_->register_module("stage1", m.parts[1]);
+    stage2_ = backbone_->register_module("stage2", m.parts[2]);
+    stage3_ = backbone_->register_module("stage3", m.parts[3]);
+    stage4_ = backbone_->register_module("stage4", m.parts[4]);
+    c3 = m.stage3_channels;
+    c4 = m.stage4_channels;
+  } else {
+    build_resnet_backbone(c3, c4);
+  }
+  register_heads(c3, c4);
+}
+
+void DeepLabImpl::build_resnet_backbone(int& c3, int& c4) {
   const bool big = options_.preset == "resnet101";
   const int width = big ? 64 : options_.width;
   const std::vector<int> blocks = big ? std::vector<int>{3, 4, 23, 3} : options_.blocks;
   const std::vector<int> mult = big ? std::vector<int>{1, 2, 4, 8} : options_.width_multipliers;
-
-  backbone_ = register_module("backbone", std::make_shared<nn::Module>());
   // ResNet stem: 7x7 for the ImageNet-sized preset, a cheaper 3x3 for the small one.
   const int k = big ? 7 : 3;
   stem_ = backbone_->register_module(
       "stem", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, width, k).stride(2).padding(k / 2).bias(false)),
                              SyncBatchNorm2d(width), nn::ReLU(),
                              nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1))));
-  int c1, c2, c3, c4;
+  int c1, c2;
   stage1_ = backbone_->register_module("stage1", make_stage(big, width, width * mult[0], blocks[0], 1, 1, c1));
   stage2_ = backbone_->register_module("stage2", make_stage(big, c1, width * mult[1], blocks[1], 2, 1, c2));
   // Dilation instead of stride keeps output stride 8 (DeepLab-v2).
   stage3_ = backbone_->register_module("stage3", make_stage(big, c2, width * mult[2], blocks[2], 1, 2, c3));
   stage4_ = backbone_->register_module("stage4", make_stage(big, c3, width * mult[3], blocks[3], 1, 4, c4));
+}
 
+void DeepLabImpl::register_heads(int c3, int c4) {
+  const bool big = options_.preset == "resnet101";
   auto head = [&](int in, int dim, bool logits) {
     return AsppHead(
         HeadSpec{in, big ? dim : options_.head_width, dim, options_.num_classes, options_.dilations, logits});
@@ -84,7 +112,7 @@ DeepLabImpl::DeepLabImpl(ModelOptions o) : options_(std::move(o)) {
 
 ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == 3, "DeepLab expects B x 3 x H x W, got ", x.sizes());
-  auto y = stage2_->forward(stage1_->forward(stem_->forward(x)));
+  auto y = stage2_->forward(stage1_->forward(stem_->forward(normalise_input(x))));
   auto mid = stage3_->forward(y);
   auto end = stage4_->forward(mid);
   ModelOutput out;
@@ -95,6 +123,21 @@ ModelOutput DeepLabImpl::forward(const torch::Tensor& x) {
     out.feat2 = main_embedding_->forward(end).first;
   }
   return out;
+}
+
+torch::Tensor DeepLabImpl::normalise_input(const torch::Tensor& x) const {
+  if (options_.input_norm == "reference") return x;
+  // RGB v/255 from BGR (v-128)/128, then ImageNet's mean and std: one multiply-add per channel.
+  const double mean[3] = {0.485, 0.456, 0.406}, std[3] = {0.229, 0.224, 0.225};
+  float scale[3], shift[3];
+  for (int c = 0; c < 3; ++c) {
+    scale[c] = static_cast<float>(128.0 / 255.0 / std[c]);
+    shift[c] = static_cast<float>((128.0 / 255.0 - mean[c]) / std[c]);
+  }
+  auto to = torch::TensorOptions().dtype(x.scalar_type()).device(x.device());
+  auto s = torch::tensor(at::ArrayRef<float>(scale, 3)).to(to).view({1, 3, 1, 1});
+  auto t = torch::tensor(at::ArrayRef<float>(shift, 3)).to(to).view({1, 3, 1, 1});
+  return torch::addcmul(t, x.flip(1), s);
 }
 
 ModuleState DeepLabImpl::state() const { return module_state(*this); }

@@ -1,13 +1,15 @@
 #pragma once
 // DeepLab-style segmentation network with two heads, the interface of the JCAS reference model.
 //
-// Layout (both presets, DeepLab-v2 style, output stride 8):
+// Layout (every preset, DeepLab-v2 style, output stride 8):
 //   backbone.stem     stride 2 conv + BN + ReLU + 3x3/2 max-pool          (OS 4)
 //   backbone.stage1   residual blocks, stride 1                           (OS 4)
 //   backbone.stage2   residual blocks, stride 2                           (OS 8)
 //   backbone.stage3   residual blocks, stride 1, dilation 2               (OS 8) -> aux_head
 //   backbone.stage4   residual blocks, stride 1, dilation 4               (OS 8) -> main_head
 // A 128x160 input gives 16x20 maps (inputs whose sides are multiples of 8 map exactly).
+// Preset "mobilenet_v2" puts torchvision's MobileNetV2 (inverted_residual_blocks.h) in the same
+// five parts: its features[0..17], dilated past output stride 8.
 //
 // Each head is the DeepLab-v2 classifier made to expose an embedding: parallel dilated 3x3 convs
 // summed, BN, ReLU; for "small" a 1x1 conv + BN + ReLU then widens to the embedding width (the
@@ -29,7 +31,10 @@ namespace jcas {
 
 struct ModelOptions {
   int num_classes = 4;
-  std::string preset = "small";  // "small" (basic blocks, CPU default) | "resnet101" (bottlenecks {3,4,23,3}, width 64)
+  // "small" (basic blocks, CPU default) | "resnet101" (bottlenecks {3,4,23,3}, width 64) |
+  // "mobilenet_v2" (torchvision's, width 1). resnet101 and mobilenet_v2 name their backbone
+  // parameters so that torchvision's ImageNet weights load (torchvision_weights.h).
+  std::string preset = "small";
   int width = 24;                // base channels of "small" (24: ~9 it/s training at batch 4, 128x160 on one core)
   std::vector<int> blocks = {1, 1, 2, 2};  // residual blocks per stage for "small"
   // Stage widths of "small" = width x these. The last stage keeps the resolution of the third
@@ -37,7 +42,7 @@ struct ModelOptions {
   std::vector<int> width_multipliers = {1, 2, 4, 4};
   int feat1_dim = 64, feat2_dim = 128;     // embedding widths (reference: 128 and 256)
   std::vector<int> dilations = {1, 2, 3};  // head dilations, scaled down for small maps (see above)
-  int head_width = 64;  // channels of the dilated branches of "small" heads ("resnet101": the embedding width)
+  int head_width = 64;  // channels of the dilated branches of the heads ("resnet101": the embedding width)
   // "batch": training normalises with each batch's statistics (per rank in a data-parallel run, as
   // DDP does); "sync": with the statistics of all ranks' batches together (SyncBatchNorm; one
   // process: as "batch"); "frozen": BatchNorm always uses its running statistics and leaves them as
@@ -48,6 +53,10 @@ struct ModelOptions {
   // heads (layer_feat1/2), parallel to the classifiers, so the affinity loss does not act on the
   // features the classifier reads.
   std::string embedding = "shared";
+  // What the network does with the dataset's images (BGR, (v - 128) / 128) before its first layer:
+  // "reference" nothing (the reference's convention); "imagenet" turns them into what torchvision's
+  // ImageNet weights expect (RGB, v / 255, minus mean 0.485,0.456,0.406, over std 0.229,0.224,0.225).
+  std::string input_norm = "reference";
 
   // preset, width, feat1_dim, feat2_dim (keys relative to the binder's section); the class count
   // comes from the data.
@@ -78,6 +87,10 @@ class DeepLabImpl : public torch::nn::Module, public SegmentationModel {
   void export_for_pytorch(const std::string& file, const std::string& readout) override;
 
  private:
+  void build_resnet_backbone(int& c3, int& c4);
+  void register_heads(int c3, int c4);
+  torch::Tensor normalise_input(const torch::Tensor& x) const;  // per input_norm
+
   ModelOptions options_;
   std::shared_ptr<torch::nn::Module> backbone_;  // holds stem and stage1..4, so names read "backbone.stage1.0..."
   torch::nn::Sequential stem_{nullptr}, stage1_{nullptr}, stage2_{nullptr}, stage3_{nullptr}, stage4_{nullptr};

@@ -34,6 +34,7 @@ void DeepLabImpl::export_for_pytorch(const std::string& file, const std::string&
   options.insert("feat2_dim", static_cast<int64_t>(o.feat2_dim));
   options.insert("dilations", int_list(o.dilations));
   options.insert("head_width", static_cast<int64_t>(o.head_width));
+  options.insert("input_norm", o.input_norm);
   c10::Dict<std::string, at::Tensor> state;
   for (const auto& [name, tensor] : this->state()) state.insert(name, tensor.detach().to(torch::kCPU).contiguous());
   c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());

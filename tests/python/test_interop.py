@@ -114,6 +114,71 @@ class Interop(unittest.TestCase):
         self.assertAlmostEqual(metric(again, "evaluate_source", "test_mjac"), metric(work, "evaluate_source", "test_mjac"),
                                delta=1e-6)
 
+    def test_imagenet_backbone_from_torchvision(self):
+        """torchvision's mobilenet_v2 weights (random here, BatchNorm statistics too) start the native
+        network's backbone by name; its layers then compute what torchvision's do, dilated."""
+        import torch
+        import torchvision
+        sys.path.insert(0, os.path.join(ROOT, "tools", "python"))
+        import jcas_native
+        torch.manual_seed(0)
+        tv = torchvision.models.mobilenet_v2()
+        for bn in (m for m in tv.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+            bn.bias.data.uniform_(-0.2, 0.2)
+        original = os.path.join(self.dir, "mobilenet_v2.pth")
+        torch.save(tv.state_dict(), original)  # an OrderedDict, as torchvision's files are
+        converted = os.path.join(self.dir, "mobilenet_v2_backbone.pt")
+        run([PYTHON, os.path.join(ROOT, "tools", "python", "torchvision_backbone.py"), original, converted])
+
+        work = os.path.join(self.dir, "mnv2")
+        opts = ["--workdir", work, "--data.source", os.path.join(self.dir, "ds", "source"), "--data.target",
+                self.target] + TINY + ["--model.preset", "mobilenet_v2", "--model.input_norm", "imagenet",
+                                       "--model.batchnorm", "frozen", "--source.lr", "1e-12"]
+        # torchvision's file as it is: one clear error naming the converter, nothing written.
+        r = subprocess.run([JCAS, "stage", "source", "--source.backbone_weights", original] + opts,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("torchvision_backbone.py", r.stdout)
+        self.assertEqual(glob.glob(os.path.join(work, "**", "source.h5"), recursive=True), [])
+        # Converted: trained with a vanishing rate and frozen BatchNorm, the backbone keeps torchvision's tensors.
+        log = run([JCAS, "stage", "source", "--source.backbone_weights", converted] + opts)
+        self.assertIn("backbone from", log)
+        exported = os.path.join(self.dir, "mnv2_source.pt")
+        run([JCAS, "export", "--workdir", work, "--model", "0", "--out", exported])
+        model, info = jcas_native.load(exported)
+        starts = jcas_native.MOBILENET_V2_PART_STARTS
+        reference = tv.state_dict()
+        parts = ["stem", "stage1", "stage2", "stage3", "stage4"]
+        for name, value in model.backbone.state_dict().items():
+            part, index, rest = name.split(".", 2)
+            tv_name = f"features.{starts[parts.index(part)] + int(index)}.{rest}"
+            self.assertTrue(torch.allclose(value.float(), reference[tv_name].float(), atol=1e-6), name)
+        # torchvision's own modules, dilated as DeepLab's output stride 8 has them, on the same input.
+        for i in range(7, 18):
+            depthwise = tv.features[i].conv[1][0]
+            d = 2 if i < 14 else 4
+            depthwise.stride, depthwise.dilation, depthwise.padding = (1, 1), (d, d), (d, d)
+        tv.eval()
+        x = torch.rand(2, 3, 64, 48) * 2 - 1  # jcas's convention: BGR, (v - 128) / 128
+        rgb = (x.flip(1) * 128 + 128) / 255
+        imagenet = (rgb - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+            [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        with torch.no_grad():
+            expected = tv.features[:18](imagenet)
+            b = model.backbone
+            got = b.stage4(b.stage3(b.stage2(b.stage1(b.stem(
+                torch.addcmul(model.input_shift, x.flip(1), model.input_scale))))))
+        self.assertEqual(tuple(got.shape), (2, 320, 8, 6))
+        print(f"mobilenet_v2 backbone vs torchvision: max |diff| {float((got - expected).abs().max()):.2e}")
+        self.assertTrue(torch.allclose(got, expected, atol=1e-4, rtol=1e-4))
+        # And jcas's own inference of that model is what the PyTorch module computes.
+        print(run([PYTHON, os.path.join(HERE, "check_predictions.py"), "--model", exported, "--predictions",
+                   self.predictions(work, 0, []), "--images", os.path.join(self.target, "img")]))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--jcas", required=True)

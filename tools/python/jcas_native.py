@@ -10,8 +10,8 @@ softmax(bilinear upsampling of pred2) (or DAR for models adapted with it, see in
 A read-out ending in "+image_statistics" (Tent) normalises each image by its own BatchNorm
 statistics: run one image at a time with the BatchNorm modules in training mode (and their running
 statistics put back), as jcas does.
-The layout mirrors pipeline/model/deeplab.cpp, residual_blocks.cpp and aspp_head.cpp (parameter
-names included, so the state_dict loads strictly). As a command it writes TorchScript:
+The layout mirrors pipeline/model/deeplab.cpp, residual_blocks.cpp, inverted_residual_blocks.cpp and
+aspp_head.cpp (parameter names included, so the state_dict loads strictly). As a command it writes TorchScript:
 
     python3 tools/python/jcas_native.py model.pt --script model.ts.pt
 
@@ -80,6 +80,52 @@ def make_stage(bottleneck: bool, cin: int, ch: int, blocks: int, stride: int, di
     return nn.Sequential(*layers), cin
 
 
+class ConvBnRelu6(nn.Sequential):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, dilation: int, groups: int):
+        super().__init__(nn.Conv2d(cin, cout, k, stride=stride, padding=dilation * (k // 2), dilation=dilation,
+                                   groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU6())
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, dilation: int, t: int):
+        super().__init__()
+        hidden = cin * t
+        layers: List[nn.Module] = [ConvBnRelu6(cin, hidden, 1, 1, 1, 1)] if t != 1 else []
+        layers += [ConvBnRelu6(hidden, hidden, 3, stride, dilation, hidden), nn.Conv2d(hidden, cout, 1, bias=False),
+                   nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+# torchvision's features[i] that start DeepLab's stem and stages 1-4 (and one past the last).
+MOBILENET_V2_PART_STARTS = [0, 2, 4, 7, 14, 18]
+
+
+def mobilenet_v2_parts():
+    """torchvision's mobilenet_v2().features[0..17], dilated past output stride 8, as 5 parts."""
+    features: List[nn.Module] = [ConvBnRelu6(3, 32, 3, 2, 1, 1)]
+    channels = [32]
+    cin, output_stride, dilation = 32, 2, 1
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)]:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            if stride == 2 and output_stride == 8:
+                dilation, stride = dilation * 2, 1
+            elif stride == 2:
+                output_stride *= 2
+            features.append(InvertedResidual(cin, c, stride, dilation, t))
+            channels.append(c)
+            cin = c
+    starts = MOBILENET_V2_PART_STARTS
+    parts = [nn.Sequential(*features[starts[p]:starts[p + 1]]) for p in range(5)]
+    return parts, (channels[starts[4] - 1], channels[-1])
+
+
 class AsppHead(nn.Module):
     def __init__(self, cin: int, branch: int, embed: int, classes: int, dilations: List[int]):
         super().__init__()
@@ -107,6 +153,9 @@ class AsppHead(nn.Module):
 class Backbone(nn.Module):
     def __init__(self, o: dict):
         super().__init__()
+        if o["preset"] == "mobilenet_v2":
+            (self.stem, self.stage1, self.stage2, self.stage3, self.stage4), self.channels = mobilenet_v2_parts()
+            return
         big = o["preset"] == "resnet101"
         width = 64 if big else o["width"]
         blocks = [3, 4, 23, 3] if big else list(o["blocks"])
@@ -131,11 +180,19 @@ class JcasDeepLab(nn.Module):
         self.backbone = Backbone(o)
         c3, c4 = self.backbone.channels
         dil = list(o["dilations"])
+        # What the network does with BGR (v - 128) / 128 images first: nothing, or ImageNet's normalisation.
+        imagenet = o.get("input_norm", "reference") == "imagenet"
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        self.imagenet = imagenet
+        self.register_buffer("input_scale", (128 / 255 / std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_shift", ((128 / 255 - mean) / std).view(1, 3, 1, 1), persistent=False)
         self.aux_head = AsppHead(c3, o["feat1_dim"] if big else o["head_width"], o["feat1_dim"], o["num_classes"], dil)
         self.main_head = AsppHead(c4, o["feat2_dim"] if big else o["head_width"], o["feat2_dim"], o["num_classes"], dil)
 
     def forward(self, x) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         b = self.backbone
+        if self.imagenet:
+            x = torch.addcmul(self.input_shift, x.flip(1), self.input_scale)
         mid = b.stage3(b.stage2(b.stage1(b.stem(x))))
         end = b.stage4(mid)
         feat1, pred1 = self.aux_head(mid)
