@@ -101,6 +101,38 @@ std::string profile_path(const std::string& path, const std::string& tag) {
   return path.substr(0, dot) + "-" + tag + path.substr(dot);
 }
 
+// Multiply-add FLOPs (2 per multiply-add) of the convolutions and matrix products one forward pass
+// of `model` on `x` runs, as LibTorch's profiler counts them (torch.profiler's with_flops).
+double forward_flops(SegmentationModel& model, const torch::Tensor& x) {
+  namespace prof = torch::autograd::profiler;
+  torch::NoGradGuard no_grad;
+  prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/true,
+                                                  /*profile_memory=*/false, /*with_stack=*/false,
+                                                  /*with_flops=*/true));
+  model.forward(x);
+  double flops = 0;
+  for (auto& events : prof::disableProfilerLegacy())
+    for (auto& e : events) {
+      const std::string name = e.name();
+      if (name == "aten::conv2d" || name == "aten::mm" || name == "aten::addmm" || name == "aten::bmm" ||
+          name == "aten::baddbmm")
+        flops += static_cast<double>(e.flops());
+    }
+  return flops;
+}
+
+// GFLOP/s of a float32 matrix product large enough to run at the BLAS's best (2048^3, the mean of
+// 10 after one warm-up): the arithmetic rate this CPU reaches at this thread count.
+Json matrix_product_peak() {
+  const int64_t n = 2048;
+  auto a = torch::randn({n, n}), b = torch::randn({n, n});
+  auto c = torch::mm(a, b);
+  const int reps = 10;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) torch::mm_out(c, a, b);
+  return {{"measure", "matrix product peak"}, {"size", n}, {"gflop_s", 2.0 * n * n * n * reps / seconds_since(t0) / 1e9}};
+}
+
 // One training step as the retrain stage takes it (the trainer's own TrainingStep: its optimiser
 // groups, rates and weight decay, the finite-output check, the gradient average), on fixed inputs.
 class StepBench {
@@ -130,6 +162,9 @@ class StepBench {
     x_ = torch::randn({c.batch, 3, c.height, c.width});
     y_ = torch::randint(0, mo.num_classes, {c.batch, c.height, c.width}, torch::kLong);
     dist_ = c.classes == 4 ? torch::tensor({0.85f, 0.08f, 0.03f, 0.04f}) : torch::full({c.classes}, 1.0f / c.classes);
+    // The network's arithmetic, counted once for CE and JCAS alike: forward, and backward as twice
+    // that (the gradients of inputs and of weights), the usual 3x of a training step.
+    network_flops_ = 3 * forward_flops(*model_, x_);
     model_->set_training(true);
   }
 
@@ -146,7 +181,9 @@ class StepBench {
             {"grid", fmt::format("{}x{}", c.grid_h, c.grid_w)}, {"batch", c.batch}, {"method", c.method},
             {"impl", enum_name(c.impl)}, {"precision", c.bfloat16 ? "bfloat16" : "float32"},
             {"model", c.torchscript.empty() ? "native" : c.torchscript},
-            {"step_s", step_s}, {"batches_per_s", 1 / step_s}, {"images_per_s", c.batch / step_s}};
+            {"step_s", step_s}, {"batches_per_s", 1 / step_s}, {"images_per_s", c.batch / step_s},
+            {"network_gflop_per_image", network_flops_ / 3 / c.batch / 1e9},
+            {"network_gflop_s", network_flops_ / step_s / 1e9}};
   }
   double averaging_seconds() const { return step_->averaging_seconds(); }
 
@@ -157,6 +194,7 @@ class StepBench {
   ExecutionContext execution_;
   std::unique_ptr<TrainingStep> step_;
   torch::Tensor x_, y_, dist_;
+  double network_flops_ = 0;  // of one training step
 };
 
 // Seconds per training step, the mean of c.steps after c.warmup; with c.profile, under the
@@ -337,10 +375,19 @@ int run(const std::vector<std::string>& args) {
   const int threads = vm["threads"].as<int>() > 0 ? vm["threads"].as<int>() : available_cpus();
   const std::string sections = "," + vm["sections"].as<std::string>() + ",";
   auto wants = [&](const char* s) { return sections.find(std::string(",") + s + ",") != std::string::npos; };
-  auto emit = [](const Json& j) {
+  // Training steps also say what share of the matrix product peak their network's arithmetic reaches.
+  double peak_gflop_s = 0;
+  auto emit = [&peak_gflop_s](Json j) {
+    if (peak_gflop_s > 0 && j.contains("network_gflop_s"))
+      j["share_of_matrix_peak"] = j["network_gflop_s"].get<double>() / peak_gflop_s;
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   };
+  if (wants("step") || wants("real_size") || wants("imported") || wants("precision") || wants("paper")) {
+    const Json peak = in_child(threads, matrix_product_peak);
+    if (peak.contains("gflop_s")) peak_gflop_s = peak["gflop_s"].get<double>();
+    emit(peak);
+  }
 
   if (wants("step")) {
     // CE, JCAS dense and tiled at the default affinity grid, and dense at 16x20 (the feature grid,

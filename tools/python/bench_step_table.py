@@ -2,12 +2,14 @@
 """The training-step rows of `jcas-bench` runs side by side, as the README's speed tables show them.
 
     build/jcas-bench --sections step --threads 2 > new.jsonl
-    /usr/bin/python3 tools/python/bench_step_table.py [--images] before=old.jsonl now=new.jsonl [now=new2.jsonl ...]
+    /usr/bin/python3 tools/python/bench_step_table.py [--images] [--gflops] before=old.jsonl now=new.jsonl [...]
 
 Each argument is LABEL=FILE (JSON lines printed by jcas-bench); files with the same label are
 several runs of one binary (each cell then gives the range). A cell is the step's median time and,
 for JCAS, its ratio to the CE step of the same run (the steps were taken in turn in one process);
-with --images also the images per second, and the pseudo-labelling rows (images/s) below the table.
+with --images also the images per second, and the pseudo-labelling rows (images/s) below the table;
+with --gflops the network's arithmetic rate (its forward and backward FLOPs, counted once for CE and
+JCAS alike, per second) and its share of the run's matrix product peak, which is listed below.
 """
 import json
 import sys
@@ -20,9 +22,11 @@ def case(j):
 
 
 images = "--images" in sys.argv[1:]
-runs = OrderedDict()  # label -> list of {case: (ms, ratio, images/s)}
+gflops = "--gflops" in sys.argv[1:]
+runs = OrderedDict()  # label -> list of {case: (ms, ratio, images/s, GFLOP/s, share of peak)}
 labelling = []  # pseudo-labelling rows: (label, input, inference, images/s)
-for arg in [a for a in sys.argv[1:] if a != "--images"]:
+peaks = OrderedDict()  # label -> matrix product GFLOP/s of each run
+for arg in [a for a in sys.argv[1:] if not a.startswith("--")]:
     label, path = arg.split("=", 1)
     rows = {}
     with open(path) as f:
@@ -30,9 +34,12 @@ for arg in [a for a in sys.argv[1:] if a != "--images"]:
             j = json.loads(line)
             if j.get("measure") == "pseudo-labelling":
                 labelling.append((label, j["input"], j["inference"], j["images_per_s"]))
+            if j.get("measure") == "matrix product peak":
+                peaks.setdefault(label, []).append(j["gflop_s"])
             if j.get("measure") != "training step":
                 continue
-            rows[case(j)] = (1000 * j["step_s"], j.get("over_ce"), j["batch"] / j["step_s"])
+            rows[case(j)] = (1000 * j["step_s"], j.get("over_ce"), j["batch"] / j["step_s"], j.get("network_gflop_s"),
+                             j.get("share_of_matrix_peak"))
     runs.setdefault(label, []).append(rows)
 
 cases = []
@@ -56,6 +63,10 @@ def cell(values):
     ratios = [v[1] for v in values if v[1] is not None]
     if ratios:
         text += f" ({span(ratios, 2)}x)"
+    if gflops and all(v[3] is not None for v in values):
+        text += f", {span([v[3] for v in values], 1)} GFLOP/s"
+        if all(v[4] is not None for v in values):
+            text += f" ({span([100 * v[4] for v in values], 0)} % of peak)"
     return text
 
 
@@ -64,6 +75,10 @@ print("| training step | " + " | ".join(f"{label} ({len(r)} run{'s' if len(r) > 
 print("| --- |" + " --: |" * len(runs))
 for c in cases:
     print(f"| {c} | " + " | ".join(cell([rows[c] for rows in r if c in rows]) for r in runs.values()) + " |")
+if gflops and peaks:
+    print()
+    for label, values in peaks.items():
+        print(f"- matrix product peak ({label}, float32 2048x2048): {span(values, 1)} GFLOP/s")
 if images and labelling:
     print()
     rates = OrderedDict()
