@@ -57,7 +57,7 @@ struct SourceStageOptions {
     s.bind("torchscript", &torchscript,
            "adapt this TorchScript model (torch.jit.save) instead of training the native network (README: "
            "Bring your own model)");
-    s.bind("backbone_weights", &backbone_weights,
+    s.added_later().bind("backbone_weights", &backbone_weights,
            "start the native network's backbone (--model.preset resnet101 or mobilenet_v2, --model.input_norm "
            "imagenet) from torchvision's ImageNet weights, converted by tools/python/torchvision_backbone.py");
     input.bind(s);

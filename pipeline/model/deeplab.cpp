@@ -25,7 +25,8 @@ void ModelOptions::bind(OptionBinder& b) {
          "batch (training normalises with each batch's statistics, per rank in data-parallel runs) | sync (with the "
          "statistics of every rank's batch together: SyncBatchNorm; one process: as batch) | frozen (running statistics "
          "only). With sync or frozen a run's result does not depend on how its global batch is split over ranks");
-  b.bind("input_norm", &input_norm,
+  // Added after work directories existed: at its default it stays out of the fingerprints.
+  b.added_later().bind("input_norm", &input_norm,
          "reference (images enter as jcas reads them: BGR, (v-128)/128) | imagenet (turned into torchvision's "
          "ImageNet normalisation first: what ImageNet weights expect)");
 }
