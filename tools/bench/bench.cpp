@@ -121,16 +121,31 @@ double forward_flops(SegmentationModel& model, const torch::Tensor& x) {
   return flops;
 }
 
-// GFLOP/s of a float32 matrix product large enough to run at the BLAS's best (2048^3, the mean of
-// 10 after one warm-up): the arithmetic rate this CPU reaches at this thread count.
-Json matrix_product_peak() {
+// The arithmetic rate this CPU reaches at this thread count, in float32: the best of a large matrix
+// product (the BLAS's) and two large convolutions (oneDNN's; Debian's OpenBLAS may lack kernels for
+// the newest CPUs, which oneDNN has), each the mean of 5 after one warm-up. What a network's step
+// is compared with, as this machine's practical peak.
+Json arithmetic_peak() {
+  torch::NoGradGuard no_grad;
+  auto rate = [](double flop, const std::function<void()>& op) {
+    op();
+    const int reps = 5;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) op();
+    return flop * reps / seconds_since(t0) / 1e9;
+  };
   const int64_t n = 2048;
-  auto a = torch::randn({n, n}), b = torch::randn({n, n});
-  auto c = torch::mm(a, b);
-  const int reps = 10;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) torch::mm_out(c, a, b);
-  return {{"measure", "matrix product peak"}, {"size", n}, {"gflop_s", 2.0 * n * n * n * reps / seconds_since(t0) / 1e9}};
+  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  const double mm = rate(2.0 * n * n * n, [&] { torch::mm_out(c, a, b); });
+  auto x = torch::randn({8, 128, 64, 64});
+  auto w3 = torch::randn({128, 128, 3, 3}), w1 = torch::randn({512, 128, 1, 1});
+  const double conv3 = rate(2.0 * 8 * 64 * 64 * 128 * 128 * 9, [&] { torch::conv2d(x, w3, {}, 1, 1); });
+  const double conv1 = rate(2.0 * 8 * 64 * 64 * 512 * 128, [&] { torch::conv2d(x, w1); });
+  return {{"measure", "arithmetic peak"},
+          {"matrix_product_gflop_s", mm},
+          {"conv3x3_gflop_s", conv3},
+          {"conv1x1_gflop_s", conv1},
+          {"gflop_s", std::max({mm, conv3, conv1})}};
 }
 
 // One training step as the retrain stage takes it (the trainer's own TrainingStep: its optimiser
@@ -375,16 +390,16 @@ int run(const std::vector<std::string>& args) {
   const int threads = vm["threads"].as<int>() > 0 ? vm["threads"].as<int>() : available_cpus();
   const std::string sections = "," + vm["sections"].as<std::string>() + ",";
   auto wants = [&](const char* s) { return sections.find(std::string(",") + s + ",") != std::string::npos; };
-  // Training steps also say what share of the matrix product peak their network's arithmetic reaches.
+  // Training steps also say what share of this machine's arithmetic peak their network reaches.
   double peak_gflop_s = 0;
   auto emit = [&peak_gflop_s](Json j) {
     if (peak_gflop_s > 0 && j.contains("network_gflop_s"))
-      j["share_of_matrix_peak"] = j["network_gflop_s"].get<double>() / peak_gflop_s;
+      j["share_of_peak"] = j["network_gflop_s"].get<double>() / peak_gflop_s;
     std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   };
   if (wants("step") || wants("real_size") || wants("imported") || wants("precision") || wants("paper")) {
-    const Json peak = in_child(threads, matrix_product_peak);
+    const Json peak = in_child(threads, arithmetic_peak);
     if (peak.contains("gflop_s")) peak_gflop_s = peak["gflop_s"].get<double>();
     emit(peak);
   }

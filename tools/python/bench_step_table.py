@@ -9,7 +9,8 @@ several runs of one binary (each cell then gives the range). A cell is the step'
 for JCAS, its ratio to the CE step of the same run (the steps were taken in turn in one process);
 with --images also the images per second, and the pseudo-labelling rows (images/s) below the table;
 with --gflops the network's arithmetic rate (its forward and backward FLOPs, counted once for CE and
-JCAS alike, per second) and its share of the run's matrix product peak, which is listed below.
+JCAS alike, per second) and its share of the run's arithmetic peak (the best of a large matrix
+product and two large convolutions, listed below).
 """
 import json
 import sys
@@ -17,8 +18,8 @@ from collections import OrderedDict
 
 
 def case(j):
-    return f"{j['method'].upper() if j['method'] != 'jcas' else 'JCAS'} {j['impl']} {j['grid']}" if j["method"] != "ce" \
-        else "CE"
+    name = f"JCAS {j['impl']} {j['grid']}" if j["method"] == "jcas" else j["method"].upper()
+    return name if j["input"] == "128x160" else f"{name} at {j['input']}"
 
 
 images = "--images" in sys.argv[1:]
@@ -34,12 +35,12 @@ for arg in [a for a in sys.argv[1:] if not a.startswith("--")]:
             j = json.loads(line)
             if j.get("measure") == "pseudo-labelling":
                 labelling.append((label, j["input"], j["inference"], j["images_per_s"]))
-            if j.get("measure") == "matrix product peak":
-                peaks.setdefault(label, []).append(j["gflop_s"])
+            if j.get("measure") == "arithmetic peak":
+                peaks.setdefault(label, []).append(j)
             if j.get("measure") != "training step":
                 continue
             rows[case(j)] = (1000 * j["step_s"], j.get("over_ce"), j["batch"] / j["step_s"], j.get("network_gflop_s"),
-                             j.get("share_of_matrix_peak"))
+                             j.get("share_of_peak"))
     runs.setdefault(label, []).append(rows)
 
 cases = []
@@ -78,7 +79,10 @@ for c in cases:
 if gflops and peaks:
     print()
     for label, values in peaks.items():
-        print(f"- matrix product peak ({label}, float32 2048x2048): {span(values, 1)} GFLOP/s")
+        print(f"- arithmetic peak ({label}, float32): matrix product 2048x2048 "
+              f"{span([v['matrix_product_gflop_s'] for v in values], 1)} GFLOP/s, 3x3 convolution 128 channels "
+              f"{span([v['conv3x3_gflop_s'] for v in values], 1)}, 1x1 convolution 128 -> 512 "
+              f"{span([v['conv1x1_gflop_s'] for v in values], 1)}")
 if images and labelling:
     print()
     rates = OrderedDict()
