@@ -58,8 +58,9 @@ struct SourceStageOptions {
            "adapt this TorchScript model (torch.jit.save) instead of training the native network (README: "
            "Bring your own model)");
     s.added_later().bind("backbone_weights", &backbone_weights,
-           "start the native network's backbone (--model.preset resnet101 or mobilenet_v2, --model.input_norm "
-           "imagenet) from torchvision's ImageNet weights, converted by tools/python/torchvision_backbone.py");
+                         "start the native network's backbone (--model.preset resnet101 or mobilenet_v2, "
+                         "--model.input_norm imagenet) from torchvision's ImageNet weights, converted by "
+                         "tools/python/torchvision_backbone.py");
     input.bind(s);
     s.bind("epochs", &epochs, "source training epochs");
     s.bind("batch_size", &batch_size, "source batch size");
@@ -85,6 +86,9 @@ struct SourceStageOptions {
       if (!weights.empty() || !torchscript.empty())
         throw UserError("--source.backbone_weights starts the native network's training: it does not go with "
                         "--source.weights or --source.torchscript");
+      if (model.preset == "small")
+        throw UserError("--source.backbone_weights: the small preset has no torchvision counterpart; use "
+                        "--model.preset mobilenet_v2 or resnet101");
       if (model.input_norm != "imagenet")
         throw UserError("--source.backbone_weights: ImageNet weights expect ImageNet's input normalisation; add "
                         "--model.input_norm imagenet");

@@ -27,8 +27,8 @@ void ModelOptions::bind(OptionBinder& b) {
          "only). With sync or frozen a run's result does not depend on how its global batch is split over ranks");
   // Added after work directories existed: at its default it stays out of the fingerprints.
   b.added_later().bind("input_norm", &input_norm,
-         "reference (images enter as jcas reads them: BGR, (v-128)/128) | imagenet (turned into torchvision's "
-         "ImageNet normalisation first: what ImageNet weights expect)");
+                       "reference (images enter as jcas reads them: BGR, (v-128)/128) | imagenet (turned into "
+                       "torchvision's ImageNet normalisation first: what ImageNet weights expect)");
 }
 
 void ModelOptions::check() const {

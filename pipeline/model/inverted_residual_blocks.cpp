@@ -36,7 +36,7 @@ MobileNetV2Stages make_mobilenet_v2_stages() {
   struct Row {
     int t, c, n, s;
   };
-  const Row rows[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+  const Row rows[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                       {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   std::vector<nn::AnyModule> features;
   std::vector<int> channels;  // features[i]'s output width

@@ -57,9 +57,10 @@ std::map<std::string, torch::Tensor> read_tensors(const std::string& file) {
 BackboneWeightsImport load_torchvision_backbone(DeepLabImpl& model, const std::string& file) {
   const std::string& preset = model.options().preset;
   if (preset != "resnet101" && preset != "mobilenet_v2")
-    throw UserError(fmt::format("--source.backbone_weights: preset '{}' has no torchvision counterpart (resnet101 "
-                                "and mobilenet_v2 have)",
-                                preset));
+    throw UserError(
+        fmt::format("--source.backbone_weights: preset '{}' has no torchvision counterpart (resnet101 "
+                    "and mobilenet_v2 have)",
+                    preset));
   std::map<std::string, torch::Tensor> tensors = read_tensors(file);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // checked in full before anything changes
   BackboneWeightsImport report;

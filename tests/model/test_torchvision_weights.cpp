@@ -102,7 +102,8 @@ TEST(TorchvisionWeights, LoadsEveryBackboneTensorByTorchvisionsNames) {
     for (const auto& [name, t] : m->state()) {
       if (name.rfind("backbone.", 0) != 0) continue;
       ++backbone_tensors;
-      EXPECT_TRUE(torch::equal(t, file.at(torchvision_name(preset, name)).to(t.scalar_type()))) << preset << " " << name;
+      EXPECT_TRUE(torch::equal(t, file.at(torchvision_name(preset, name)).to(t.scalar_type())))
+          << preset << " " << name;
     }
     EXPECT_EQ(report.copied, backbone_tensors) << preset;
     EXPECT_EQ(report.ignored, (std::vector<std::string>{preset == "resnet101" ? "fc.weight" : "classifier.1.weight"}));
