@@ -131,7 +131,11 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"},
       {"evaluate.adapted", "true"},       {"criteria.enabled", "false"},     {"criteria.flip", "false"},
       {"criteria.split", "val"},         {"retrain.readout", "dar"},
-      {"retrain.cbst_normalised", "false"}};
+      {"retrain.cbst_normalised", "false"}, {"model.input_norm", "imagenet"},
+      {"source.backbone_weights", "mobilenet_v2_imagenet.pt"}};
+  // Options that only go with others: the base they are changed from.
+  const std::map<std::string, std::map<std::string, std::string>> contexts = {
+      {"source.backbone_weights", {{"model.preset", "mobilenet_v2"}, {"model.input_norm", "imagenet"}}}};
   const std::set<std::string> run_keys = {"workdir", "rounds", "device", "threads", "dist_timeout"};
   int checked = 0;
   for (const auto& b : schema.bindings()) {
@@ -146,9 +150,14 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
     } else {
       alt = fmt::format("{}", std::stod(b.default_text) * 2 + 0.001);  // fails loudly for an unknown text key
     }
-    std::map<std::string, std::string> overrides = {{b.key, alt}};
+    std::map<std::string, std::string> context;
+    if (contexts.count(b.key)) context = contexts.at(b.key);
+    std::map<std::string, std::string> overrides = context;
+    overrides[b.key] = alt;
     if (b.key == "data.target") overrides["data.source"] = "/x/source";  // a given target needs source data
-    EXPECT_NE(fingerprints(stages, schema.defaults(overrides)), base) << b.key << " = " << alt;
+    EXPECT_NE(fingerprints(stages, schema.defaults(overrides)),
+              context.empty() ? base : fingerprints(stages, schema.defaults(context)))
+        << b.key << " = " << alt;
     ++checked;
   }
   EXPECT_GT(checked, 30);
