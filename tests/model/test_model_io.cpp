@@ -8,6 +8,7 @@
 #include "pipeline/model/model_io.h"
 #include "pipeline/model/model_kinds.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 using namespace jcas;
 namespace fs = std::filesystem;
@@ -21,15 +22,6 @@ ModelOptions tiny(int feat2 = 16) {
   o.feat1_dim = 8;
   o.feat2_dim = feat2;
   return o;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "no UserError";
 }
 
 }  // namespace
@@ -79,7 +71,7 @@ TEST(ModelIo, MismatchesNameFileAndTensor) {
     w.commit();
   }
   DeepLab wider(tiny(24));
-  auto msg = error_of([&] { read_module(H5Reader(path), "model", *wider); });
+  auto msg = jcas::testing::user_error_of([&] { read_module(H5Reader(path), "model", *wider); });
   EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("main_head.project.0.weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find("shape"), std::string::npos) << msg;
@@ -87,18 +79,18 @@ TEST(ModelIo, MismatchesNameFileAndTensor) {
   ModelOptions deeper = tiny(16);
   deeper.blocks = {1, 1, 2, 3};
   DeepLab d(deeper);
-  msg = error_of([&] { read_module(H5Reader(path), "model", *d); });
+  msg = jcas::testing::user_error_of([&] { read_module(H5Reader(path), "model", *d); });
   EXPECT_NE(msg.find("model/backbone.stage4.2."), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
 
   ModelOptions shallower = tiny(16);
   shallower.blocks = {1, 1, 2, 1};
   DeepLab s(shallower);
-  msg = error_of([&] { read_module(H5Reader(path), "model", *s); });
+  msg = jcas::testing::user_error_of([&] { read_module(H5Reader(path), "model", *s); });
   EXPECT_NE(msg.find("backbone.stage4.1."), std::string::npos) << msg;
   EXPECT_NE(msg.find("not part of the model"), std::string::npos) << msg;
 
-  msg = error_of([&] { read_module(H5Reader(path), "weights", *a); });
+  msg = jcas::testing::user_error_of([&] { read_module(H5Reader(path), "weights", *a); });
   EXPECT_NE(msg.find("weights"), std::string::npos) << msg;
   fs::remove(path);
 }
@@ -126,7 +118,7 @@ TEST(ModelKinds, DescriptionRebuildsTheNetworkAndRejectsAForeignKind) {
 
   ModelDescription foreign = d;
   foreign.kind = "onnx";
-  const std::string message = error_of([&] { rebuild_model(foreign, 3, "model.h5"); });
+  const std::string message = jcas::testing::user_error_of([&] { rebuild_model(foreign, 3, "model.h5"); });
   EXPECT_NE(message.find("model.h5"), std::string::npos) << message;
   EXPECT_NE(message.find("'onnx'"), std::string::npos) << message;
 }

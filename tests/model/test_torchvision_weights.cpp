@@ -10,6 +10,7 @@
 #include "pipeline/model/deeplab.h"
 #include "pipeline/model/torchvision_weights.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 using namespace jcas;
 
@@ -57,14 +58,7 @@ void write(const c10::Dict<std::string, at::Tensor>& d, const std::filesystem::p
   std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using jcas::testing::user_error_of;
 
 }  // namespace
 
@@ -118,23 +112,24 @@ TEST(TorchvisionWeights, ForeignMissingOrMisshapenFilesAreOneClearErrorAndChange
   const auto path = (dir.path() / "w.pt").string();
 
   std::ofstream(path) << "not a pickle";
-  EXPECT_NE(message_of([&] { load_torchvision_backbone(*m, path); }).find("torchvision_backbone.py"),
+  EXPECT_NE(user_error_of([&] { load_torchvision_backbone(*m, path); }).find("torchvision_backbone.py"),
             std::string::npos);
 
   auto file = torchvision_like(m);
   file.erase("features.17.conv.3.running_var");
   write(file, path);
-  EXPECT_NE(message_of([&] { load_torchvision_backbone(*m, path); }).find("lacks 'features.17.conv.3.running_var'"),
+  EXPECT_NE(user_error_of([&] { load_torchvision_backbone(*m, path); }).find("lacks 'features.17.conv.3.running_var'"),
             std::string::npos);
 
   file = torchvision_like(m);
   file.insert_or_assign("features.9.conv.1.0.weight", torch::zeros({384, 1, 5, 5}));
   write(file, path);
-  EXPECT_NE(message_of([&] { load_torchvision_backbone(*m, path); }).find("384x1x5x5"), std::string::npos);
+  EXPECT_NE(user_error_of([&] { load_torchvision_backbone(*m, path); }).find("384x1x5x5"), std::string::npos);
   EXPECT_TRUE(torch::equal(m->named_parameters()["backbone.stem.0.0.weight"], before));
 
-  EXPECT_NE(message_of([&] { load_torchvision_backbone(*model("small"), path); }).find("no torchvision counterpart"),
+  EXPECT_NE(user_error_of([&] { load_torchvision_backbone(*model("small"), path); }).find("no torchvision counterpart"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { load_torchvision_backbone(*m, (dir.path() / "absent.pt").string()); }).find("cannot open"),
-            std::string::npos);
+  EXPECT_NE(
+      user_error_of([&] { load_torchvision_backbone(*m, (dir.path() / "absent.pt").string()); }).find("cannot open"),
+      std::string::npos);
 }
