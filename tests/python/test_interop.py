@@ -131,7 +131,16 @@ class Interop(unittest.TestCase):
         original = os.path.join(self.dir, "mobilenet_v2.pth")
         torch.save(tv.state_dict(), original)  # an OrderedDict, as torchvision's files are
         converted = os.path.join(self.dir, "mobilenet_v2_backbone.pt")
-        run([PYTHON, os.path.join(ROOT, "tools", "python", "torchvision_backbone.py"), original, converted])
+        convert = [PYTHON, os.path.join(ROOT, "tools", "python", "torchvision_backbone.py")]
+        run(convert + [original, converted])
+        # A file of another architecture: one message naming it, nothing written.
+        other = os.path.join(self.dir, "not_torchvision.pth")
+        torch.save({"weight": torch.zeros(3)}, other)
+        r = subprocess.run(convert + [other, other + ".pt"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=600)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not_torchvision.pth: is not a torchvision resnet101 or mobilenet_v2 state_dict", r.stdout)
+        self.assertFalse(os.path.exists(other + ".pt"))
 
         work = os.path.join(self.dir, "mnv2")
         opts = ["--workdir", work, "--data.source", os.path.join(self.dir, "ds", "source"), "--data.target",
