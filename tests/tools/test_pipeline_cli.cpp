@@ -183,6 +183,11 @@ TEST(PipelineCli, SourceWeightsImportedStageByStage) {
     auto r = run_jcas(concat({"stage", stage}, opts));
     ASSERT_EQ(r.exit_code, 0) << stage << ": " << r.output;
   }
+  // The work directory knows its configuration: a stage given only --workdir continues it.
+  auto continued = run_jcas({"stage", "evaluate_source", "--workdir", d.string()});
+  ASSERT_EQ(continued.exit_code, 0) << continued.output;
+  EXPECT_DOUBLE_EQ(metric_of(d / "round-0" / "evaluate_source.h5", "test_mjac"),
+                   metric_of(reference / "round-0" / "evaluate_source.h5", "test_mjac"));
   // The transductive score is a stage of its own, part of the pipeline only when asked for.
   auto off = run_jcas(concat({"stage", "evaluate_adapted_source"}, opts));
   EXPECT_EQ(off.exit_code, 2) << off.output;

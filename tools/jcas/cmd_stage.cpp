@@ -22,7 +22,7 @@ int stage(const Args& args) {
       "run each stage only if it is missing or stale, and first, the same way, every stage it needs (cached ones "
       "are skipped)");
   auto session = PipelineSession::open("stage", "Run stages one by one; their inputs must be up to date.", desc, args,
-                                       WorkdirAccess::write, {"name"});
+                                       WorkdirAccess::extend, {"name"});
   if (!session) return 0;
   if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
   const PipelinePlan& plan = *session->plan;

@@ -79,13 +79,13 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   po::options_description output("Output");
   output.add_options()("quiet,q", po::bool_switch(), "log warnings and errors only")(
       "verbose,v", po::bool_switch(), "log debug lines too");
-  if (access == WorkdirAccess::write)
+  if (access != WorkdirAccess::read)
     output.add_options()("wait", po::bool_switch(), "wait for another run holding the work directory to finish");
   po::options_description all;
   all.add(extra).add(desc).add(output);
-  // A reader given no --config takes the work directory's stored configuration.
+  // A reader (or an extending writer) given no --config takes the work directory's stored configuration.
   std::function<std::string(const po::variables_map&)> implied_config;
-  if (access == WorkdirAccess::read) implied_config = [](const po::variables_map& vm) { return stored_config(vm).string(); };
+  if (access != WorkdirAccess::write) implied_config = [](const po::variables_map& vm) { return stored_config(vm).string(); };
   auto parsed = parse_options(command, summary, all, args, positional, file_section, implied_config);
   if (parsed.help) return nullptr;
   s->values = parsed.values;
@@ -103,7 +103,7 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
     if (!s->values["verbose"].as<bool>()) log::set_level(log::Level::quiet);
     log::set_prefix(fmt::format("rank {}: ", execution.rank()));
   }
-  if (access == WorkdirAccess::write) {
+  if (access != WorkdirAccess::read) {
     // The others wait for rank 0 without the collectives' timeout: with --wait it may wait long.
     execution.after_writer("waiting for rank 0 to take the work directory's lock", [&] {
       s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());

@@ -16,8 +16,9 @@ namespace jcas {
 
 // A writer (run, stage) stores the effective configuration as WORKDIR/config.ini; a reader
 // (status, compare, export, predict, ...) given no --config reads it from there, so a work directory
-// is inspected with the options it was run with.
-enum class WorkdirAccess { read, write };
+// is inspected with the options it was run with. `extend`: a writer that also starts from it
+// (stage: the next stage of a work directory runs with the options of the ones before it).
+enum class WorkdirAccess { read, write, extend };
 
 // The model a command works with (`--model`, see add_model_option).
 struct ChosenModel {
