@@ -16,13 +16,14 @@ using jcas::testing::run_jcas;
 
 namespace {
 
-std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> a = {"ablation", "--quick", "--workdir", workdir.string(), "--threads", "1",
+std::vector<std::string> tiny(const fs::path& workdir, std::vector<std::string> extra = {}, bool quick = true) {
+  std::vector<std::string> a = {"ablation", "--workdir", workdir.string(), "--threads", "1",
                                 "--synth.source_train", "12", "--synth.target_train", "8", "--synth.target_val", "2",
                                 "--synth.target_test", "4", "--synth.size", "32x40", "--data.input_size", "32x40",
                                 "--model.width", "8", "--model.feat1_dim", "16", "--model.feat2_dim", "16",
                                 "--source.epochs", "2", "--retrain.affinity_grid", "4x5",
                                 "--pseudo_label.prob_stride", "2"};
+  if (quick) a.push_back("--quick");
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -74,12 +75,52 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
   EXPECT_EQ(changed.find("| VolMin from the anchor estimate |"), std::string::npos);  // only the rows asked for
 }
 
+// Seeds that vary everything (the default): seed 1 is a pipeline of its own (generated data, source
+// model, pseudo labels) with its own noise draw; `--seed-varies order` shares seed 0's pipeline and
+// draw; switching back reads both from the cache.
+TEST(AblationCli, EachSeedHasItsOwnSourceModelAndNoiseDrawUnlessOnlyTheOrderVaries) {
+  const fs::path w = jcas::testing::fresh_dir("ablation_seeds");
+  const std::vector<std::string> two = {"--noise", "ellipse", "--variants", "ce", "--seeds", "2",
+                                        "--retrain.epochs", "1", "--retrain.warmup_epochs", "0"};
+  auto all = run_jcas(tiny(w, two, false));
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  const fs::path seed1 = w / "ablation" / "seed1";
+  EXPECT_TRUE(fs::exists(seed1 / "source.h5"));
+  EXPECT_TRUE(fs::exists(seed1 / "ablation" / "ellipse" / "ce-seed1.h5"));
+  EXPECT_TRUE(fs::exists(w / "ablation" / "ellipse" / "ce-seed0.h5"));
+  EXPECT_FALSE(fs::exists(w / "ablation" / "ellipse" / "ce-seed1.h5"));
+  EXPECT_NE(read_text(seed1 / "config.ini").find("\nseed = 1\n"), std::string::npos);
+  // Seed 1's data was generated with its own seed.
+  const std::string image = (fs::directory_iterator(w / "data" / "target" / "img"))->path().filename().string();
+  EXPECT_NE(read_text(w / "data" / "target" / "img" / image), read_text(seed1 / "data" / "target" / "img" / image));
+  const std::string md = read_text(w / "ablation" / "ellipse.md");
+  EXPECT_NE(md.find("| ce | 0 | ellipse noise, rate 0.3, noise seed 1 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| ce | 1 | ellipse noise, rate 0.3, noise seed 2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Seed s ≥ 1 is a pipeline of its own"), std::string::npos) << md;
+
+  std::vector<std::string> order_only = two;
+  order_only.insert(order_only.end(), {"--seed-varies", "order", "--out", (w / "order.md").string()});
+  auto order = run_jcas(tiny(w, order_only, false));
+  ASSERT_EQ(order.exit_code, 0) << order.output;
+  EXPECT_NE(order.output.find("skip ellipse/ce seed 0 (cached"), std::string::npos) << order.output;
+  EXPECT_EQ(occurrences(order.output, "/2] run  ellipse/ce seed 1"), 1) << order.output;
+  EXPECT_TRUE(fs::exists(w / "ablation" / "ellipse" / "ce-seed1.h5"));
+  const std::string shared = read_text(w / "order.md");
+  EXPECT_NE(shared.find("| ce | 1 | ellipse noise, rate 0.3, noise seed 1 |"), std::string::npos) << shared;
+  EXPECT_NE(shared.find("The seeds change the sample order and flips only"), std::string::npos) << shared;
+
+  auto again = run_jcas(tiny(w, two, false));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(occurrences(again.output, "(cached: test mDice"), 2) << again.output;
+}
+
 TEST(AblationCli, BadOptionsAreUserErrors) {
   const fs::path w = jcas::testing::fresh_dir("ablation_bad");
   for (std::vector<std::string> bad : {std::vector<std::string>{"--noise", "gaussian"},
                                        {"--variants", "ce,magic"},
                                        {"--seeds", "0"},
                                        {"--ellipse-rate", "1.5"},
+                                       {"--seed-varies", "sometimes"},
                                        {"--estimate_ntm.estimator", "oracle"}}) {
     auto r = run_jcas(tiny(w, bad));
     EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << bad[1] << "\n" << r.output;

@@ -75,7 +75,11 @@ void AblationOptions::bind(OptionBinder& b) {
   b.bind("symmetric-rate", &symmetric_rate, "symmetric flip rate");
   b.bind("asymmetric-rate", &asymmetric_rate, "asymmetric flip rate");
   b.bind("unit", &unit, "region | pixel: what symmetric/asymmetric flip");
-  b.bind("noise-seed", &noise_seed, "seed of the synthetic noise draw");
+  b.bind("noise-seed", &noise_seed, "seed of the synthetic noise draw (seed 0's; seed s draws with noise-seed + s "
+                                     "when --seed-varies all)");
+  b.bind("seed-varies", &seed_varies,
+         "all: each seed its own data (when generated), source model, pseudo labels and noise draw | order: the "
+         "sample order and flips only (one source model and noise draw for every seed)");
 }
 
 void AblationOptions::check() const {
@@ -88,6 +92,8 @@ void AblationOptions::check() const {
   parse_noise_unit(unit);
   if (seeds < 1 || seeds > 100) throw UserError(fmt::format("--seeds must be in 1..100, got {}", seeds));
   if (noise_seed < 0) throw UserError("--noise-seed must be >= 0");
+  if (seed_varies != "all" && seed_varies != "order")
+    throw UserError(fmt::format("--seed-varies: expected all or order, got '{}'", seed_varies));
   if (variants.empty()) throw UserError("--variants: name at least one variant");
   for (const auto& v : variants) ablation_variant_title(v);
 }
@@ -110,9 +116,20 @@ void AblationTrainOptions::check() const {
   estimator.check();
 }
 
-Ablation::Ablation(const PipelinePlan& plan, AblationOptions options) : plan_(plan), o_(std::move(options)) {
+namespace {
+
+struct PipelineSeed {
+  int64_t seed = 0;
+  void bind(OptionBinder& b) { bind_seed(b, &seed); }
+  void check() const { check_seed(seed); }
+};
+
+}  // namespace
+
+Ablation::Ablation(const PipelinePlan& plan, AblationOptions options, const DerivePipeline& derive)
+    : o_(std::move(options)) {
   o_.check();
-  train_ = plan_.context().values().get<AblationTrainOptions>();
+  train_ = plan.context().values().get<AblationTrainOptions>();
   if (o_.quick) {
     o_.seeds = 1;
     train_.retrain.epochs = std::min(2, train_.retrain.epochs);
@@ -123,65 +140,90 @@ Ablation::Ablation(const PipelinePlan& plan, AblationOptions options) : plan_(pl
     throw UserError(fmt::format("--estimate_ntm.estimator {}: the ablation initialises the NTMs without ground truth; "
                                 "choose an estimator that needs none",
                                 train_.estimator.estimator));
-  pseudo_labels();
+  plans_.push_back(&plan);
+  const int64_t pipeline_seed = plan.context().values().get<PipelineSeed>().seed;
+  for (int seed = 1; seed < o_.seeds; ++seed)
+    plans_.push_back(o_.seed_varies == "order"
+                         ? &plan
+                         : &derive({{"seed", std::to_string(pipeline_seed + seed)},
+                                    {"workdir", (plan.context().workdir() / "ablation" / fmt::format("seed{}", seed))
+                                                    .string()}}));
+  pseudo_labels(0);
 }
 
-const PlannedStage& Ablation::pseudo_labels() const {
-  const PlannedStage* p = plan_.find({"pseudo_label", 0});
+const PlannedStage& Ablation::pseudo_labels(int seed) const {
+  const PlannedStage* p = plan(seed).find({"pseudo_label", 0});
   if (!p) throw std::logic_error("ablation: the pipeline plan has no pseudo_label[0]");
   return *p;
 }
 
 std::filesystem::path Ablation::report_path() const {
   if (!o_.out.empty()) return o_.out;
-  return plan_.context().workdir() / "ablation" / (o_.noise + (o_.quick ? "-quick" : "") + ".md");
+  return plan(0).context().workdir() / "ablation" / (o_.noise + (o_.quick ? "-quick" : "") + ".md");
 }
 
 std::string Ablation::noise_of(const std::string& variant) const {
   return variant == reference_row::upper_bound ? "clean" : o_.noise;
 }
 
+int64_t Ablation::noise_seed_of(int seed) const { return o_.noise_seed + (o_.seed_varies == "all" ? seed : 0); }
+
+std::string Ablation::labels_description(const std::string& noise, int seed) const {
+  if (noise == "clean") return "clean labels";
+  if (noise == "sfda")
+    return o_.seed_varies == "all" && seed > 0
+               ? fmt::format("pseudo labels of seed {}'s source model (its pseudo_label[0])", seed)
+               : "pseudo labels of the source model (pseudo_label[0])";
+  const double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
+  return fmt::format("{} noise, rate {}{}, noise seed {}", noise, rate,
+                     noise == "ellipse" ? std::string() : " per " + o_.unit, noise_seed_of(seed));
+}
+
+// Each seed's runs lie in its own work directory (seed 0's and, with seed_varies = order, every
+// seed's: the work directory itself).
 std::filesystem::path Ablation::run_path(const std::string& variant, int seed) const {
-  return plan_.context().workdir() / "ablation" / noise_of(variant) / fmt::format("{}-seed{}.h5", variant, seed);
+  return plan(seed).context().workdir() / "ablation" / noise_of(variant) / fmt::format("{}-seed{}.h5", variant, seed);
+}
+
+void Ablation::prepare_seed(int seed) {
+  if (seed > 0 && &plan(seed) != &plan(0))
+    log::info("seed {}: its own data, source model and pseudo labels in {}", seed, plan(seed).context().workdir().string());
+  PipelineRunner runner(plan(seed));
+  for (const StageKey& key : {StageKey{"data", 0}, StageKey{"source", 0}, StageKey{"pseudo_label", 0}})
+    runner.ensure(key);
 }
 
 void Ablation::prepare() {
-  PipelineRunner runner(plan_);
-  for (const StageKey& key : {StageKey{"data", 0}, StageKey{"source", 0}, StageKey{"pseudo_label", 0}})
-    runner.ensure(key);
-  if (!target_has_labels(plan_.context(), train_.data))
+  prepare_seed(0);
+  const auto& ctx = plan(0).context();
+  if (!target_has_labels(ctx, train_.data))
     throw UserError(fmt::format("the ablation needs the target's ground truth ({}/{}): the clean labels, the noise, "
                                 "model selection and the test scores all use it",
-                                train_.data.target_root(plan_.context().workdir()).string(), train_.data.label_dir));
+                                train_.data.target_root(ctx.workdir()).string(), train_.data.label_dir));
 }
 
-Ablation::Labels Ablation::training_labels(const std::string& noise) {
-  auto it = labels_.find(noise);
+Ablation::Labels Ablation::training_labels(const std::string& noise, int seed) {
+  // Labels are shared by the seeds that share a pipeline (hence a noise draw and pseudo labels).
+  const std::pair<std::string, int64_t> key{noise, noise_seed_of(seed)};
+  auto it = labels_.find(key);
   if (it != labels_.end()) return it->second;
-  const auto& ctx = plan_.context();
+  const auto& ctx = plan(seed).context();
   auto train = open_target(ctx, train_.data, train_.train.name, true);
   const int k = train.num_classes();
   torch::Tensor pseudo;
   if (noise == "sfda") {
-    pseudo = PseudoLabels::read(pseudo_labels().path()).labels;
+    pseudo = PseudoLabels::read(pseudo_labels(seed).path()).labels;
     if (pseudo.size(0) != static_cast<int64_t>(train.size()))
       throw UserError(fmt::format("{}: {} pseudo labels for {} training images; re-run pseudo_label[0]",
-                                  pseudo_labels().path().string(), pseudo.size(0), train.size()));
+                                  pseudo_labels(seed).path().string(), pseudo.size(0), train.size()));
   }
   NoiseOptions no;
-  no.seed = static_cast<uint64_t>(o_.noise_seed);
+  no.seed = static_cast<uint64_t>(noise_seed_of(seed));
   no.num_classes = k;
   no.unit = parse_noise_unit(o_.unit);
-  std::string description;
-  if (noise == "clean") {
-    description = "clean labels";
-  } else if (noise == "sfda") {
-    description = "pseudo labels of the source model (pseudo_label[0])";
-  } else {
+  if (noise != "clean" && noise != "sfda") {
     no.kind = parse_noise_kind(noise);
     no.rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
-    description = fmt::format("{} noise, rate {}{}, noise seed {}", noise, no.rate,
-                              noise == "ellipse" ? std::string() : " per " + o_.unit, o_.noise_seed);
   }
   LabelNoiseStats stats(k);
   std::vector<torch::Tensor> maps;
@@ -214,9 +256,9 @@ Ablation::Labels Ablation::training_labels(const std::string& noise) {
   l.labels = torch::stack(maps);
   l.class_dist = class_distribution(l.labels, k);
   auto rep = stats.report();
-  l.rates = {noise, description, rep.class_noise_rate, rep.affinity_noise_rate, rep.class_dist_clean,
+  l.rates = {noise, labels_description(noise, seed), rep.class_noise_rate, rep.affinity_noise_rate, rep.class_dist_clean,
              rep.class_dist_noisy};
-  labels_[noise] = l;
+  labels_[key] = l;
   return l;
 }
 
@@ -242,7 +284,7 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
   if (noise != "clean" && noise != "sfda") {
     double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
     own["rate"] = fmt::format("{}", rate);
-    own["noise_seed"] = std::to_string(o_.noise_seed);
+    own["noise_seed"] = std::to_string(noise_seed_of(seed));
     if (noise != "ellipse") own["unit"] = o_.unit;
   }
   std::string text;
@@ -253,7 +295,7 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
   j.label = fmt::format("{}/{} seed {}", noise, variant, seed);
   j.path = run_path(variant, seed);
   // The starting model and, for sfda and the NTM estimate, its pseudo labels.
-  j.inputs["pseudo_label[0]"] = pseudo_labels().fingerprint();
+  j.inputs["pseudo_label[0]"] = pseudo_labels(seed).fingerprint();
   j.fingerprint = job_fingerprint(j.stage, 0, text, j.inputs);
   j.options = bindings_json(b.bindings());
   j.options.update(own);
@@ -262,10 +304,10 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
 }
 
 Metrics Ablation::train_one(const std::string& variant, int seed, const std::string& fp, H5Writer& out) {
-  const auto& ctx = plan_.context();
+  const auto& ctx = plan(seed).context();
   const AblationTrainOptions o = run_options(variant);
   const auto& execution = ctx.execution();
-  Labels l = training_labels(noise_of(variant));
+  Labels l = training_labels(noise_of(variant), seed);
   torch::manual_seed(static_cast<uint64_t>(seed));
   // Every variant starts from the source model, as the adaptation does.
   StoredModel model = load_model(ctx, {"source", 0});
@@ -282,7 +324,7 @@ Metrics Ablation::train_one(const std::string& variant, int seed, const std::str
     // T_C from the source model's probabilities against the training labels (no ground truth),
     // T_A derived from it, as the estimate_ntm and derive_affinity stages do for pseudo labels.
     data.initial_class_ntm =
-        estimate_class_ntm_from(PseudoLabels::read(pseudo_labels().path()), l.labels, o.estimator.estimator, k);
+        estimate_class_ntm_from(PseudoLabels::read(pseudo_labels(seed).path()), l.labels, o.estimator.estimator, k);
     data.initial_affinity_ntm =
         class_to_affinity(data.initial_class_ntm.to(torch::kFloat64), l.class_dist.to(torch::kFloat64))
             .to(torch::kFloat32);
@@ -336,6 +378,7 @@ std::vector<AblationRun> Ablation::run_all() {
   int index = 0;
   // Seed-major: an interrupted ablation already has every row for its first seeds.
   for (int seed = 0; seed < o_.seeds; ++seed) {
+    if (seed > 0) prepare_seed(seed);
     for (const auto& variant : o_.variants) {
       ++index;
       CachedJob j = job(variant, seed);
@@ -343,12 +386,13 @@ std::vector<AblationRun> Ablation::run_all() {
       const bool cached = status.state == CacheState::done;
       if (status.state == CacheState::stale) log::info("[{}/{}] {}: {}, re-running", index, total, j.label, status.reason);
       if (!cached) log::info("[{}/{}] run  {}", index, total, j.label);
-      StageRecord record = cached ? *status.record : run_job(j, plan_.context().execution().is_writer());
+      StageRecord record = cached ? *status.record : run_job(j, plan(seed).context().execution().is_writer());
       const Metrics& m = record.metrics;
       AblationRun run;
       run.variant = variant;
       run.seed = seed;
       run.cached = cached;
+      run.labels = labels_description(noise_of(variant), seed);
       run.seconds = record.seconds;
       const int k = static_cast<int>(m.at("classes"));
       for (int ci = 1; ci < k; ++ci) {
@@ -374,25 +418,34 @@ std::vector<AblationRun> Ablation::run_all() {
 
 std::vector<NoiseRateRow> Ablation::noise_rates() {
   std::vector<NoiseRateRow> rows;
-  for (const auto& kind : ablation_noise_names()) rows.push_back(training_labels(kind).rates);
+  for (const auto& kind : ablation_noise_names()) rows.push_back(training_labels(kind, 0).rates);
   return rows;
 }
 
 std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::vector<NoiseRateRow>& rates,
                                double wall_seconds) const {
-  const auto& ctx = plan_.context();
+  const auto& ctx = plan(0).context();
   const auto& c = train_;
   auto info = read_dataset_info(c.data.target_root(ctx.workdir()).string());
   std::vector<std::string> classes(info.class_names.begin() + 1, info.class_names.end());
   const size_t nc = classes.size();
-  auto label_desc = [&](const std::string& noise) {
-    auto it = labels_.find(noise);
-    return it == labels_.end() ? noise : it->second.rates.description;
-  };
-
-  std::string md = fmt::format("## Ablation: {}{}\n\n", label_desc(o_.noise), o_.quick ? " (quick)" : "");
   int max_seed = 0;
   for (const auto& r : runs) max_seed = std::max(max_seed, r.seed + 1);
+  const bool own_pipelines = o_.seed_varies == "all" && max_seed > 1;
+  const bool drawn = o_.noise != "sfda";  // synthetic noise (the upper bound's clean labels draw nothing)
+
+  std::string md = fmt::format("## Ablation: {}{}{}\n\n", labels_description(o_.noise, 0),
+                               !own_pipelines ? "" : drawn ? " (seed 0's; each seed its own source model and draw)"
+                                                           : " (each seed its own source model)",
+                               o_.quick ? " (quick)" : "");
+  md += own_pipelines
+            ? fmt::format("Seed s ≥ 1 is a pipeline of its own (the pipeline seed + s, in `ablation/seed<s>/`): its own "
+                          "{}source model and pseudo labels{}, and its own sample order; seed 0 is the work "
+                          "directory's pipeline.\n\n",
+                          c.data.synthetic() ? "generated data, " : "",
+                          drawn ? fmt::format(", its own noise draw (noise seed {} + s)", o_.noise_seed) : "")
+            : fmt::format("The seeds change the sample order and flips only: one source model{} for every run.\n\n",
+                          drawn ? fmt::format(" and one noise draw (noise seed {})", o_.noise_seed) : "");
   md += fmt::format(
       "Test Dice and Jaccard (%) per class and their mean over the foreground classes, per image as the reference "
       "scores them; mean ± sample standard deviation over {} seed(s). Every run trains the source model on the "
@@ -446,15 +499,15 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
   double train_seconds = 0;
   for (const auto& r : runs) {
     train_seconds += r.seconds;
-    md += fmt::format("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {}{} |\n", r.variant, r.seed,
-                      noise_of(r.variant), 100 * r.mean_dice, 100 * r.mean_jaccard, 100 * r.val_mjac,
+    md += fmt::format("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {}/{} | {}{} |\n", r.variant, r.seed, r.labels, 100 * r.mean_dice, 100 * r.mean_jaccard, 100 * r.val_mjac,
                       r.selected_epoch, r.epochs, format_duration(r.seconds), r.cached ? " (cached)" : "");
   }
   md += fmt::format("\nTraining and evaluation time of these runs, when they ran: {} in total. This invocation: {}.\n",
                     format_duration(train_seconds), format_duration(wall_seconds));
 
   if (!rates.empty()) {
-    md += "\n### Noise rates of the training labels\n\nAgainst the clean labels of the training split, at the "
+    md += fmt::format("\n### Noise rates of the training labels{}\n\n", o_.seed_varies == "all" ? " (seed 0's)" : "");
+    md += "Against the clean labels of the training split, at the "
           "training resolution: class noise rate = flipped pixels / pixels, affinity noise rate = flipped ordered "
           "pixel pairs within an image / pairs (DESIGN §3.2, §7).\n\n"
           "| Training labels | Class noise rate | Affinity noise rate | Class distribution (clean → noisy) |\n"

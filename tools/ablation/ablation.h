@@ -8,6 +8,7 @@
 // ablation continues.
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,8 +36,13 @@ struct AblationOptions {
   std::string noise = "ellipse";
   double ellipse_rate = 0.3, symmetric_rate = 0.5, asymmetric_rate = 0.5;
   std::string unit = "region";  // region | pixel (symmetric / asymmetric)
-  int64_t noise_seed = 1;       // the noisy labels are one draw, the same for every run
-  int seeds = 3;                // training seeds 0..seeds-1 (sample order and flips)
+  int64_t noise_seed = 1;       // seed of the noise draw (of seed 0's with seed_varies = all)
+  int seeds = 3;                // seeds 0..seeds-1
+  // What a seed changes. all: everything random: seed s >= 1 is its own pipeline (the pipeline
+  // seed + s: its own generated data, source model and pseudo labels, in WORKDIR/ablation/seed<s>)
+  // and its own noise draw (noise_seed + s); seed 0 is the work directory's own pipeline.
+  // order: the sample order and flips only (one source model, one noise draw for every seed).
+  std::string seed_varies = "all";
   std::vector<std::string> variants = ablation_variant_names();
   std::string out;              // Markdown report (empty: WORKDIR/ablation/<noise>.md)
   bool quick = false;           // at most 2 epochs (1 warm-up), 1 seed: keeps the command tested
@@ -53,6 +59,7 @@ struct AblationRun {
   std::vector<double> dice, jaccard;
   double mean_dice = 0, mean_jaccard = 0;
   double val_mjac = 0;
+  std::string labels;  // what the run trained on, e.g. "ellipse noise, rate 0.3, noise seed 2"
   int selected_epoch = 0, epochs = 0;
   double seconds = 0;   // training + evaluation time when it ran
   bool cached = false;  // read from the cache in this invocation
@@ -77,12 +84,17 @@ struct AblationTrainOptions {
   void check() const;
 };
 
+// The pipeline of `plan`'s options with some changed (key -> value text), kept alive by the caller.
+using DerivePipeline = std::function<const PipelinePlan&(const std::map<std::string, std::string>& changes)>;
+
 class Ablation {
  public:
-  // `plan` provides the data, the source model and its pseudo labels (pseudo_label[0]).
-  Ablation(const PipelinePlan& plan, AblationOptions options);
+  // `plan` provides the data, the source model and its pseudo labels (pseudo_label[0]) of seed 0;
+  // `derive` those of the other seeds when they vary everything (AblationOptions::seed_varies).
+  Ablation(const PipelinePlan& plan, AblationOptions options, const DerivePipeline& derive);
 
-  // Runs what is missing of data, source and pseudo_label[0].
+  // Runs what is missing of seed 0's data, source and pseudo_label[0] (the other seeds' before
+  // their runs) and checks that the target has labels.
   void prepare();
   // Every (variant, seed) run of the configured noise: cached ones are read, the others run.
   std::vector<AblationRun> run_all();
@@ -101,7 +113,12 @@ class Ablation {
     NoiseRateRow rates;
   };
   std::string noise_of(const std::string& variant) const;  // "clean" for the upper bound
-  Labels training_labels(const std::string& noise);
+  // The noise draw's seed of a training seed's labels.
+  int64_t noise_seed_of(int seed) const;
+  std::string labels_description(const std::string& noise, int seed) const;
+  Labels training_labels(const std::string& noise, int seed);
+  // Runs what is missing of the seed's data, source model and pseudo labels.
+  void prepare_seed(int seed);
   // The options a run trains with: the pipeline's, with the variant's method. For methods that
   // learn no NTM, the NTM start is irrelevant and set to identity, so changing it does not make
   // those runs stale.
@@ -109,11 +126,12 @@ class Ablation {
   CachedJob job(const std::string& variant, int seed);
   Metrics train_one(const std::string& variant, int seed, const std::string& fingerprint, H5Writer& out);
 
-  const PlannedStage& pseudo_labels() const;
-  const PipelinePlan& plan_;
+  const PlannedStage& pseudo_labels(int seed) const;
+  const PipelinePlan& plan(int seed) const { return *plans_.at(static_cast<size_t>(seed)); }
+  std::vector<const PipelinePlan*> plans_;  // of every seed (all the work directory's with seed_varies = order)
   AblationOptions o_;
   AblationTrainOptions train_;  // the pipeline's options with --quick applied
-  std::map<std::string, Labels> labels_;
+  std::map<std::pair<std::string, int64_t>, Labels> labels_;  // by noise kind and noise seed
 };
 
 }  // namespace jcas

@@ -32,7 +32,11 @@ int ablation(const Args& args) {
   o.quick = session->values["quick"].as<bool>();
 
   auto t0 = std::chrono::steady_clock::now();
-  Ablation ablation(*session->plan, o);
+  std::vector<DerivedPipeline> seed_pipelines;  // kept alive while the ablation runs
+  Ablation ablation(*session->plan, o, [&](const std::map<std::string, std::string>& changes) -> const PipelinePlan& {
+    seed_pipelines.push_back(session->derive(changes));
+    return *seed_pipelines.back().plan;
+  });
   log::info("work directory {}", session->context->workdir().string());
   ablation.prepare();
   auto runs = ablation.run_all();

@@ -66,6 +66,19 @@ ChosenModel PipelineSession::chosen_model() const {
   return m;
 }
 
+DerivedPipeline PipelineSession::derive(const std::map<std::string, std::string>& changes) const {
+  OptionValues values = context->values();
+  for (const auto& [key, text] : changes) values.set(key, text);
+  DerivedPipeline d;
+  d.context = std::make_unique<StageContext>(values, values.get<RunOptions>(), context->execution(), stages);
+  if (std::filesystem::weakly_canonical(d.context->workdir()) == std::filesystem::weakly_canonical(context->workdir()))
+    throw std::logic_error("PipelineSession::derive: the derived pipeline needs a work directory of its own");
+  d.plan = std::make_unique<PipelinePlan>(*d.context, stages);
+  if (context->execution().is_writer())
+    store_config(d.context->workdir() / "config.ini", bindings_ini(schema->bindings(), values));
+  return d;
+}
+
 std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& command, const std::string& summary,
                                                        const po::options_description& extra,
                                                        const std::vector<std::string>& args, WorkdirAccess access,

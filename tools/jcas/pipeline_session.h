@@ -2,6 +2,7 @@
 // What the pipeline commands share: the pipeline options (declared from the option schema of the
 // stages) parsed from the command line and config, the work directory context, the stages and
 // their plan. A command that writes the work directory holds its lock and logs to WORKDIR/jcas.log.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,12 @@ struct ChosenModel {
   std::string description() const;  // "the model after 2 round(s) (retrain[1])"
 };
 
+// A pipeline beside a session's: its options with some changed (another work directory, seed).
+struct DerivedPipeline {
+  std::unique_ptr<StageContext> context;
+  std::unique_ptr<PipelinePlan> plan;
+};
+
 struct PipelineSession {
   // Declares the pipeline options plus `extra` (and --wait for writers), parses `args`; nullptr
   // when --help was printed. `file_section`: the INI section of `extra`'s plain-named options (see
@@ -42,6 +49,9 @@ struct PipelineSession {
   // The model `--model` names (default: the last round's), loaded; UserError when it is out of
   // range or not computed yet.
   ChosenModel chosen_model() const;
+  // This session's options with `changes` (key -> value text) applied, over its stages; its
+  // effective configuration stored in its work directory (which must differ from this one's).
+  DerivedPipeline derive(const std::map<std::string, std::string>& changes) const;
 
   po::variables_map values;
   std::vector<std::unique_ptr<Stage>> stages;
