@@ -60,6 +60,34 @@ std::vector<std::string> environment_with(const std::set<std::string>& drop,
   return env;
 }
 
+namespace {
+
+constexpr const char* kRelaunched = "JCAS_OPENMP_WAITING";  // set on the re-execution only
+std::string waiting = "libgomp's default (spinning)";
+
+}  // namespace
+
+void set_openmp_waiting(char** argv) {
+  if (const char* set_by_jcas = std::getenv(kRelaunched)) {
+    waiting = fmt::format("{} (jcas's default)", set_by_jcas);
+    unsetenv("GOMP_SPINCOUNT");
+    unsetenv(kRelaunched);
+    return;
+  }
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"})
+    if (const char* value = std::getenv(name)) {
+      waiting = fmt::format("{}={}", name, value);
+      return;
+    }
+  setenv("GOMP_SPINCOUNT", "1000", 1);
+  setenv(kRelaunched, "GOMP_SPINCOUNT=1000", 1);
+  execv("/proc/self/exe", argv);
+  unsetenv("GOMP_SPINCOUNT");  // not re-executed: this process's libgomp spins as it loaded
+  unsetenv(kRelaunched);
+}
+
+std::string openmp_waiting() { return waiting; }
+
 std::map<std::string, std::string> shared_core_environment(int processes) {
   if (processes <= 1 || std::getenv("OMP_WAIT_POLICY")) return {};
   return {{"OMP_WAIT_POLICY", "PASSIVE"}};

@@ -31,6 +31,19 @@ std::vector<std::string> environment_with(const std::set<std::string>& drop,
 // alone). Empty for one process, or when the user set OMP_WAIT_POLICY.
 std::map<std::string, std::string> shared_core_environment(int processes);
 
+// How the OpenMP threads of one jcas process wait. Unless the user set OMP_WAIT_POLICY or
+// GOMP_SPINCOUNT, jcas's default: spin 1000 rounds, then sleep (README "Several jcas processes on
+// the same cores": most of a lone run's speed, and no collapse when processes share cores).
+// libgomp reads these variables when it loads, before main, so main() calls this first: the
+// program then starts again (execv of /proc/self/exe, the same arguments) with GOMP_SPINCOUNT set,
+// and the new process takes that variable out of its environment again, so the processes it
+// starts choose for themselves. Returns when there is nothing to do (or the re-execution failed:
+// the process then runs as it is).
+void set_openmp_waiting(char** argv);
+// What this process runs with: "GOMP_SPINCOUNT=1000 (jcas's default)", "OMP_WAIT_POLICY=PASSIVE",
+// or "libgomp's default (spinning)".
+std::string openmp_waiting();
+
 // "exited with status 2", "was killed by signal 9 (Killed)".
 std::string exit_text(int status);
 // The exit status a shell would report: 128 + the signal for a killed child.

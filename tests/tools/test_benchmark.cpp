@@ -72,6 +72,10 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
                      std::to_string(pick) + R"( \|)")))
       << md;
   EXPECT_EQ(md, first.output.substr(first.output.find("# SFDA benchmark")));  // printed as written
+  // Runs started together sleep rather than spin while they wait (unless the user chose).
+  if (!std::getenv("OMP_WAIT_POLICY"))
+    EXPECT_NE(read_text(w / "benchmark" / "shift1" / "seed0" / "jcas" / "jcas.log").find("OpenMP waiting: OMP_WAIT_POLICY=PASSIVE)"),
+              std::string::npos);
   const cv::Mat png = cv::imread(plot.string());
   EXPECT_FALSE(png.empty());
   for (const char* d : {"base", "ce", "jcas"}) EXPECT_TRUE(fs::is_directory(w / "benchmark" / "shift1" / "seed0" / d)) << d;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -327,4 +328,36 @@ TEST(PipelineCli, PseudoLabelFilesKeepNamesAndFeedLabelStats) {
   ASSERT_EQ(cmp.exit_code, 0) << cmp.output;
   EXPECT_TRUE(fs::exists(d / "work" / "report" / "panels" / "panel_seq_a_frame.png")) << cmp.output;
   EXPECT_TRUE(fs::exists(d / "work" / "report" / "panels" / "panel_seq_b_frame.png")) << cmp.output;
+}
+
+// jcas's OpenMP threads spin a bounded while, then sleep (no collapse when processes share cores),
+// unless the user chose: the run log names what the process ran with. The default needs a re-execution
+// (libgomp reads the variables when it loads), which the "(jcas's default)" marker shows happened.
+TEST(PipelineCli, OpenMpWaitingIsBoundedUnlessTheUserChose) {
+  struct SavedVariable {
+    std::string name;
+    std::optional<std::string> value;
+    explicit SavedVariable(const char* n) : name(n) {
+      if (const char* v = std::getenv(n)) value = v;
+      unsetenv(n);
+    }
+    ~SavedVariable() {
+      if (value) setenv(name.c_str(), value->c_str(), 1); else unsetenv(name.c_str());
+    }
+  } policy("OMP_WAIT_POLICY"), spin("GOMP_SPINCOUNT");
+  const fs::path d = fresh_dir("openmp_waiting");
+  auto waiting = [&] {
+    auto r = run_jcas(concat({"stage", "data"}, tiny_options(d)));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string log = read_text(d / "jcas.log");
+    const auto at = log.rfind("OpenMP waiting: ");
+    // The rest of the command's header line: "<what>)".
+    return at == std::string::npos ? log : log.substr(at + 16, log.find('\n', at) - (at + 16));
+  };
+  EXPECT_EQ(waiting(), "GOMP_SPINCOUNT=1000 (jcas's default))");
+  setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+  EXPECT_EQ(waiting(), "OMP_WAIT_POLICY=ACTIVE)");
+  unsetenv("OMP_WAIT_POLICY");
+  setenv("GOMP_SPINCOUNT", "5", 1);
+  EXPECT_EQ(waiting(), "GOMP_SPINCOUNT=5)");
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapters/foundation/allocator.h"
+#include "adapters/foundation/child_process.h"
 #include "adapters/foundation/error.h"
 #include "adapters/foundation/interrupt.h"
 #include "jcas_version.h"
@@ -59,6 +60,7 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  jcas::set_openmp_waiting(argv);  // first: it may start this program again
   jcas::keep_freed_memory_for_reuse();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -5,6 +5,7 @@
 
 #include <functional>
 
+#include "adapters/foundation/child_process.h"
 #include "adapters/foundation/log.h"
 #include "jcas_version.h"
 #include "adapters/foundation/error.h"
@@ -126,8 +127,8 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
       for (const auto& a : args) line += " " + a;
       // --nproc is the launcher's (taken off the workers' arguments): the world size says what it was.
       const std::string ranks = execution.world_size() > 1 ? fmt::format(", rank 0 of {}", execution.world_size()) : "";
-      log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{})\n=== effective configuration:\n{}\n", line,
-                               JCAS_VERSION, static_cast<long>(getpid()), ranks,
+      log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{}, OpenMP waiting: {})\n=== effective configuration:\n{}\n",
+                               line, JCAS_VERSION, static_cast<long>(getpid()), ranks, openmp_waiting(),
                                bindings_ini(s->schema->bindings(), values)));
       return std::string();
     });
