@@ -44,6 +44,7 @@ struct RetrainStageOptions {
   ValSplit val;
   RetrainOptions retrain;
   int64_t seed = 0;
+  bool bfloat16 = false;
 
   RetrainStageOptions() { retrain.adabn = true; }  // [pseudo_label] adabn's default, as the pseudo-label stage's
 
@@ -56,6 +57,7 @@ struct RetrainStageOptions {
     OptionBinder p = b.section("pseudo_label");
     bind_adabn(p, &retrain.adabn);
     bind_seed(b, &seed);
+    bind_precision(b, &bfloat16);
   }
   void check() const {
     check_seed(seed);
@@ -75,6 +77,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
   bool trains(const RetrainStageOptions&) const override { return true; }
   int computation_revision(const RetrainStageOptions& o) const override { return o.retrain.adaptation().revision(); }
   void check_context(const StageContext& ctx, const RetrainStageOptions& o) const override {
+    check_precision(o.bfloat16, ctx.run().device);
     if (o.retrain.loss.affinity_impl == AffinityImpl::tiled && ctx.run().device != DeviceKind::cpu)
       throw UserError("--retrain.affinity_impl tiled runs on the CPU only; use dense with --device cuda");
     if (o.retrain.labels == TrainingLabels::truth && !split_has_labels(ctx, o.data, o.train.name))
@@ -138,6 +141,7 @@ class RetrainStage : public StageWith<RetrainStageOptions> {
     }
     TrainerOptions run;
     run.seed = static_cast<uint64_t>(o.seed);
+    run.bfloat16 = o.bfloat16;
     run.label = fmt::format("retrain[{}]", round);
     run.checkpoint = ctx.checkpoint_path({"retrain", round});
     run.checkpoint_key = fingerprint;

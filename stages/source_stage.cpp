@@ -40,6 +40,7 @@ struct SourceStageOptions {
   std::string method = "ce";  // ce, or the reference's stage 1: affinity (+ DAR) on the source labels
   ImageSize affinity_grid{16, 20};
   int64_t seed = 0;
+  bool bfloat16 = false;
 
   // The options of source training's loss: `method`'s terms at `affinity_grid`.
   JcasLossOptions loss() const {
@@ -70,6 +71,7 @@ struct SourceStageOptions {
            "are trained before adaptation)");
     s.bind("affinity_grid", &affinity_grid, "affinity grid HxW of source training (method affinity or dar)");
     bind_seed(b, &seed);
+    bind_precision(b, &bfloat16);
   }
   void check() const {
     check_seed(seed);
@@ -124,7 +126,8 @@ class SourceStage : public StageWith<SourceStageOptions> {
     return with_data_input(ctx, {});
   }
 
-  void check_context(const StageContext&, const SourceStageOptions& o) const override {
+  void check_context(const StageContext& ctx, const SourceStageOptions& o) const override {
+    check_precision(o.bfloat16, ctx.run().device);
     if (o.weights.empty() && o.torchscript.empty() && o.data.source.empty() && !o.data.synthetic())
       throw UserError("no source data to train the source model on: give --data.source, or import the source model "
                       "(--source.torchscript FILE.pt or --source.weights FILE.h5)");
@@ -185,6 +188,7 @@ class SourceStage : public StageWith<SourceStageOptions> {
         t.batch_size = o.batch_size;
         t.lr = o.lr;
         t.seed = static_cast<uint64_t>(o.seed);
+        t.bfloat16 = o.bfloat16;
         t.label = "source";
         t.checkpoint = ctx.checkpoint_path({"source", 0});
         t.checkpoint_key = fingerprint;

@@ -32,6 +32,25 @@ void bind_seed(OptionBinder& b, int64_t* seed) {
   b.bind("seed", seed, "seed of the data, initialisation and sampling");
 }
 
+void bind_precision(OptionBinder& b, bool* bfloat16) {
+  b.added_later().bind(
+      "precision",
+      "float32 | bfloat16: training's forward passes under CPU autocast to bfloat16 (convolutions and matrix "
+      "products; losses in float32): faster where the CPU has bfloat16 instructions, results not float32's "
+      "(README: Speed)",
+      [bfloat16] { return std::string(*bfloat16 ? "bfloat16" : "float32"); },
+      [bfloat16](const std::string& t) {
+        if (t != "float32" && t != "bfloat16")
+          throw UserError(fmt::format("--precision: expected float32 or bfloat16, got '{}'", t));
+        *bfloat16 = t == "bfloat16";
+      });
+}
+
+void check_precision(bool bfloat16, DeviceKind device) {
+  if (bfloat16 && device != DeviceKind::cpu)
+    throw UserError("--precision bfloat16 is LibTorch's CPU autocast: use float32 with --device cuda");
+}
+
 void check_seed(int64_t seed) {
   if (seed < 0) throw UserError(fmt::format("--seed must be >= 0, got {}", seed));
 }

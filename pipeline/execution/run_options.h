@@ -32,4 +32,12 @@ void bind_seed(OptionBinder& b, int64_t* seed);
 // UserError unless the seed is >= 0 (it becomes the unsigned seed of the generators).
 void check_seed(int64_t seed);
 
+// `precision`: float32 | bfloat16, how the training stages (source, retrain) run the network's
+// forward pass: bfloat16 = under LibTorch's CPU autocast (convolutions and matrix products in
+// bfloat16, the losses in float32; TrainerOptions::bfloat16). Bound like the seed by each stage it
+// changes; added later, so float32 keeps existing work directories valid.
+void bind_precision(OptionBinder& b, bool* bfloat16);
+// UserError for bfloat16 on a device other than the CPU.
+void check_precision(bool bfloat16, DeviceKind device);
+
 }  // namespace jcas

@@ -132,7 +132,7 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"evaluate.adapted", "true"},       {"criteria.enabled", "false"},     {"criteria.flip", "false"},
       {"criteria.split", "val"},         {"retrain.readout", "dar"},
       {"retrain.cbst_normalised", "false"}, {"model.input_norm", "imagenet"},
-      {"source.backbone_weights", "mobilenet_v2_imagenet.pt"}};
+      {"source.backbone_weights", "mobilenet_v2_imagenet.pt"}, {"precision", "bfloat16"}};
   // Options that only go with others: the base they are changed from.
   const std::map<std::string, std::map<std::string, std::string>> contexts = {
       {"source.backbone_weights", {{"model.preset", "mobilenet_v2"}, {"model.input_norm", "imagenet"}}}};

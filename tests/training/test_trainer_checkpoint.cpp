@@ -59,6 +59,7 @@ class TrainerCheckpoint : public ::testing::Test {
     o.batch_size = 2;
     o.seed = 7;
     o.optimizer = optimizer;
+    o.bfloat16 = bfloat16;
     o.checkpoint = dir.path() / "train.checkpoint.h5";
     o.checkpoint_key = key;
     int epoch = resumes_after;
@@ -78,6 +79,7 @@ class TrainerCheckpoint : public ::testing::Test {
   void expect_exact_resume();
 
   Optimizer optimizer = Optimizer::sgd;  // the optimiser's state is part of the checkpoint
+  bool bfloat16 = false;                 // TrainerOptions::bfloat16 (--precision bfloat16)
   jcas::testing::TempDir dir;
   std::unique_ptr<SegmentationDataset> images;
   torch::Tensor labels;
@@ -132,4 +134,25 @@ TEST_F(TrainerCheckpoint, ACheckpointOfOtherOptionsIsNotResumed) {
   const Run other = train("other key", 0);
   EXPECT_EQ(other.result.resumed_from, 0);
   EXPECT_EQ(other.result.epochs.size(), 3u);
+}
+
+// --precision bfloat16: the same run with the forward passes under CPU autocast. Its losses follow
+// float32's (bfloat16 keeps 8 bits of mantissa) but not exactly, so the autocast took effect; the
+// weights stay float32.
+TEST_F(TrainerCheckpoint, Bfloat16AutocastTrainsCloseToButNotExactlyAsFloat32) {
+  const Run f32 = train("float32", 0);
+  fs::remove(dir.path() / "train.checkpoint.h5");
+  bfloat16 = true;
+  const Run bf16 = train("bfloat16", 0);
+  ASSERT_EQ(bf16.result.epochs.size(), 3u);
+  for (int e = 0; e < 3; ++e) {
+    const double a = f32.result.epochs[e].loss, b = bf16.result.epochs[e].loss;
+    EXPECT_NE(a, b) << "epoch " << e + 1;
+    EXPECT_NEAR(b, a, 0.05 * std::abs(a)) << "epoch " << e + 1;
+  }
+  for (const auto& [name, t] : bf16.model) {
+    if (!t.is_floating_point()) continue;
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << name;
+    EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+  }
 }
