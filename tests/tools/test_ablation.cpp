@@ -37,10 +37,12 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
   const fs::path report = w / "ablation" / "ellipse-quick.md";
   ASSERT_TRUE(fs::exists(report));
   const std::string md = read_text(report);
+  const std::string main_table = md.substr(0, md.find("\nEach row minus Baseline (CE)"));  // the paired tables follow
+  EXPECT_NE(md.find("\nJCAS minus each row of the same seed"), std::string::npos) << md;
   for (const char* row : {"| Upper bound (CE, true target labels) |", "| Baseline (CE) |", "| + Affinity |",
                           "| + Affinity + DAR |", "| + Affinity + CALC |", "| JCAS (Affinity + DAR + CALC) |",
                           "| VolMin from the anchor estimate |", "| SparseReg |"})
-    EXPECT_EQ(occurrences(md, row), 1) << row << "\n" << md;
+    EXPECT_EQ(occurrences(main_table, row), 1) << row << "\n" << md;
   // Per-class columns of the synthetic data's classes, and the noise-rate table of every kind.
   for (const char* col : {"Dice shaft", "Dice wrist", "Dice clasper", "Jac clasper"})
     EXPECT_NE(md.find(col), std::string::npos) << col;
@@ -80,7 +82,7 @@ TEST(AblationCli, QuickRunHasEveryRowIsCachedAndRerunsOnlyWhatChanged) {
 // draw; switching back reads both from the cache.
 TEST(AblationCli, EachSeedHasItsOwnSourceModelAndNoiseDrawUnlessOnlyTheOrderVaries) {
   const fs::path w = jcas::testing::fresh_dir("ablation_seeds");
-  const std::vector<std::string> two = {"--noise", "ellipse", "--variants", "ce", "--seeds", "2",
+  const std::vector<std::string> two = {"--noise", "ellipse", "--variants", "ce,jcas", "--seeds", "2",
                                         "--retrain.epochs", "1", "--retrain.warmup_epochs", "0"};
   auto all = run_jcas(tiny(w, two, false));
   ASSERT_EQ(all.exit_code, 0) << all.output;
@@ -97,13 +99,28 @@ TEST(AblationCli, EachSeedHasItsOwnSourceModelAndNoiseDrawUnlessOnlyTheOrderVari
   EXPECT_NE(md.find("| ce | 0 | ellipse noise, rate 0.3, noise seed 1 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| ce | 1 | ellipse noise, rate 0.3, noise seed 2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("Seed s ≥ 1 is a pipeline of its own"), std::string::npos) << md;
+  // Paired per seed: JCAS minus CE is the mean of the two seeds' differences in the Runs table.
+  auto run_dice = [&](const std::string& variant, int seed) {
+    std::smatch m;
+    const std::regex row("\\| " + variant + " \\| " + std::to_string(seed) + " \\| [^|]+ \\| (\\d+\\.\\d\\d) \\|");
+    EXPECT_TRUE(std::regex_search(md, m, row)) << variant << " " << seed << "\n" << md;
+    return m.empty() ? 0.0 : std::stod(m[1]);
+  };
+  const double mean = (run_dice("jcas", 0) - run_dice("ce", 0) + run_dice("jcas", 1) - run_dice("ce", 1)) / 2;
+  const std::string against_ce = md.substr(md.find("Each row minus Baseline (CE) of the same seed"));
+  std::smatch paired;
+  ASSERT_TRUE(std::regex_search(against_ce, paired,
+                                std::regex(R"(\| JCAS \(Affinity \+ DAR \+ CALC\) \| ([+-]\d+\.\d\d) \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] boot \[[^\]]+\], [012]/2 above \|)")))
+      << against_ce;
+  EXPECT_NEAR(std::stod(paired[1]), mean, 0.0101);
+  EXPECT_NE(md.find("JCAS minus each row of the same seed"), std::string::npos) << md;
 
   std::vector<std::string> order_only = two;
   order_only.insert(order_only.end(), {"--seed-varies", "order", "--out", (w / "order.md").string()});
   auto order = run_jcas(tiny(w, order_only, false));
   ASSERT_EQ(order.exit_code, 0) << order.output;
   EXPECT_NE(order.output.find("skip ellipse/ce seed 0 (cached"), std::string::npos) << order.output;
-  EXPECT_EQ(occurrences(order.output, "/2] run  ellipse/ce seed 1"), 1) << order.output;
+  EXPECT_EQ(occurrences(order.output, "/4] run  ellipse/ce seed 1"), 1) << order.output;
   EXPECT_TRUE(fs::exists(w / "ablation" / "ellipse" / "ce-seed1.h5"));
   const std::string shared = read_text(w / "order.md");
   EXPECT_NE(shared.find("| ce | 1 | ellipse noise, rate 0.3, noise seed 1 |"), std::string::npos) << shared;
@@ -111,7 +128,7 @@ TEST(AblationCli, EachSeedHasItsOwnSourceModelAndNoiseDrawUnlessOnlyTheOrderVari
 
   auto again = run_jcas(tiny(w, two, false));
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_EQ(occurrences(again.output, "(cached: test mDice"), 2) << again.output;
+  EXPECT_EQ(occurrences(again.output, "(cached: test mDice"), 4) << again.output;
 }
 
 TEST(AblationCli, BadOptionsAreUserErrors) {

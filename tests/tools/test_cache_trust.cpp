@@ -168,19 +168,24 @@ TEST(CacheTrust, OneWriterPerWorkDirectory) {
   // Readers work meanwhile.
   auto status = run_jcas(concat({"status"}, opts(d)));
   EXPECT_EQ(status.exit_code, 0) << status.output;
-  // A run that waits completes after the holder, finding everything cached.
+  // A run that waits completes after the holder, finding everything cached. The holder is stopped
+  // (SIGSTOP) until the waiting run says that it waits, so the lock is held when that run starts
+  // however long starting takes.
   int status_a = 0;
-  const bool a_running = waitpid(a, &status_a, WNOHANG) == 0;
-  auto waiting = run_jcas(concat({"run", "--wait"}, opts(d)));
-  EXPECT_EQ(waiting.exit_code, 0) << waiting.output;
+  const bool a_running = waitpid(a, &status_a, WNOHANG) == 0 && kill(a, SIGSTOP) == 0;
+  const fs::path log_waiting = fs::path(d.string() + ".waiting.log");
+  const int waiting = spawn_jcas(concat({"run", "--wait"}, opts(d)), log_waiting.string());
   if (a_running) {
-    EXPECT_NE(waiting.output.find("waiting"), std::string::npos) << waiting.output;
+    EXPECT_TRUE(wait_for([&] { return read_text(log_waiting).find(": waiting") != std::string::npos; }))
+        << read_text(log_waiting);
+    kill(a, SIGCONT);
     EXPECT_EQ(wait_jcas(a), 0) << read_text(log_a);
   } else {
     std::printf("the first run finished before the waiting run started\n");
     EXPECT_TRUE(WIFEXITED(status_a) && WEXITSTATUS(status_a) == 0) << read_text(log_a);
   }
-  EXPECT_TRUE(ran(waiting.output).empty()) << waiting.output;
+  EXPECT_EQ(wait_jcas(waiting), 0) << read_text(log_waiting);
+  EXPECT_TRUE(ran(read_text(log_waiting)).empty()) << read_text(log_waiting);
   expect_same_figures(d, reference);  // as if it had run alone
   // The run log: the command line and the effective configuration, then dated lines.
   const std::string log = read_text(d / "jcas.log");

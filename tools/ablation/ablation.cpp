@@ -422,6 +422,46 @@ std::vector<NoiseRateRow> Ablation::noise_rates() {
   return rows;
 }
 
+// Every run of a seed starts from that seed's source model (and, with seed_varies = all, its labels),
+// so rows are compared seed by seed: each row against CE, and JCAS against each row.
+std::string Ablation::paired_tables(const std::vector<AblationRun>& runs, int seeds) const {
+  const std::string ce = "ce", jcas = "jcas";
+  std::map<std::string, std::vector<double>> dice, jac;  // by variant: per seed, NaN where not run
+  for (const auto& r : runs) {
+    for (auto* m : {&dice, &jac})
+      if (!m->count(r.variant)) (*m)[r.variant].assign(static_cast<size_t>(seeds), NAN);
+    dice[r.variant][static_cast<size_t>(r.seed)] = r.mean_dice;
+    jac[r.variant][static_cast<size_t>(r.seed)] = r.mean_jaccard;
+  }
+  auto table = [&](const std::string& title, auto difference) {
+    std::string t = "\n" + title +
+                    " (percentage points; mean over seeds [95 % t-interval] boot [95 % percentile bootstrap "
+                    "interval], seeds above):\n\n| Method | mDice | mJac |\n|---|---|---|\n";
+    int rows = 0;
+    for (const auto& v : o_.variants) {
+      const std::string row = dice.count(v) ? difference(v) : std::string();  // empty: the row compared with
+      if (row.empty()) continue;
+      t += row;
+      ++rows;
+    }
+    return rows ? t : std::string();
+  };
+  std::string md;
+  if (dice.count(ce))
+    md += table("Each row minus Baseline (CE) of the same seed, in test", [&](const std::string& v) {
+      if (v == ce) return std::string();
+      return fmt::format("| {} | {} | {} |\n", ablation_variant_title(v), pct(paired_difference(dice[v], dice[ce])),
+                         pct(paired_difference(jac[v], jac[ce])));
+    });
+  if (dice.count(jcas))
+    md += table("JCAS minus each row of the same seed, in test", [&](const std::string& v) {
+      if (v == jcas) return std::string();
+      return fmt::format("| {} | {} | {} |\n", ablation_variant_title(v), pct(paired_difference(dice[jcas], dice[v])),
+                         pct(paired_difference(jac[jcas], jac[v])));
+    });
+  return md;
+}
+
 std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::vector<NoiseRateRow>& rates,
                                double wall_seconds) const {
   const auto& ctx = plan(0).context();
@@ -438,7 +478,8 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
                                !own_pipelines ? "" : drawn ? " (seed 0's; each seed its own source model and draw)"
                                                            : " (each seed its own source model)",
                                o_.quick ? " (quick)" : "");
-  md += own_pipelines
+  if (max_seed > 1)
+    md += own_pipelines
             ? fmt::format("Seed s ≥ 1 is a pipeline of its own (the pipeline seed + s, in `ablation/seed<s>/`): its own "
                           "{}source model and pseudo labels{}, and its own sample order; seed 0 is the work "
                           "directory's pipeline.\n\n",
@@ -484,6 +525,7 @@ std::string Ablation::markdown(const std::vector<AblationRun>& runs, const std::
     row += fmt::format(" {} |", rs.size());
     md += row + "\n";
   }
+  md += paired_tables(runs, max_seed);
 
   const bool estimate = c.retrain.ntm_init == NtmInit::estimate;
   md += fmt::format(

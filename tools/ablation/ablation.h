@@ -124,6 +124,8 @@ class Ablation {
   // those runs stale.
   AblationTrainOptions run_options(const std::string& variant) const;
   CachedJob job(const std::string& variant, int seed);
+  // The report's paired per-seed comparisons (against CE, and JCAS against each row).
+  std::string paired_tables(const std::vector<AblationRun>& runs, int seeds) const;
   Metrics train_one(const std::string& variant, int seed, const std::string& fingerprint, H5Writer& out);
 
   const PlannedStage& pseudo_labels(int seed) const;
