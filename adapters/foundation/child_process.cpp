@@ -17,6 +17,14 @@ extern char** environ;
 namespace jcas {
 namespace {
 
+// This program's file. Executed by this path rather than /proc/self/exe, a process keeps its name
+// (`ps`, `top`, `pkill jcas` read the name of the file executed). Empty when unreadable.
+std::string own_executable() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  return n > 0 ? std::string(path, static_cast<size_t>(n)) : std::string();
+}
+
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> p;
   for (auto& s : strings) p.push_back(s.data());
@@ -31,6 +39,8 @@ pid_t start_self(const std::vector<std::string>& argv, const std::vector<std::st
   // Everything the child needs is built before fork(): between fork and exec only system calls run.
   std::vector<std::string> argv_copy = argv, env_copy = env;
   auto argp = pointers(argv_copy), envp = pointers(env_copy);
+  const std::string self = own_executable();
+  const char* program = self.empty() ? "/proc/self/exe" : self.c_str();
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw UserError(fmt::format("cannot start {}: {}", what, std::strerror(errno)));
@@ -42,7 +52,7 @@ pid_t start_self(const std::vector<std::string>& argv, const std::vector<std::st
       dup2(options.output_fd, STDOUT_FILENO);
       dup2(options.output_fd, STDERR_FILENO);
     }
-    execve("/proc/self/exe", argp.data(), envp.data());
+    execve(program, argp.data(), envp.data());
     _exit(127);
   }
   return pid;
@@ -81,7 +91,8 @@ void set_openmp_waiting(char** argv) {
     }
   setenv("GOMP_SPINCOUNT", "1000", 1);
   setenv(kRelaunched, "GOMP_SPINCOUNT=1000", 1);
-  execv("/proc/self/exe", argv);
+  const std::string self = own_executable();
+  if (!self.empty()) execv(self.c_str(), argv);
   unsetenv("GOMP_SPINCOUNT");  // not re-executed: this process's libgomp spins as it loaded
   unsetenv(kRelaunched);
 }

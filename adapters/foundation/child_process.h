@@ -15,9 +15,9 @@ struct ChildOptions {
   bool own_process_group = false;  // a terminal's Ctrl-C reaches this process only, which forwards it
 };
 
-// Starts /proc/self/exe with `argv` (argv[0] included) and `env`. The child gets SIGTERM when this
-// process dies, however it dies (PR_SET_PDEATHSIG): no child outlives its launcher. UserError
-// naming `what` when it cannot start.
+// Starts this program (its own file, so the child keeps its name) with `argv` (argv[0] included)
+// and `env`. The child gets SIGTERM when this process dies, however it dies (PR_SET_PDEATHSIG): no
+// child outlives its launcher. UserError naming `what` when it cannot start.
 pid_t start_self(const std::vector<std::string>& argv, const std::vector<std::string>& env, const ChildOptions& options,
                  const std::string& what);
 
@@ -35,7 +35,7 @@ std::map<std::string, std::string> shared_core_environment(int processes);
 // GOMP_SPINCOUNT, jcas's default: spin 1000 rounds, then sleep (README "Several jcas processes on
 // the same cores": most of a lone run's speed, and no collapse when processes share cores).
 // libgomp reads these variables when it loads, before main, so main() calls this first: the
-// program then starts again (execv of /proc/self/exe, the same arguments) with GOMP_SPINCOUNT set,
+// program then starts again (execv of its own file, the same arguments) with GOMP_SPINCOUNT set,
 // and the new process takes that variable out of its environment again, so the processes it
 // starts choose for themselves. Returns when there is nothing to do (or the re-execution failed:
 // the process then runs as it is).

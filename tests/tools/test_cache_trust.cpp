@@ -162,6 +162,8 @@ TEST(CacheTrust, OneWriterPerWorkDirectory) {
   int a = spawn_jcas(concat({"run"}, opts(d)), log_a.string());
   // Once the lock names its holder, a second run refuses at once, naming it.
   ASSERT_TRUE(wait_for([&] { return !read_text(d / ".jcas" / "lock").empty(); }));
+  // Started again for its OpenMP settings, it keeps its name (what `ps` shows, `pkill jcas` matches).
+  EXPECT_EQ(read_text(fs::path("/proc") / std::to_string(a) / "comm"), "jcas\n");
   auto b = run_jcas(concat({"run"}, opts(d)));
   EXPECT_EQ(b.exit_code, 2) << b.output;
   EXPECT_NE(b.output.find("in use by jcas process " + std::to_string(a)), std::string::npos) << b.output;
