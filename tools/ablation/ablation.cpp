@@ -82,6 +82,10 @@ void AblationOptions::bind(OptionBinder& b) {
          "sample order and flips only (one source model and noise draw for every seed)");
 }
 
+double AblationOptions::rate_of(const std::string& kind) const {
+  return kind == "ellipse" ? ellipse_rate : kind == "symmetric" ? symmetric_rate : asymmetric_rate;
+}
+
 void AblationOptions::check() const {
   const auto& kinds = ablation_noise_names();
   if (std::find(kinds.begin(), kinds.end(), noise) == kinds.end())
@@ -174,7 +178,7 @@ std::string Ablation::labels_description(const std::string& noise, int seed) con
     return o_.seed_varies == "all" && seed > 0
                ? fmt::format("pseudo labels of seed {}'s source model (its pseudo_label[0])", seed)
                : "pseudo labels of the source model (pseudo_label[0])";
-  const double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
+  const double rate = o_.rate_of(noise);
   return fmt::format("{} noise, rate {}{}, noise seed {}", noise, rate,
                      noise == "ellipse" ? std::string() : " per " + o_.unit, noise_seed_of(seed));
 }
@@ -223,7 +227,7 @@ Ablation::Labels Ablation::training_labels(const std::string& noise, int seed) {
   no.unit = parse_noise_unit(o_.unit);
   if (noise != "clean" && noise != "sfda") {
     no.kind = parse_noise_kind(noise);
-    no.rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
+    no.rate = o_.rate_of(noise);
   }
   LabelNoiseStats stats(k);
   std::vector<torch::Tensor> maps;
@@ -282,7 +286,7 @@ CachedJob Ablation::job(const std::string& variant, int seed) {
   // The run's own settings, recorded with the pipeline options it trains with.
   nlohmann::json own = {{"variant", variant}, {"seed", std::to_string(seed)}, {"noise", noise}};
   if (noise != "clean" && noise != "sfda") {
-    double rate = noise == "ellipse" ? o_.ellipse_rate : noise == "symmetric" ? o_.symmetric_rate : o_.asymmetric_rate;
+    double rate = o_.rate_of(noise);
     own["rate"] = fmt::format("{}", rate);
     own["noise_seed"] = std::to_string(noise_seed_of(seed));
     if (noise != "ellipse") own["unit"] = o_.unit;

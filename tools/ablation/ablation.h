@@ -50,6 +50,7 @@ struct AblationOptions {
   // Plain keys (`--ellipse-rate`, `[ablation] ellipse_rate`); `quick` is a switch of the command.
   void bind(OptionBinder& b);
   void check() const;  // UserError naming the first bad option
+  double rate_of(const std::string& kind) const;  // the rate of a synthetic noise kind
 };
 
 // One (variant, seed) run: test scores in [0, 1] per foreground class (index c-1 = class c).
