@@ -61,6 +61,27 @@ struct EvaluateAdaptedOptions {
   std::string why_off() const { return adapted ? "" : "--evaluate.adapted is false"; }
 };
 
+// Scoring on the target's labelled val split, for choices made with labels (`jcas benchmark --tune`
+// picks each method's configuration by it): an oracle an SFDA user does not have, kept apart from test.
+struct EvaluateValOptions {
+  static constexpr const char* kWhat = "val";
+  static constexpr const char* kDice = metric::val_mdice;
+  static constexpr const char* kJaccard = metric::val_mjac;
+  DataOptions data;
+  ValSplit val;
+  bool on = false;
+  void bind(OptionBinder& b) {
+    OptionBinder d = b.section("data");
+    data.bind(d);
+    val.bind(d);
+    b.section("evaluate").added_later().bind(
+        "val", &on, "also score every model on the labelled target val split (--data.val_split; for choices made with labels)");
+  }
+  void check() const { val.check(); }
+  const std::string& split() const { return val.name; }
+  std::string why_off() const { return on ? "" : "--evaluate.val is false"; }
+};
+
 // Scores the source model (once) or the model of round r+1 (per round) on the options' split,
 // recorded as the options' kDice and kJaccard.
 template <class Options>
@@ -114,6 +135,15 @@ std::unique_ptr<Stage> make_evaluate_adapted_source_stage() {
 std::unique_ptr<Stage> make_evaluate_adapted_stage() {
   return std::make_unique<EvaluateStage<EvaluateAdaptedOptions>>(
       "evaluate_adapted", false, "score the model of round r+1 on the target split it adapted on (--evaluate.adapted)");
+}
+
+std::unique_ptr<Stage> make_evaluate_val_source_stage() {
+  return std::make_unique<EvaluateStage<EvaluateValOptions>>(
+      "evaluate_val_source", true, "score the source model on the target val split (--evaluate.val)");
+}
+std::unique_ptr<Stage> make_evaluate_val_stage() {
+  return std::make_unique<EvaluateStage<EvaluateValOptions>>(
+      "evaluate_val", false, "score the model of round r+1 on the target val split (--evaluate.val)");
 }
 
 }  // namespace jcas

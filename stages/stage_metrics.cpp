@@ -10,6 +10,7 @@ std::vector<std::pair<std::string, std::string>> status_columns() {
   return {{mean_confidence, "confidence"},   {mean_entropy, "entropy"},  {changed_pixels, "changed"},
           {class_noise_rate, "class noise"}, {affinity_noise_rate, "aff. noise"}, {estimation_error, "T_C err"},
           {test_mjac, "test mJac"},          {test_mdice, "test mDice"}, {adapted_mjac, "adapt. mJac"},
+          {val_mjac, "val mJac"},
           {criterion(kDefaultCriterion), "flip agr."}, {final_loss, "loss"}};
 }
 

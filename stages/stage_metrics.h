@@ -13,6 +13,9 @@ inline constexpr char test_mjac[] = "test_mjac";
 // evaluate_adapted_source, evaluate_adapted[r]: the split adapted on (transductive).
 inline constexpr char adapted_mdice[] = "adapted_mdice";
 inline constexpr char adapted_mjac[] = "adapted_mjac";
+// evaluate_val_source, evaluate_val[r]: the labelled val split (choices made with labels).
+inline constexpr char val_mdice[] = "val_mdice";
+inline constexpr char val_mjac[] = "val_mjac";
 // pseudo_label[r]: label-free figures, and the noise of the labels where the truth is known.
 inline constexpr char mean_confidence[] = "mean_confidence";
 inline constexpr char mean_entropy[] = "mean_entropy";

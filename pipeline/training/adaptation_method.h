@@ -27,6 +27,15 @@ struct MethodSettings {
   void check() const;
 };
 
+// What `jcas benchmark --tune` tries of a method: its main knob (a pipeline option's key) at
+// kTuningBudget values, its default among them, so every method gets the same number of
+// configurations. An empty key: the method has no knob (AdaBN), one configuration.
+struct TuningKnob {
+  std::string key;
+  std::vector<std::string> values;
+};
+inline constexpr int kTuningBudget = 3;
+
 // The columns of the paper's ablation table (affinity, DAR, CALC) a method switches on.
 struct JcasComponents {
   bool affinity = false, dar = false, calc = false;
@@ -65,6 +74,8 @@ class AdaptationMethod {
   virtual bool reads_labels() const { return true; }
   // Which pseudo-label pixels it trains on.
   virtual LabelFilter label_filter() const { return LabelFilter::none; }
+  // Its main knob for an equal tuning budget (none unless it overrides this).
+  virtual TuningKnob tuning_knob() const { return {}; }
   // How its models are read out: softmax unless it overrides this.
   virtual InferenceMode readout(const JcasLossOptions& options) const { return InferenceMode::of(options, false); }
 

@@ -7,6 +7,7 @@
 #include "adapters/foundation/options.h"
 #include "pipeline/runner/option_schema.h"
 #include "pipeline/runner/pipeline_plan.h"
+#include "pipeline/training/adaptation_registry.h"
 #include "stages/pipeline_stages.h"
 
 using namespace jcas;
@@ -129,7 +130,7 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
       {"data.label_ext", "bmp"},          {"retrain.labels", "truth"},       {"retrain.freeze", "bn_affine,early"},
       {"retrain.ntm_lr_tied", "false"},   {"pseudo_label.adabn", "false"},    {"model.embedding", "separate"},
       {"source.method", "dar"},           {"retrain.cbst_portion", "0.3"},   {"retrain.dar_complement", "affinity"},
-      {"evaluate.adapted", "true"},       {"criteria.enabled", "false"},     {"criteria.flip", "false"},
+      {"evaluate.adapted", "true"},       {"evaluate.val", "true"},          {"criteria.enabled", "false"},     {"criteria.flip", "false"},
       {"criteria.split", "val"},         {"retrain.readout", "dar"},
       {"retrain.cbst_normalised", "false"}, {"model.input_norm", "imagenet"},
       {"source.backbone_weights", "mobilenet_v2_imagenet.pt"}, {"precision", "bfloat16"}};
@@ -161,4 +162,34 @@ TEST(PipelinePlan, EveryStageOptionReachesAFingerprint) {
     ++checked;
   }
   EXPECT_GT(checked, 30);
+}
+
+// `jcas benchmark --tune` gives every method the same budget: each knob a pipeline option, at
+// kTuningBudget values that the option accepts, the method's default among them (so the run the
+// benchmark's main tables show is one of the configurations tuned).
+TEST(AdaptationMethods, EveryTuningKnobIsAnOptionAtTheBudgetWithItsDefault) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  int with_knob = 0;
+  for (const auto& m : adaptation_methods()) {
+    const TuningKnob knob = m->tuning_knob();
+    if (knob.key.empty()) continue;
+    ++with_knob;
+    ASSERT_EQ(knob.values.size(), static_cast<size_t>(kTuningBudget)) << m->name();
+    const auto b = std::find_if(schema.bindings().begin(), schema.bindings().end(),
+                                [&](const OptionBinding& x) { return x.key == knob.key; });
+    ASSERT_NE(b, schema.bindings().end()) << m->name() << ": " << knob.key;
+    const std::string own = schema.defaults({{knob.key, b->default_text}}).all().at(knob.key);
+    bool has_default = false;
+    std::set<std::string> distinct;
+    for (const auto& v : knob.values) {
+      const OptionValues values = schema.defaults({{knob.key, v}});  // a text the option refuses throws
+      distinct.insert(values.all().at(knob.key));
+      has_default |= values.all().at(knob.key) == own;
+    }
+    EXPECT_TRUE(has_default) << m->name() << ": " << knob.key << " default " << b->default_text;
+    EXPECT_EQ(distinct.size(), knob.values.size()) << m->name();
+  }
+  // Every method has one but AdaBN (no hyperparameter) and SparseReg (its temperature is not an option).
+  EXPECT_EQ(with_knob, static_cast<int>(adaptation_methods().size()) - 2);
 }

@@ -1,5 +1,6 @@
 // `jcas benchmark --quick` end to end on tiny data: the report and plot, the cache on a second
 // invocation, an unknown method, a failing run.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -100,6 +101,52 @@ TEST(BenchmarkCli, QuickRunWritesReportAndPlotThenComesFromTheCache) {
     return t.substr(0, t.find("Test mJac (%) of each seed"));
   };
   EXPECT_EQ(strip_times(tables(md)), strip_times(tables(read_text(report))));
+}
+
+// --tune: CE at each of its learning rates (its pipeline value the main run, the two others
+// variants in their own work directories), every model scored on val; the configuration chosen
+// by val mDice and the one chosen by the label-free criterion, each with its own test score.
+TEST(BenchmarkCli, TuneRunsEachMethodAtEveryValueOfItsKnobAndChoosesByValAndWithoutLabels) {
+  const fs::path w = jcas::testing::fresh_dir("benchmark_tune");
+  auto r = run_jcas(tiny(w, {"--tune", "true", "--methods", "source,adabn,ce", "--jobs", "2"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path seed0 = w / "benchmark" / "shift1" / "seed0";
+  EXPECT_EQ(occurrences(r.output, "] done "), 5) << r.output;  // source, adabn, ce at 3 learning rates
+  const std::vector<std::pair<std::string, std::string>> configs = {
+      {"ce@lr=0.0025", "0.0025"}, {"ce", "0.005"}, {"ce@lr=0.01", "0.01"}};
+  std::string best_val_lr, best_lf_lr;
+  double best_val = -1, best_lf = -1e9, val_test = 0, lf_test = 0;
+  const std::string criterion = std::string("lf_") + jcas::kDefaultCriterion;
+  for (const auto& [dir, lr] : configs) {
+    const std::string log = read_text(seed0 / dir / "benchmark.log");
+    const std::string command = log.substr(0, log.find('\n'));
+    EXPECT_NE(command.find("--evaluate.val true"), std::string::npos) << command;
+    EXPECT_EQ(command.find("--retrain.lr") != std::string::npos, dir != "ce") << command;
+    EXPECT_NE(read_text(seed0 / dir / "config.ini").find("lr = " + lr), std::string::npos) << dir;
+    const double val = metric_of(seed0 / dir / "round-0" / "evaluate_val.h5", "val_mdice");
+    const double lf = metric_of(seed0 / dir / "round-0" / "criteria.h5", criterion);
+    const double test = metric_of(seed0 / dir / "round-0" / "evaluate.h5", "test_mdice");
+    if (val > best_val) best_val = val, best_val_lr = lr, val_test = test;
+    if (lf > best_lf) best_lf = lf, best_lf_lr = lr, lf_test = test;
+  }
+  EXPECT_TRUE(fs::exists(seed0 / "base" / "round-0" / "evaluate_val_source.h5"));
+  const std::string md = read_text(w / "benchmark" / "report.md");
+  // The main tables show each method once (its pipeline configuration).
+  const std::string test_tables = md.substr(0, md.find("### Choosing the model without labels"));
+  EXPECT_EQ(occurrences(test_tables, "| ce ("), 1) << md;
+  ASSERT_NE(md.find("### Equal tuning budget"), std::string::npos) << md;
+  const std::string tuning = md.substr(md.find("### Equal tuning budget"));
+  EXPECT_NE(tuning.find("| adabn | (none) | 1 |"), std::string::npos) << tuning;
+  const std::string row = fmt::format("| ce | retrain.lr | 3 | {} | {:.2f} | {} | {:.2f} | 0.005 |", best_val_lr,
+                                      100 * val_test, best_lf_lr, 100 * lf_test);
+  EXPECT_NE(tuning.find(row), std::string::npos) << row << "\n" << tuning;
+  for (const char* c : {"| ce | lr=0.0025 |", "| ce | lr=0.005 |", "| ce | lr=0.01 |"})
+    EXPECT_EQ(occurrences(tuning, c), 1) << c << "\n" << tuning;
+  EXPECT_EQ(occurrences(tuning, "Paired differences in test, each method as chosen by val, mDice"), 1) << tuning;
+  // Again: everything from the cache.
+  auto again = run_jcas(tiny(w, {"--tune", "true", "--methods", "source,adabn,ce"}));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(occurrences(again.output, "cached: no stage ran"), 5) << again.output;
 }
 
 TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {

@@ -111,7 +111,22 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
   tmp.commit();
 }
 
+// Two texts of one option's value: equal as numbers where both are ("0.10" and "0.1"), else as text.
+bool same_value(const std::string& a, const std::string& b) {
+  char *ea = nullptr, *eb = nullptr;
+  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
+  if (!a.empty() && !b.empty() && *ea == 0 && *eb == 0) return x == y;
+  return a == b;
+}
+
+// The last part of an option's key: "affinity_weight" of "retrain.affinity_weight".
+std::string short_key(const std::string& key) { return key.substr(key.rfind('.') + 1); }
+
 }  // namespace
+
+std::string BenchmarkRun::name() const {
+  return variant ? fmt::format("{}@{}={}", method, short_key(knob), value) : method;
+}
 
 std::vector<std::string> benchmark_default_methods() {
   return {reference_row::source, "adabn", "tent", "ce", "ce_prior", "cbst", "dpl", "volmin", "jcas", "jcas_dpl",
@@ -156,6 +171,10 @@ void BenchmarkOptions::bind(OptionBinder& b) {
   b.bind("transductive", &transductive,
          "also score every model on the target split it adapted on, as test-time adaptation papers score "
          "(--evaluate.adapted; needs that split's labels)");
+  b.bind("tune",  &tune,
+         "an equal tuning budget: every method also at each value of its main knob (the same number for every "
+         "method; README: Equal tuning budget), every model scored on the target val split too, and the "
+         "configuration chosen by val labels and by the label-free criterion reported side by side");
   b.bind("out", &out, "Markdown report (empty: WORKDIR/benchmark/report.md; the plot is written beside it as .png)");
 }
 
@@ -198,7 +217,29 @@ Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::m
         r.seed = seed;
         r.method = m;
         r.dir = m == reference_row::source ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
+        const TuningKnob knob = o_.tune && m != reference_row::source && m != reference_row::upper_bound
+                                    ? adaptation_method(m).tuning_knob()
+                                    : TuningKnob{};
+        if (knob.key.empty()) {
+          runs_.push_back(r);
+          continue;
+        }
+        // The pipeline's own value is the main run; the knob's other values are variants.
+        const auto own = setup_.option_values.find(knob.key);
+        if (own == setup_.option_values.end())
+          throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", m, knob.key));
+        r.knob = knob.key;
+        r.value = own->second;
+        for (const auto& v : knob.values) r.candidate |= same_value(v, own->second);
         runs_.push_back(r);
+        for (const auto& v : knob.values) {
+          if (same_value(v, own->second)) continue;
+          BenchmarkRun t = r;
+          t.value = v;
+          t.variant = t.candidate = true;
+          t.dir = r.dir.parent_path() / t.name();
+          runs_.push_back(t);
+        }
       }
   std::string id = setup_.command_line;
   for (const char* v : {"MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"})
@@ -212,7 +253,7 @@ fs::path Benchmark::base_dir(double shift, int seed) const {
 }
 
 fs::path Benchmark::result_json(const BenchmarkRun& run) const {
-  return base_dir(run.shift, run.seed).parent_path() / (run.method + ".result.json");
+  return base_dir(run.shift, run.seed).parent_path() / (run.name() + ".result.json");
 }
 
 fs::path Benchmark::report_path() const { return o_.out.empty() ? root() / "report.md" : fs::path(o_.out); }
@@ -238,6 +279,7 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
   if (!run) {
     a = {"stage", "evaluate_source", "--ensure", "--workdir", base_dir(shift, seed).string()};
     if (o_.transductive) a.insert(a.begin() + 2, "evaluate_adapted_source");
+    if (o_.tune) a.insert(a.begin() + 2, "evaluate_val_source");
     if (setup_.world_size > 1) a.push_back("--wait");  // another rank may be making the same base
   } else {
     a = {"run", "--workdir", run->dir.string()};
@@ -247,9 +289,11 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
     } else {
       a.insert(a.end(), {"--retrain.method", run->method});
     }
+    if (run->variant) a.insert(a.end(), {"--" + run->knob, run->value}), replaced.insert(run->knob);
   }
   a.insert(a.end(), {"--seed", std::to_string(seed), "--synth.shift", benchmark_shift_text(shift)});
   if (o_.transductive) a.insert(a.end(), {"--evaluate.adapted", "true"}), replaced.insert("evaluate.adapted");
+  if (o_.tune) a.insert(a.end(), {"--evaluate.val", "true"}), replaced.insert("evaluate.val");
   // "{seed}" in a value gives each seed its own file (e.g. --source.torchscript model_s{seed}.pt).
   for (const auto& [key, tokens] : setup_.passthrough)
     if (!replaced.count(key))
@@ -274,6 +318,8 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
                                                                   {metric::test_mdice, &run.mdice},
                                                                   {metric::adapted_mjac, &run.adapted_mjac},
                                                                   {metric::adapted_mdice, &run.adapted_mdice},
+                                                                  {metric::val_mjac, &run.val_mjac},
+                                                                  {metric::val_mdice, &run.val_mdice},
                                                                   {metric::criterion(kDefaultCriterion), &run.criterion}};
   for (const auto& [key, values] : scores) values->assign(setup_.rounds + 1, NAN);
   auto read = [&](const StageKey& stage, int column) {
@@ -285,6 +331,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   };
   read({"evaluate_source", 0}, 0);
   read({"evaluate_adapted_source", 0}, 0);
+  read({"evaluate_val_source", 0}, 0);
   read({"criteria_source", 0}, 0);
   // What adapting took, whenever it ran: the recorded times of the round stages other than the
   // evaluations (the source model and its scores are the base's, shared by every method).
@@ -310,6 +357,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
     } else {
       read({"evaluate", r - 1}, r);
       read({"evaluate_adapted", r - 1}, r);
+      read({"evaluate_val", r - 1}, r);
       read({"criteria", r - 1}, r);
     }
   }
@@ -320,13 +368,13 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
   run.stages_run = stages_run;
   read_scores(run);
   run.done = true;
-  nlohmann::json j = {{"token", token_},     {"method", run.method},  {"shift", run.shift},
+  nlohmann::json j = {{"token", token_},     {"method", run.name()},  {"shift", run.shift},
                       {"seed", run.seed},     {"seconds", seconds},    {"stages_run", stages_run},
                       {"rank", setup_.rank}};
   write_text_file(result_json(run), j.dump() + "\n");
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
-  log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.method,
+  log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.name(),
             benchmark_shift_text(run.shift), run.seed, pct(run.mjac[0]), fmt::join(jac, ", "), format_duration(seconds),
             stages_run == 0 ? ", cached: no stage ran" : stages_run > 0 ? fmt::format(", {} stage(s) run", stages_run) : "");
 }
@@ -392,7 +440,7 @@ void Benchmark::run_mine() {
     ::close(fd);
     t.pid = pid;
     t.start = std::chrono::steady_clock::now();
-    log::debug("started {} (pid {}): jcas {}", t.base ? t.what() : runs_[t.run].method + " " + t.what(),
+    log::debug("started {} (pid {}): jcas {}", t.base ? t.what() : runs_[t.run].name() + " " + t.what(),
                static_cast<long>(pid), fmt::join(args, " "));
   };
 
@@ -424,7 +472,7 @@ void Benchmark::run_mine() {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t.start).count();
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       if (!ok) {
-        const std::string name = t.base ? t.what() : runs_[t.run].method + " " + t.what();
+        const std::string name = t.base ? t.what() : runs_[t.run].name() + " " + t.what();
         const std::string msg = fmt::format("{} {}; see {}", name, exit_text(status), t.log.string());
         if (!interrupt_requested()) log::write(log::Level::quiet, "failed: " + msg);
         if (!failure) failure = msg;
@@ -546,7 +594,7 @@ std::string Benchmark::markdown(double wall_seconds) const {
       for (int s = 0; s < o_.seeds; ++s) {
         const BenchmarkRun* run = nullptr;
         for (const auto& r : runs_)
-          if (r.method == m && r.shift == shift && r.seed == s && r.done) run = &r;
+          if (r.method == m && r.shift == shift && r.seed == s && r.done && !r.variant) run = &r;
         if (!run) {
           md += " – |";
           continue;
@@ -557,19 +605,119 @@ std::string Benchmark::markdown(double wall_seconds) const {
       }
       md += "\n";
     }
-    md += "\n" + paired_tables(shift, "test", &BenchmarkRun::mdice, &BenchmarkRun::mjac);
+    md += "\n" + paired_tables("test", &BenchmarkRun::mdice, &BenchmarkRun::mjac, main_runs(shift));
     md += label_free_table(shift);
     bool transductive = false;
     for (const auto& r : runs_)
       if (r.shift == shift && r.done)
         transductive |= std::any_of(r.adapted_mjac.begin(), r.adapted_mjac.end(), [](double x) { return std::isfinite(x); });
-    if (!transductive) continue;
-    md += "### Transductive: the split adapted on\n\nThe same models scored on the target split the rounds adapted on "
-          "(its labels are read only to score; `upper_bound` trained on them, so its row is a fit, not a bound). "
-          "mDice / mJac (%), mean ± sd over seeds.\n\n" +
-          spread_table(shift, &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac) + "\n" +
-          paired_tables(shift, "adapted-split", &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac);
+    if (transductive)
+      md += "### Transductive: the split adapted on\n\nThe same models scored on the target split the rounds adapted "
+            "on (its labels are read only to score; `upper_bound` trained on them, so its row is a fit, not a bound). "
+            "mDice / mJac (%), mean ± sd over seeds.\n\n" +
+            spread_table(shift, &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac) + "\n" +
+            paired_tables("adapted-split", &BenchmarkRun::adapted_mdice, &BenchmarkRun::adapted_mjac, main_runs(shift));
+    if (o_.tune) md += tuning_tables(shift);
   }
+  return md;
+}
+
+std::string Benchmark::tuning_tables(double shift) const {
+  // A method's configuration: the runs (one per seed) at one value of its knob, and their means
+  // after the last round.
+  struct Config {
+    std::string value;
+    std::vector<const BenchmarkRun*> runs;
+    double val = NAN, criterion = NAN, test = NAN;
+  };
+  auto last_of = [&](const BenchmarkRun& r, const std::vector<double>& v) {
+    const int c = std::min(rounds_of(r), static_cast<int>(v.size()) - 1);
+    return c < 0 ? NAN : v[c];
+  };
+  auto mean_of = [&](const std::vector<const BenchmarkRun*>& runs, std::vector<double> BenchmarkRun::*field) {
+    std::vector<double> v;
+    for (const auto* r : runs)
+      if (const double x = last_of(*r, r->*field); std::isfinite(x)) v.push_back(x);
+    return v.empty() ? NAN : spread(v).mean;
+  };
+  auto argmax = [](const std::vector<Config>& cs, double Config::*field) {
+    int best = -1;
+    for (int i = 0; i < static_cast<int>(cs.size()); ++i)
+      if (std::isfinite(cs[i].*field) && (best < 0 || cs[i].*field > cs[best].*field)) best = i;
+    return best;
+  };
+  std::map<std::string, std::string> by_val, by_criterion;  // method -> chosen value (methods with a knob)
+  std::string summary, detail;
+  for (const auto& m : o_.methods) {
+    if (m == reference_row::source || m == reference_row::upper_bound) continue;
+    const TuningKnob knob = adaptation_method(m).tuning_knob();
+    const BenchmarkRun* own = main_runs(shift)(m, 0);
+    const std::string own_test = [&] {
+      std::vector<const BenchmarkRun*> rs;
+      for (int s = 0; s < o_.seeds; ++s)
+        if (const auto* r = main_runs(shift)(m, s)) rs.push_back(r);
+      return pct(mean_of(rs, &BenchmarkRun::mdice));
+    }();
+    if (knob.key.empty()) {
+      summary += fmt::format("| {} | (none) | 1 | – | – | – | – | – | {} |\n", m, own_test);
+      continue;
+    }
+    std::vector<Config> configs;
+    for (const auto& v : knob.values) {
+      Config c;
+      c.value = v;
+      for (const auto& r : runs_)
+        if (r.method == m && r.shift == shift && r.done && r.candidate && same_value(r.value, v)) c.runs.push_back(&r);
+      c.val = mean_of(c.runs, &BenchmarkRun::val_mdice);
+      c.criterion = mean_of(c.runs, &BenchmarkRun::criterion);
+      c.test = mean_of(c.runs, &BenchmarkRun::mdice);
+      detail += fmt::format("| {} | {}={} | {} | {} | {} | {} |\n", m, short_key(knob.key), v, pct(c.val),
+                            std::isfinite(c.criterion) ? fmt::format("{:.4f}", c.criterion) : "–", pct(c.test),
+                            c.runs.size());
+      configs.push_back(c);
+    }
+    const int v = argmax(configs, &Config::val), l = argmax(configs, &Config::criterion);
+    if (v >= 0) by_val[m] = configs[v].value;
+    if (l >= 0) by_criterion[m] = configs[l].value;
+    summary += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", m, knob.key, configs.size(),
+                           v < 0 ? "–" : configs[v].value, v < 0 ? "–" : pct(configs[v].test),
+                           l < 0 ? "–" : configs[l].value, l < 0 ? "–" : pct(configs[l].test),
+                           own ? own->value : "–", own_test);
+  }
+  // The chosen configuration's run of each method and seed; a method without a knob: its own run.
+  auto chosen = [this, shift](const std::map<std::string, std::string>& choice) -> RunPick {
+    return [this, shift, choice](const std::string& method, int seed) -> const BenchmarkRun* {
+      const auto it = choice.find(method);
+      if (it == choice.end()) return main_runs(shift)(method, seed);
+      for (const auto& r : runs_)
+        if (r.method == method && r.shift == shift && r.seed == seed && r.done && r.candidate &&
+            same_value(r.value, it->second))
+          return &r;
+      return nullptr;
+    };
+  };
+  const int R = setup_.rounds;
+  std::string md = fmt::format(
+      "\n### Equal tuning budget\n\nEvery method with a knob ran at each of its {} values (`--tune true`; the knobs and "
+      "values are each method's `tuning_knob`, README: Equal tuning budget); the other options as given. One "
+      "value per method is chosen for all seeds, from the means over seeds after round {}: by mDice on the target's "
+      "labelled val split (an oracle: an SFDA user has no target labels) and by the label-free criterion `{}` on "
+      "the images adapted on (no labels); ties go to the value listed first. Test mDice (%) of each choice, mean over seeds; \"as configured\": the "
+      "run the tables above show. CE's only knob is the learning rate every method shares (the others keep it "
+      "as configured).\n\n"
+      "| method | knob | configurations | by val | test mDice | by `{}` | test mDice | as configured | test mDice |\n"
+      "| --- | --- | --: | --: | --: | --: | --: | --: | --: |\n",
+      kTuningBudget, R, kDefaultCriterion, kDefaultCriterion);
+  md += summary;
+  md += fmt::format(
+      "\nEach configuration after round {}, mean over seeds: val mDice (%), the criterion `{}`, test mDice (%) "
+      "(test chooses nothing).\n\n| method | configuration | val mDice | {} | test mDice | seeds |\n"
+      "| --- | --- | --: | --: | --: | --: |\n",
+      R, kDefaultCriterion, kDefaultCriterion);
+  md += detail + "\n";
+  md += paired_tables("test, each method as chosen by val,", &BenchmarkRun::mdice, &BenchmarkRun::mjac, chosen(by_val));
+  md += paired_tables(fmt::format("test, each method as chosen by `{}`,", kDefaultCriterion), &BenchmarkRun::mdice,
+                      &BenchmarkRun::mjac, chosen(by_criterion));
   return md;
 }
 
@@ -583,7 +731,7 @@ std::string Benchmark::label_free_table(double shift) const {
   };
   std::map<std::string, Choice> by_method;
   for (const auto& r : runs_) {
-    if (r.shift != shift || !r.done || r.method == reference_row::source) continue;
+    if (r.shift != shift || !r.done || r.variant || r.method == reference_row::source) continue;
     const int last = std::min(rounds_of(r), static_cast<int>(r.mjac.size()) - 1);
     int pick = -1, best = -1;
     for (int c = 0; c <= last && c < static_cast<int>(r.criterion.size()); ++c) {
@@ -632,7 +780,7 @@ std::string Benchmark::spread_table(double shift, std::vector<double> BenchmarkR
   for (const auto& m : o_.methods) {
     std::vector<const BenchmarkRun*> rs;
     for (const auto& r : runs_)
-      if (r.method == m && r.shift == shift && r.done) rs.push_back(&r);
+      if (r.method == m && r.shift == shift && r.done && !r.variant) rs.push_back(&r);
     md += "| " + method_title(m) + " |";
     for (int c = 0; c <= setup_.rounds; ++c) {
       std::vector<double> d, j;
@@ -646,15 +794,23 @@ std::string Benchmark::spread_table(double shift, std::vector<double> BenchmarkR
   return md;
 }
 
-std::string Benchmark::paired_tables(double shift, const std::string& split, std::vector<double> BenchmarkRun::*dice,
-                                     std::vector<double> BenchmarkRun::*jac) const {
+RunPick Benchmark::main_runs(double shift) const {
+  return [this, shift](const std::string& method, int seed) -> const BenchmarkRun* {
+    for (const auto& r : runs_)
+      if (r.method == method && r.shift == shift && r.seed == seed && r.done && !r.variant) return &r;
+    return nullptr;
+  };
+}
+
+std::string Benchmark::paired_tables(const std::string& split, std::vector<double> BenchmarkRun::*dice,
+                                     std::vector<double> BenchmarkRun::*jac, const RunPick& pick) const {
   // Per seed: the method's score after round c, and the source model's (column 0).
   auto scores = [&](const std::string& method, int column, bool use_dice) {
     std::vector<double> v(o_.seeds, NAN);
-    for (const auto& r : runs_)
-      if (r.method == method && r.shift == shift && r.done && column < static_cast<int>(r.mjac.size()) &&
-          column <= rounds_of(r))
-        v[r.seed] = (r.*(use_dice ? dice : jac))[column];
+    for (int s = 0; s < o_.seeds; ++s)
+      if (const BenchmarkRun* r = pick(method, s);
+          r && column < static_cast<int>(r->mjac.size()) && column <= rounds_of(*r))
+        v[s] = ((*r).*(use_dice ? dice : jac))[column];
     return v;
   };
   auto table = [&](const std::string& title, const std::string& against, bool use_dice) {
@@ -711,7 +867,7 @@ void Benchmark::write_plot(const fs::path& png) const {
       for (int c = 0; c <= R; ++c) {
         std::vector<double> v;
         for (const auto& r : runs_)
-          if (r.method == o_.methods[m] && r.shift == shift && r.done && c < static_cast<int>(r.mjac.size()))
+          if (r.method == o_.methods[m] && r.shift == shift && r.done && !r.variant && c < static_cast<int>(r.mjac.size()))
             v.push_back(r.mjac[c]);
         const double mean = spread(v).mean;
         means[m][c] = mean;

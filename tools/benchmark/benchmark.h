@@ -8,6 +8,8 @@
 // shift (test mDice / mJac per round, mean ± sd over seeds) and a PNG of mean test mJac per round.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +36,7 @@ struct BenchmarkOptions {
   int jobs = 1;                        // child runs at once on this machine
   bool transductive = true;            // also score on the split adapted on (--evaluate.adapted)
   std::string out;                     // Markdown report (empty: WORKDIR/benchmark/report.md)
+  bool tune = false;                   // every method at each value of its main knob (AdaptationMethod::tuning_knob)
   bool quick = false;
 
   // Plain keys (`--seeds 3`, `[benchmark] seeds = 3`); `quick` is a switch of the command.
@@ -41,20 +44,31 @@ struct BenchmarkOptions {
   void check() const;  // values only; method names: check_benchmark_method
 };
 
-// One (shift, seed, method): its test scores per round.
+// One (shift, seed, method[, configuration]): its scores per round.
 struct BenchmarkRun {
   double shift = 1;
   int seed = 0;
   std::string method;
+  // With --tune, for a method with a knob: the knob's key and the value this run used. A variant is
+  // a configuration other than the pipeline's own; it appears in the tuning tables only.
+  std::string knob, value;
+  bool variant = false;
+  bool candidate = false;           // its value is one of the knob's tuning values
   std::filesystem::path dir;        // its work directory (the base's for "source")
   std::vector<double> mjac, mdice;  // test split: [0] the source model, [r] after r rounds (NaN: not run)
   std::vector<double> adapted_mjac, adapted_mdice;  // the same on the split adapted on (transductive)
   std::vector<double> criterion;    // the default label-free criterion of the same models (NaN: not computed)
+  std::vector<double> val_mjac, val_mdice;  // the labelled val split (--evaluate.val, with --tune)
   double seconds = 0;               // wall time of its child (0 for source: the base's time)
   double adaptation_seconds = 0;    // recorded wall time of its adaptation stages (cached ones too)
   int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
   bool done = false;
+  // "jcas", or "jcas@affinity_weight=0.3" for a variant: its work directory's name.
+  std::string name() const;
 };
+
+// The run of a method and seed that a table reads (nullptr: none).
+using RunPick = std::function<const BenchmarkRun*(const std::string& method, int seed)>;
 
 // A passthrough option as given: its key ("rounds", "config") and its tokens ("--rounds", "2").
 using PassthroughOption = std::pair<std::string, std::vector<std::string>>;
@@ -68,6 +82,7 @@ struct BenchmarkSetup {
   int dist_timeout = 300;                     // seconds: bounds rank 0's wait for the other ranks
   bool has_truth_labels = false;              // the pipeline has --retrain.labels
   std::string target;                         // --data.target (empty: synthetic data, the shifts apply)
+  std::map<std::string, std::string> option_values;  // every pipeline option's value for the runs (--tune's defaults)
 };
 
 class Benchmark {
@@ -86,15 +101,22 @@ class Benchmark {
   std::string markdown(double wall_seconds) const;
   // The paired per-seed tables of one shift: each method against its seed's source model, and
   // JCAS against each method (when jcas is among the methods), in mDice and mJac.
-  // Paired per-seed differences of the scores `dice`/`jac` point to (test or adapted split).
-  std::string paired_tables(double shift, const std::string& split, std::vector<double> BenchmarkRun::*dice,
-                            std::vector<double> BenchmarkRun::*jac) const;
+  // Paired per-seed differences of the scores `dice`/`jac` point to (test or adapted split) of the
+  // runs `pick` gives.
+  std::string paired_tables(const std::string& split, std::vector<double> BenchmarkRun::*dice,
+                            std::vector<double> BenchmarkRun::*jac, const RunPick& pick) const;
   // Mean ± sd over seeds of those scores, per method and round.
   // The models the default label-free criterion chooses, against the last round and the best ("" when
   // no run has criteria).
   std::string label_free_table(double shift) const;
   std::string spread_table(double shift, std::vector<double> BenchmarkRun::*dice,
                            std::vector<double> BenchmarkRun::*jac) const;
+  // --tune: each method's configurations (val mDice, the label-free criterion and test mDice after
+  // the last round, mean over seeds), the one chosen by val and the one chosen without labels, and
+  // the paired tables of those choices.
+  std::string tuning_tables(double shift) const;
+  // The pipeline's own configuration of each method (not a --tune variant) at this shift.
+  RunPick main_runs(double shift) const;
   // One panel per shift: mean test mJac per round (0 = the source model), one polyline per method.
   void write_plot(const std::filesystem::path& png) const;
   std::filesystem::path root() const { return setup_.workdir / "benchmark"; }

@@ -101,6 +101,7 @@ int benchmark(const Args& args) {
   if (!setup.target.empty() && o.shifts.size() > 1)
     throw UserError("--shifts: the target is given (--data.target) and the shift strength only moves synthetic data; "
                     "give one shift");
+  setup.option_values = values.all();
   setup.rounds = run.rounds;
   setup.dist_timeout = run.dist_timeout;
   const TorchrunEnvironment env = read_torchrun_environment();

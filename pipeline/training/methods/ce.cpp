@@ -20,6 +20,18 @@ class CrossEntropyMethod : public AdaptationMethod {
     return std::make_shared<CrossEntropyLossImpl>(o.lambda);
   }
   LabelFilter label_filter() const override { return filter_; }
+  // Plain CE has no knob of its own: the learning rate every method shares. The filters: the share
+  // CBST keeps per class, and DPL's uncertainty threshold.
+  TuningKnob tuning_knob() const override {
+    switch (filter_) {
+      case LabelFilter::class_balanced:
+        return {"retrain.cbst_portion", {"0.2", "0.35", "0.5"}};
+      case LabelFilter::dpl:
+        return {"retrain.dpl_uncertainty", {"0.02", "0.05", "0.1"}};
+      default:
+        return {"retrain.lr", {"0.0025", "0.005", "0.01"}};
+    }
+  }
 
  private:
   std::string name_, title_;

@@ -35,6 +35,7 @@ class LogitAdjustedMethod : public AdaptationMethod {
   SegmentationLoss loss(int k, const JcasLossOptions& o, const MethodSettings&) const override {
     return std::make_shared<LogitAdjustedLossImpl>(k, o.prior_tau, o.lambda);
   }
+  TuningKnob tuning_knob() const override { return {"retrain.prior_tau", {"0.5", "1", "2"}}; }
 };
 
 }  // namespace

@@ -26,6 +26,8 @@ class JcasMethod : public AdaptationMethod {
     return std::make_shared<JcasLossImpl>(k, with_switches(o, false));
   }
   LabelFilter label_filter() const override { return filter_; }
+  // The affinity terms' weight (the knob the paper's sensitivity analysis varies).
+  TuningKnob tuning_knob() const override { return {"retrain.affinity_weight", {"0.03", "0.1", "0.3"}}; }
   // The reference evaluates models trained with DAR by the DAR read-out.
   InferenceMode readout(const JcasLossOptions& o) const override {
     return InferenceMode::of(o, on_.affinity && on_.dar);

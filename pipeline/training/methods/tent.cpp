@@ -59,6 +59,7 @@ class TentMethod : public AdaptationMethod {
     return m;
   }
   int revision() const override { return 1; }
+  TuningKnob tuning_knob() const override { return {"retrain.tent_lr", {"0.0003", "0.001", "0.003"}}; }
 };
 
 class OfflineTentMethod : public AdaptationMethod {
@@ -73,6 +74,7 @@ class OfflineTentMethod : public AdaptationMethod {
   std::vector<torch::Tensor> trainable_parameters(const SegmentationModel& model) const override {
     return batchnorm_affine_parameters(model);
   }
+  TuningKnob tuning_knob() const override { return {"retrain.lr", {"0.0025", "0.005", "0.01"}}; }
 };
 
 }  // namespace

@@ -27,6 +27,7 @@ class VolMinMethod : public AdaptationMethod {
     return volmin_loss(k, o, s.volmin_lambda);
   }
   bool uses_ntm_estimate() const override { return false; }
+  TuningKnob tuning_knob() const override { return {"retrain.volmin_lambda", {"0.0001", "0.01", "1"}}; }
   int revision() const override { return 1; }
 };
 
@@ -41,6 +42,7 @@ class AnchoredVolMinMethod : public AdaptationMethod {
   SegmentationLoss warmup_loss(int, const JcasLossOptions& o) const override {
     return std::make_shared<CrossEntropyLossImpl>(o.lambda);
   }
+  TuningKnob tuning_knob() const override { return {"retrain.volume_weight", {"0.1", "0.5", "1"}}; }
 };
 
 }  // namespace
