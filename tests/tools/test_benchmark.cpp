@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <cmath>
@@ -126,6 +127,13 @@ TEST(BenchmarkCli, TuneRunsEachMethodAtEveryValueOfItsKnobAndChoosesByValAndWith
     const double val = metric_of(seed0 / dir / "round-0" / "evaluate_val.h5", "val_mdice");
     const double lf = metric_of(seed0 / dir / "round-0" / "criteria.h5", criterion);
     const double test = metric_of(seed0 / dir / "round-0" / "evaluate.h5", "test_mdice");
+    // Each run's summary for other tools: its configuration and scores per column (1 = round 1).
+    nlohmann::json summary;
+    std::ifstream(seed0.string() + "/" + dir + ".result.json") >> summary;
+    EXPECT_EQ(summary.at("run"), dir);
+    EXPECT_EQ(summary.at("knob").at("value"), lr);
+    EXPECT_DOUBLE_EQ(summary.at("val_mdice").at(1).get<double>(), val);
+    EXPECT_DOUBLE_EQ(summary.at("test_mdice").at(1).get<double>(), test);
     if (val > best_val) best_val = val, best_val_lr = lr, val_test = test;
     if (lf > best_lf) best_lf = lf, best_lf_lr = lr, lf_test = test;
   }

@@ -368,10 +368,32 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
   run.stages_run = stages_run;
   read_scores(run);
   run.done = true;
-  nlohmann::json j = {{"token", token_},     {"method", run.name()},  {"shift", run.shift},
-                      {"seed", run.seed},     {"seconds", seconds},    {"stages_run", stages_run},
-                      {"rank", setup_.rank}};
-  write_text_file(result_json(run), j.dump() + "\n");
+  // The run's summary for other tools (pandas, a plot of one's own): its configuration, scores per
+  // column (0 = the source model, r = after round r; null: not computed) and times.
+  auto column = [](const std::vector<double>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
+    return a;
+  };
+  nlohmann::json j = {{"token", token_},
+                      {"run", run.name()},
+                      {"method", run.method},
+                      {"shift", run.shift},
+                      {"seed", run.seed},
+                      {"workdir", run.dir.string()},
+                      {"seconds", seconds},
+                      {"adaptation_seconds", run.adaptation_seconds},
+                      {"stages_run", stages_run},
+                      {"rank", setup_.rank},
+                      {"test_mdice", column(run.mdice)},
+                      {"test_mjac", column(run.mjac)},
+                      {"adapted_mdice", column(run.adapted_mdice)},
+                      {"adapted_mjac", column(run.adapted_mjac)},
+                      {"val_mdice", column(run.val_mdice)},
+                      {"val_mjac", column(run.val_mjac)},
+                      {std::string("criterion_") + kDefaultCriterion, column(run.criterion)}};
+  if (!run.knob.empty()) j["knob"] = {{"key", run.knob}, {"value", run.value}};
+  write_text_file(result_json(run), j.dump(1) + "\n");
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
   log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.name(),
