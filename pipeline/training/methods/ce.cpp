@@ -21,11 +21,12 @@ class CrossEntropyMethod : public AdaptationMethod {
   }
   LabelFilter label_filter() const override { return filter_; }
   // Plain CE has no knob of its own: the learning rate every method shares. The filters: the share
-  // CBST keeps per class, and DPL's uncertainty threshold.
+  // CBST keeps per class in round 0 (its schedule adds cbst_step per round up to cbst_portion, which
+  // two or three rounds from 0.2 never reach), and DPL's uncertainty threshold.
   TuningKnob tuning_knob() const override {
     switch (filter_) {
       case LabelFilter::class_balanced:
-        return {"retrain.cbst_portion", {"0.2", "0.35", "0.5"}};
+        return {"retrain.cbst_start", {"0.2", "0.35", "0.5"}};
       case LabelFilter::dpl:
         return {"retrain.dpl_uncertainty", {"0.02", "0.05", "0.1"}};
       default:
