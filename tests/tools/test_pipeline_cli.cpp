@@ -180,6 +180,12 @@ TEST(PipelineCli, SourceWeightsImportedStageByStage) {
   const fs::path& reference = completed_workdir();
   fs::path d = fresh_dir("import");
   auto opts = concat(tiny_options(d), {"--source.weights", (reference / "source.h5").string()});
+  // A stage name the pipeline does not have is refused before the work directory is touched.
+  auto unknown = run_jcas(concat({"stage", "nonsense"}, opts));
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("no stage nonsense[0] in this pipeline"), std::string::npos) << unknown.output;
+  EXPECT_FALSE(fs::exists(d / "config.ini"));
+  EXPECT_FALSE(fs::exists(d / "jcas.log"));
   for (const char* stage : {"data", "source"}) {
     auto r = run_jcas(concat({"stage", stage}, opts));
     ASSERT_EQ(r.exit_code, 0) << stage << ": " << r.output;

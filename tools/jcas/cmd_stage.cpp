@@ -21,21 +21,24 @@ int stage(const Args& args) {
       "ensure", po::bool_switch(),
       "run each stage only if it is missing or stale, and first, the same way, every stage it needs (cached ones "
       "are skipped)");
-  auto session = PipelineSession::open("stage", "Run stages one by one; their inputs must be up to date.", desc, args,
-                                       WorkdirAccess::extend, {"name"});
-  if (!session) return 0;
-  if (!session->values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
-  const PipelinePlan& plan = *session->plan;
+  // The stages named, each checked against the plan before the work directory is touched.
   std::vector<StageKey> keys;
-  for (const auto& name : session->values["name"].as<std::vector<std::string>>()) {
-    const StageKey key{name, session->values["round"].as<int>()};
-    if (!plan.find(key)) {
-      for (const auto& [skipped, why] : plan.skipped())
-        if (skipped == name) throw UserError(fmt::format("stage {} is not part of this pipeline: {}", name, why));
-      throw UserError(fmt::format("no stage {} in this pipeline (check the name, --round and --rounds)", key.label()));
+  auto name_stages = [&keys](const PipelineSession& s) {
+    if (!s.values.count("name")) throw UserError("which stage? e.g. `jcas stage pseudo_label --round 0`");
+    for (const auto& name : s.values["name"].as<std::vector<std::string>>()) {
+      const StageKey key{name, s.values["round"].as<int>()};
+      if (!s.plan->find(key)) {
+        for (const auto& [skipped, why] : s.plan->skipped())
+          if (skipped == name) throw UserError(fmt::format("stage {} is not part of this pipeline: {}", name, why));
+        throw UserError(fmt::format("no stage {} in this pipeline (check the name, --round and --rounds)", key.label()));
+      }
+      keys.push_back(key);
     }
-    keys.push_back(key);
-  }
+  };
+  auto session = PipelineSession::open("stage", "Run stages one by one; their inputs must be up to date.", desc, args,
+                                       WorkdirAccess::extend, {"name"}, "", name_stages);
+  if (!session) return 0;
+  const PipelinePlan& plan = *session->plan;
   PipelineRunner runner(plan);
   if (!session->values["ensure"].as<bool>()) {
     for (const auto& key : keys) runner.run_one(key);

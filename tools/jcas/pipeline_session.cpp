@@ -84,7 +84,8 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
                                                        const po::options_description& extra,
                                                        const std::vector<std::string>& args, WorkdirAccess access,
                                                        const std::vector<std::string>& positional,
-                                                       const std::string& file_section) {
+                                                       const std::string& file_section,
+                                                       const std::function<void(const PipelineSession&)>& check) {
   auto s = std::make_unique<PipelineSession>();
   s->stages = pipeline_stages();
   s->schema = std::make_unique<OptionSchema>(s->stages);
@@ -111,6 +112,7 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
   ExecutionContext execution = ExecutionContext::from(run);  // a data-parallel run's ranks meet here
   s->context = std::make_unique<StageContext>(values, run, execution, s->stages);
   s->plan = std::make_unique<PipelinePlan>(*s->context, s->stages);  // every option checked before the lock
+  if (check) check(*s);
   // Rank 0 speaks for a data-parallel run and alone holds the lock and writes the log file; the
   // others' lines (with --verbose) name their rank.
   if (!execution.is_writer()) {
@@ -122,14 +124,14 @@ std::unique_ptr<PipelineSession> PipelineSession::open(const std::string& comman
     execution.after_writer("waiting for rank 0 to take the work directory's lock", [&] {
       s->lock = std::make_unique<WorkdirLock>(run.workdir, s->values["wait"].as<bool>());
       log::open_file(std::filesystem::path(run.workdir) / "jcas.log");
-      store_config(stored_config(s->values), bindings_ini(s->schema->bindings(), values));
+      const std::string effective = bindings_ini(s->schema->bindings(), values);
+      store_config(stored_config(s->values), effective);
       std::string line = "jcas " + command;
       for (const auto& a : args) line += " " + a;
       // --nproc is the launcher's (taken off the workers' arguments): the world size says what it was.
       const std::string ranks = execution.world_size() > 1 ? fmt::format(", rank 0 of {}", execution.world_size()) : "";
       log::to_file(fmt::format("\n=== {} (jcas {}, pid {}{}, OpenMP waiting: {})\n=== effective configuration:\n{}\n",
-                               line, JCAS_VERSION, static_cast<long>(getpid()), ranks, openmp_waiting(),
-                               bindings_ini(s->schema->bindings(), values)));
+                               line, JCAS_VERSION, static_cast<long>(getpid()), ranks, openmp_waiting(), effective));
       return std::string();
     });
     s->plan->refresh();  // another run may have changed the work directory while rank 0 waited

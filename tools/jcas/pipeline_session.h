@@ -2,6 +2,7 @@
 // What the pipeline commands share: the pipeline options (declared from the option schema of the
 // stages) parsed from the command line and config, the work directory context, the stages and
 // their plan. A command that writes the work directory holds its lock and logs to WORKDIR/jcas.log.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,12 +39,15 @@ struct DerivedPipeline {
 struct PipelineSession {
   // Declares the pipeline options plus `extra` (and --wait for writers), parses `args`; nullptr
   // when --help was printed. `file_section`: the INI section of `extra`'s plain-named options (see
-  // parse_options). A writer takes the work directory's lock before the plan is made.
+  // parse_options). Every option is checked, the plan made and `check` (the command's own checks of
+  // its options against the plan) run before a writer takes the work directory's lock and writes
+  // its log and config.ini: a refused command leaves nothing behind.
   static std::unique_ptr<PipelineSession> open(const std::string& command, const std::string& summary,
                                                const po::options_description& extra,
                                                const std::vector<std::string>& args, WorkdirAccess access,
                                                const std::vector<std::string>& positional = {},
-                                               const std::string& file_section = "");
+                                               const std::string& file_section = "",
+                                               const std::function<void(const PipelineSession&)>& check = {});
   // Declares `--model r` for a command that reads a model of the pipeline.
   static void add_model_option(po::options_description& desc);
   // The model `--model` names (default: the last round's), loaded; UserError when it is out of
