@@ -171,7 +171,7 @@ void BenchmarkOptions::bind(OptionBinder& b) {
   b.bind("transductive", &transductive,
          "also score every model on the target split it adapted on, as test-time adaptation papers score "
          "(--evaluate.adapted; needs that split's labels)");
-  b.bind("tune",  &tune,
+  b.bind("tune", &tune,
          "an equal tuning budget: every method also at each value of its main knob (the same number for every "
          "method; README: Equal tuning budget), every model scored on the target val split too, and the "
          "configuration chosen by val labels and by the label-free criterion reported side by side");
