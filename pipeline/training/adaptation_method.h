@@ -13,6 +13,7 @@
 #include "pipeline/method/segmentation_loss.h"
 #include "pipeline/model/segmentation_model.h"
 #include "pipeline/training/pseudo_label_filters.h"
+#include "pipeline/training/tuning_knob.h"
 #include "pipeline/training/trainer.h"
 
 namespace jcas {
@@ -26,15 +27,6 @@ struct MethodSettings {
   void bind(OptionBinder& b);
   void check() const;
 };
-
-// What `jcas benchmark --tune` tries of a method: its main knob (a pipeline option's key) at
-// kTuningBudget values, its default among them, so every method gets the same number of
-// configurations. An empty key: the method has no knob (AdaBN), one configuration.
-struct TuningKnob {
-  std::string key;
-  std::vector<std::string> values;
-};
-inline constexpr int kTuningBudget = 3;
 
 // The columns of the paper's ablation table (affinity, DAR, CALC) a method switches on.
 struct JcasComponents {

@@ -111,12 +111,18 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
   tmp.commit();
 }
 
-// Two texts of one option's value: equal as numbers where both are ("0.10" and "0.1"), else as text.
-bool same_value(const std::string& a, const std::string& b) {
-  char *ea = nullptr, *eb = nullptr;
-  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
-  if (!a.empty() && !b.empty() && *ea == 0 && *eb == 0) return x == y;
-  return a == b;
+// A method's tuning knob with its values in the option's canonical text ("0.10" -> "0.1"), the form
+// the pipeline's resolved option values take, so values compare as text.
+TuningKnob canonical_knob(const std::string& method) {
+  TuningKnob knob = adaptation_method(method).tuning_knob();
+  if (knob.key.empty()) return knob;
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  const auto& bindings = schema.bindings();
+  const auto b = std::find_if(bindings.begin(), bindings.end(), [&](const OptionBinding& x) { return x.key == knob.key; });
+  if (b == bindings.end()) throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", method, knob.key));
+  for (auto& v : knob.values) v = canonical_value(*b, v);
+  return knob;
 }
 
 // The last part of an option's key: "affinity_weight" of "retrain.affinity_weight".
@@ -217,23 +223,21 @@ Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::m
         r.seed = seed;
         r.method = m;
         r.dir = m == reference_row::source ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
-        const TuningKnob knob = o_.tune && m != reference_row::source && m != reference_row::upper_bound
-                                    ? adaptation_method(m).tuning_knob()
-                                    : TuningKnob{};
-        if (knob.key.empty()) {
+        if (o_.tune && m != reference_row::source && m != reference_row::upper_bound && !knobs_.count(m))
+          knobs_[m] = canonical_knob(m);
+        const auto knob = knobs_.find(m);
+        if (knob == knobs_.end() || knob->second.key.empty()) {
           runs_.push_back(r);
           continue;
         }
         // The pipeline's own value is the main run; the knob's other values are variants.
-        const auto own = setup_.option_values.find(knob.key);
-        if (own == setup_.option_values.end())
-          throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", m, knob.key));
-        r.knob = knob.key;
-        r.value = own->second;
-        for (const auto& v : knob.values) r.candidate |= same_value(v, own->second);
+        const std::vector<std::string>& values = knob->second.values;
+        r.knob = knob->second.key;
+        r.value = setup_.option_values.at(r.knob);
+        r.candidate = std::count(values.begin(), values.end(), r.value) > 0;
         runs_.push_back(r);
-        for (const auto& v : knob.values) {
-          if (same_value(v, own->second)) continue;
+        for (const auto& v : values) {
+          if (v == r.value) continue;
           BenchmarkRun t = r;
           t.value = v;
           t.variant = t.candidate = true;
@@ -672,7 +676,7 @@ std::string Benchmark::tuning_tables(double shift) const {
   std::string summary, detail;
   for (const auto& m : o_.methods) {
     if (m == reference_row::source || m == reference_row::upper_bound) continue;
-    const TuningKnob knob = adaptation_method(m).tuning_knob();
+    const TuningKnob knob = knobs_.count(m) ? knobs_.at(m) : TuningKnob{};
     const BenchmarkRun* own = main_runs(shift)(m, 0);
     const std::string own_test = [&] {
       std::vector<const BenchmarkRun*> rs;
@@ -689,7 +693,7 @@ std::string Benchmark::tuning_tables(double shift) const {
       Config c;
       c.value = v;
       for (const auto& r : runs_)
-        if (r.method == m && r.shift == shift && r.done && r.candidate && same_value(r.value, v)) c.runs.push_back(&r);
+        if (r.method == m && r.shift == shift && r.done && r.candidate && r.value == v) c.runs.push_back(&r);
       c.val = mean_of(c.runs, &BenchmarkRun::val_mdice);
       c.criterion = mean_of(c.runs, &BenchmarkRun::criterion);
       c.test = mean_of(c.runs, &BenchmarkRun::mdice);
@@ -713,7 +717,7 @@ std::string Benchmark::tuning_tables(double shift) const {
       if (it == choice.end()) return main_runs(shift)(method, seed);
       for (const auto& r : runs_)
         if (r.method == method && r.shift == shift && r.seed == seed && r.done && r.candidate &&
-            same_value(r.value, it->second))
+            r.value == it->second)
           return &r;
       return nullptr;
     };

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "adapters/foundation/option_binder.h"
+#include "pipeline/training/tuning_knob.h"
 
 namespace jcas {
 
@@ -135,6 +136,7 @@ class Benchmark {
   BenchmarkOptions o_;
   BenchmarkSetup setup_;
   std::vector<BenchmarkRun> runs_;
+  std::map<std::string, TuningKnob> knobs_;  // --tune: each method's knob, values in canonical text
   std::string token_;  // the same on every rank of one launch
   int64_t started_ = 0;  // unix seconds
 };
