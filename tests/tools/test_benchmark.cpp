@@ -173,6 +173,49 @@ TEST(BenchmarkCli, UnknownMethodIsOneErrorBeforeAnyRun) {
   auto s = run_jcas(tiny(w, {"--seed", "3"}));
   EXPECT_EQ(s.exit_code, 2) << s.output;
   EXPECT_NE(s.output.find("use --seeds"), std::string::npos) << s.output;
+  // A method's own options: each a pipeline option with a value it takes, none the benchmark sets.
+  const std::pair<const char*, const char*> bad_entries[] = {
+      {"ce@magic=1", "'ce@magic=1': --magic is not a pipeline option"},
+      {"ce@retrain.lr=fast", "--retrain.lr: expected"},
+      {"ce@seed=1", "'ce@seed=1': the benchmark sets --seed of each run"},
+      {"source@retrain.lr=0.1", "source adapts nothing, so it takes no options"},
+      {"ce@retrain.lr", "expected METHOD@KEY=VALUE"},
+      {"ce@retrain.lr=0.01@retrain.lr=0.02", "--retrain.lr is given twice"}};
+  for (const auto& [entry, message] : bad_entries) {
+    auto e = run_jcas(tiny(w, {"--methods", std::string("source,") + entry}));
+    EXPECT_EQ(e.exit_code, 2) << entry << "\n" << e.output;
+    EXPECT_NE(e.output.find(message), std::string::npos) << entry << "\n" << e.output;
+  }
+  auto twice = run_jcas(tiny(w, {"--methods", "ce@retrain.lr=0.02,ce@retrain.lr=0.020"}));
+  EXPECT_EQ(twice.exit_code, 2) << twice.output;
+  EXPECT_NE(twice.output.find("'ce@retrain.lr=0.02' is listed twice"), std::string::npos) << twice.output;
+  EXPECT_FALSE(fs::exists(w / "benchmark" / "shift1"));
+}
+
+// A method with options of its own (METHOD@KEY=VALUE, e.g. JCAS with another T_C estimator): a row
+// of its own in its own work directory, run with its value in place of the one given to every run.
+TEST(BenchmarkCli, MethodWithOptionsOfItsOwnIsARowOfItsOwn) {
+  const fs::path w = jcas::testing::fresh_dir("benchmark_entry_options");
+  auto r = run_jcas(tiny(w, {"--methods", "source,ce,ce@retrain.lr=0.020", "--retrain.lr", "0.003",
+                             "--transductive", "false"}));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path seed0 = w / "benchmark" / "shift1" / "seed0";
+  const std::string variant_log = read_text(seed0 / "ce@retrain.lr=0.02" / "benchmark.log");
+  const std::string variant_command = variant_log.substr(0, variant_log.find('\n'));
+  EXPECT_NE(variant_command.find("--retrain.method ce --retrain.lr 0.02 "), std::string::npos) << variant_command;
+  EXPECT_EQ(occurrences(variant_command, "--retrain.lr"), 1) << variant_command;
+  EXPECT_NE(read_text(seed0 / "ce@retrain.lr=0.02" / "config.ini").find("\nlr = 0.02\n"), std::string::npos);
+  EXPECT_EQ(read_text(seed0 / "ce@retrain.lr=0.02" / "config.ini").find("\nlr = 0.003\n"), std::string::npos);
+  EXPECT_NE(read_text(seed0 / "ce" / "config.ini").find("\nlr = 0.003\n"), std::string::npos);
+  const std::string md = read_text(w / "benchmark" / "report.md");
+  const std::string test_tables = md.substr(0, md.find("### Choosing the model without labels"));
+  EXPECT_EQ(occurrences(test_tables, "| ce@retrain.lr=0.02 (Baseline (CE)) |"), 1) << md;
+  EXPECT_EQ(occurrences(test_tables, "| ce (Baseline (CE)) |"), 1) << md;
+  // Its scores per seed, and its paired differences to the source model in mDice and mJac.
+  EXPECT_EQ(occurrences(test_tables, "| ce@retrain.lr=0.02 | "), 3) << md;
+  const auto summary = nlohmann::json::parse(read_text(seed0 / "ce@retrain.lr=0.02.result.json"));
+  EXPECT_EQ(summary.at("method"), "ce@retrain.lr=0.02");
+  EXPECT_EQ(summary.at("options").at("retrain.lr"), "0.02");
 }
 
 // The benchmark's own options (every [benchmark] key) are its own: `--transductive false` (a target

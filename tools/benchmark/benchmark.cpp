@@ -59,13 +59,17 @@ const std::set<std::string> kTorchrunVariables = {
 
 std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
 
-std::string method_title(const std::string& m) {
-  if (m == reference_row::source) return fmt::format("{} ({})", m, reference_row::source_title);
-  if (m == reference_row::upper_bound) return fmt::format("{} ({})", m, reference_row::upper_bound_title);
+// The method of a --methods entry: "jcas" of "jcas@ntm.estimator=posterior".
+std::string entry_method(const std::string& entry) { return entry.substr(0, entry.find('@')); }
+
+std::string method_title(const std::string& entry) {
+  const std::string m = entry_method(entry);
+  if (m == reference_row::source) return fmt::format("{} ({})", entry, reference_row::source_title);
+  if (m == reference_row::upper_bound) return fmt::format("{} ({})", entry, reference_row::upper_bound_title);
   try {
-    return fmt::format("{} ({})", m, adaptation_method(m).title());
+    return fmt::format("{} ({})", entry, adaptation_method(m).title());
   } catch (const UserError&) {
-    return m;
+    return entry;
   }
 }
 
@@ -111,17 +115,26 @@ void copy_workdir(const fs::path& from, const fs::path& to) {
   tmp.commit();
 }
 
+// `text` in the canonical form of the pipeline option `key` (UserError for a value it refuses);
+// nullopt: no such option.
+std::optional<std::string> canonical_pipeline_value(const std::string& key, const std::string& text) {
+  auto stages = pipeline_stages();
+  OptionSchema schema(stages);
+  const auto& bindings = schema.bindings();
+  const auto b = std::find_if(bindings.begin(), bindings.end(), [&](const OptionBinding& x) { return x.key == key; });
+  if (b == bindings.end()) return std::nullopt;
+  return canonical_value(*b, text);
+}
+
 // A method's tuning knob with its values in the option's canonical text ("0.10" -> "0.1"), the form
 // the pipeline's resolved option values take, so values compare as text.
 TuningKnob canonical_knob(const std::string& method) {
   TuningKnob knob = adaptation_method(method).tuning_knob();
-  if (knob.key.empty()) return knob;
-  auto stages = pipeline_stages();
-  OptionSchema schema(stages);
-  const auto& bindings = schema.bindings();
-  const auto b = std::find_if(bindings.begin(), bindings.end(), [&](const OptionBinding& x) { return x.key == knob.key; });
-  if (b == bindings.end()) throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", method, knob.key));
-  for (auto& v : knob.values) v = canonical_value(*b, v);
+  for (auto& v : knob.values) {
+    const auto canonical = canonical_pipeline_value(knob.key, v);
+    if (!canonical) throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", method, knob.key));
+    v = *canonical;
+  }
   return knob;
 }
 
@@ -141,20 +154,53 @@ std::vector<std::string> benchmark_default_methods() {
 
 std::vector<std::string> benchmark_quick_methods() { return {reference_row::source, "ce", "jcas"}; }
 
-void check_benchmark_method(const std::string& name, bool has_truth_labels) {
-  if (name == reference_row::source) return;
-  if (name == reference_row::upper_bound) {
-    if (!has_truth_labels)
-      throw UserError("--methods: upper_bound trains CE on the target's true labels (--retrain.labels truth), which "
-                      "this build of the pipeline does not have yet");
-    return;
+std::string MethodSpec::text() const {
+  std::string t = method;
+  for (const auto& [key, value] : options) t += "@" + key + "=" + value;
+  return t;
+}
+
+MethodSpec parse_benchmark_method(const std::string& entry, bool has_truth_labels) {
+  MethodSpec spec;
+  const auto parts = split_list(entry, '@');
+  spec.method = parts.empty() ? entry : parts[0];
+  if (spec.method == reference_row::upper_bound && !has_truth_labels)
+    throw UserError("--methods: upper_bound trains CE on the target's true labels (--retrain.labels truth), which "
+                    "this build of the pipeline does not have yet");
+  if (spec.method != reference_row::source && spec.method != reference_row::upper_bound) {
+    try {
+      adaptation_method(spec.method);
+    } catch (const UserError&) {
+      throw UserError(fmt::format("--methods: unknown method '{}': expected source, upper_bound or one of {}",
+                                  spec.method, adaptation_method_names()));
+    }
   }
-  try {
-    adaptation_method(name);
-  } catch (const UserError&) {
-    throw UserError(fmt::format("--methods: unknown method '{}': expected source, upper_bound or one of {}", name,
-                                adaptation_method_names()));
+  // What the benchmark itself sets for each run (and upper_bound's own recipe).
+  std::set<std::string> reserved = {"workdir", "seed", "synth.shift", "retrain.method", "evaluate.adapted",
+                                    "evaluate.val"};
+  if (spec.method == reference_row::upper_bound) reserved.insert({"retrain.labels", "rounds"});
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    const size_t eq = part.find('=');
+    const std::string key = part.substr(0, eq);
+    if (eq == std::string::npos || key.empty())
+      throw UserError(fmt::format("--methods: '{}': expected METHOD@KEY=VALUE (e.g. jcas@ntm.estimator=posterior), "
+                                  "got '{}'", entry, part));
+    if (spec.method == reference_row::source)
+      throw UserError(fmt::format("--methods: '{}': source adapts nothing, so it takes no options (give them to every "
+                                  "run as --{} instead)", entry, key));
+    if (reserved.count(key))
+      throw UserError(fmt::format("--methods: '{}': the benchmark sets --{} of each run", entry, key));
+    const auto value = canonical_pipeline_value(key, part.substr(eq + 1));
+    if (!value) throw UserError(fmt::format("--methods: '{}': --{} is not a pipeline option", entry, key));
+    if (value->find('/') != std::string::npos)
+      throw UserError(fmt::format("--methods: '{}': a value with '/' cannot be part of a work directory's name; give "
+                                  "--{} to every run instead, or a name without it", entry, key));
+    for (const auto& [k, v] : spec.options)
+      if (k == key) throw UserError(fmt::format("--methods: '{}': --{} is given twice", entry, key));
+    spec.options.emplace_back(key, *value);
   }
+  return spec;
 }
 
 std::string benchmark_shift_text(double shift) { return fmt::format("{}", shift); }
@@ -162,7 +208,8 @@ std::string benchmark_shift_text(double shift) { return fmt::format("{}", shift)
 void BenchmarkOptions::bind(OptionBinder& b) {
   b.bind("methods",
          "comma list of methods: source (no adaptation), upper_bound (CE on the target's true labels), or a "
-         "--retrain.method name",
+         "--retrain.method name; METHOD@KEY=VALUE[@KEY=VALUE] runs a method with pipeline options of its own, a row "
+         "of its own (e.g. jcas@ntm.estimator=posterior)",
          [this] { return fmt::format("{}", fmt::join(methods, ",")); },
          [this](const std::string& t) { methods = split_list(t); });
   b.bind("seeds", &seeds, "pipeline seeds 0..N-1 (--seed: data, initialisation, sample order)");
@@ -214,7 +261,12 @@ struct Benchmark::Task {
 
 Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::move(options)), setup_(std::move(setup)) {
   o_.check();
-  for (const auto& m : o_.methods) check_benchmark_method(m, setup_.has_truth_labels);
+  std::map<std::string, MethodSpec> specs;  // canonical entry -> its method and options
+  for (auto& m : o_.methods) {
+    MethodSpec spec = parse_benchmark_method(m, setup_.has_truth_labels);
+    m = spec.text();
+    if (!specs.emplace(m, spec).second) throw UserError(fmt::format("--methods: '{}' is listed twice", m));
+  }
   for (double shift : o_.shifts)
     for (int seed = 0; seed < o_.seeds; ++seed)
       for (const auto& m : o_.methods) {
@@ -223,8 +275,12 @@ Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::m
         r.seed = seed;
         r.method = m;
         r.dir = m == reference_row::source ? base_dir(shift, seed) : base_dir(shift, seed).parent_path() / m;
-        if (o_.tune && m != reference_row::source && m != reference_row::upper_bound && !knobs_.count(m))
-          knobs_[m] = canonical_knob(m);
+        const MethodSpec& spec = specs.at(m);
+        r.options = spec.options;
+        r.retrain_method = spec.method;
+        if (o_.tune && spec.method != reference_row::source && spec.method != reference_row::upper_bound &&
+            !knobs_.count(m))
+          knobs_[m] = canonical_knob(spec.method);
         const auto knob = knobs_.find(m);
         if (knob == knobs_.end() || knob->second.key.empty()) {
           runs_.push_back(r);
@@ -234,6 +290,8 @@ Benchmark::Benchmark(BenchmarkOptions options, BenchmarkSetup setup) : o_(std::m
         const std::vector<std::string>& values = knob->second.values;
         r.knob = knob->second.key;
         r.value = setup_.option_values.at(r.knob);
+        for (const auto& [key, value] : r.options)
+          if (key == r.knob) r.value = value;
         r.candidate = std::count(values.begin(), values.end(), r.value) > 0;
         runs_.push_back(r);
         for (const auto& v : values) {
@@ -269,7 +327,7 @@ fs::path Benchmark::plot_path() const {
 }
 
 int Benchmark::rounds_of(const BenchmarkRun& run) const {
-  return run.method == reference_row::upper_bound ? 1 : setup_.rounds;
+  return run.retrain_method == reference_row::upper_bound ? 1 : setup_.rounds;
 }
 
 std::string Benchmark::Task::what() const {
@@ -287,12 +345,14 @@ std::vector<std::string> Benchmark::child_args(const BenchmarkRun* run, double s
     if (setup_.world_size > 1) a.push_back("--wait");  // another rank may be making the same base
   } else {
     a = {"run", "--workdir", run->dir.string()};
-    if (run->method == reference_row::upper_bound) {
+    if (run->retrain_method == reference_row::upper_bound) {
       a.insert(a.end(), {"--retrain.method", "ce", "--retrain.labels", "truth", "--rounds", "1"});
       replaced.insert("rounds");
     } else {
-      a.insert(a.end(), {"--retrain.method", run->method});
+      a.insert(a.end(), {"--retrain.method", run->retrain_method});
     }
+    for (const auto& [key, value] : run->options)
+      if (!(run->variant && key == run->knob)) a.insert(a.end(), {"--" + key, value}), replaced.insert(key);
     if (run->variant) a.insert(a.end(), {"--" + run->knob, run->value}), replaced.insert(run->knob);
   }
   a.insert(a.end(), {"--seed", std::to_string(seed), "--synth.shift", benchmark_shift_text(shift)});
@@ -397,6 +457,7 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
                       {"val_mjac", column(run.val_mjac)},
                       {std::string("criterion_") + kDefaultCriterion, column(run.criterion)}};
   if (!run.knob.empty()) j["knob"] = {{"key", run.knob}, {"value", run.value}};
+  for (const auto& [key, value] : run.options) j["options"][key] = value;
   write_text_file(result_json(run), j.dump(1) + "\n");
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
@@ -675,7 +736,7 @@ std::string Benchmark::tuning_tables(double shift) const {
   std::map<std::string, std::string> by_val, by_criterion;  // method -> chosen value (methods with a knob)
   std::string summary, detail;
   for (const auto& m : o_.methods) {
-    if (m == reference_row::source || m == reference_row::upper_bound) continue;
+    if (entry_method(m) == reference_row::source || entry_method(m) == reference_row::upper_bound) continue;
     const TuningKnob knob = knobs_.count(m) ? knobs_.at(m) : TuningKnob{};
     const BenchmarkRun* own = main_runs(shift)(m, 0);
     const std::string own_test = [&] {

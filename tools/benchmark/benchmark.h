@@ -23,10 +23,18 @@ namespace jcas {
 std::vector<std::string> benchmark_default_methods();
 // The methods of `--quick`.
 std::vector<std::string> benchmark_quick_methods();
+// A --methods entry: a method, optionally with pipeline options of its own that replace the given
+// ones for its runs ("jcas@ntm.estimator=posterior"): a row of its own, in its own work directory.
+struct MethodSpec {
+  std::string method;                                       // source, upper_bound or a --retrain.method name
+  std::vector<std::pair<std::string, std::string>> options;  // key, value in the option's canonical text
+  std::string text() const;                                 // the canonical entry: "jcas@ntm.estimator=posterior"
+};
 // UserError for a name that is neither "source", "upper_bound" nor a registered adaptation
-// method (listing the valid names). `has_truth_labels`: whether the pipeline has
-// `--retrain.labels` (which upper_bound needs).
-void check_benchmark_method(const std::string& name, bool has_truth_labels);
+// method (listing the valid names), and for an option that is not a pipeline option, has a value
+// it refuses, is one the benchmark sets per run, or is given to source (which adapts nothing).
+// `has_truth_labels`: whether the pipeline has `--retrain.labels` (which upper_bound needs).
+MethodSpec parse_benchmark_method(const std::string& entry, bool has_truth_labels);
 // "1", "1.5": the text of a shift in folder names and on the child's command line.
 std::string benchmark_shift_text(double shift);
 
@@ -42,14 +50,16 @@ struct BenchmarkOptions {
 
   // Plain keys (`--seeds 3`, `[benchmark] seeds = 3`); `quick` is a switch of the command.
   void bind(OptionBinder& b);
-  void check() const;  // values only; method names: check_benchmark_method
+  void check() const;  // values only; method entries: parse_benchmark_method
 };
 
 // One (shift, seed, method[, configuration]): its scores per round.
 struct BenchmarkRun {
   double shift = 1;
   int seed = 0;
-  std::string method;
+  std::string method;  // the --methods entry, canonical (MethodSpec::text)
+  std::string retrain_method;  // its method: source, upper_bound or a --retrain.method name
+  std::vector<std::pair<std::string, std::string>> options;  // the entry's own options
   // With --tune, for a method with a knob: the knob's key and the value this run used. A variant is
   // a configuration other than the pipeline's own; it appears in the tuning tables only.
   std::string knob, value;
