@@ -218,15 +218,22 @@ TEST(BenchmarkCli, MethodWithOptionsOfItsOwnIsARowOfItsOwn) {
   EXPECT_EQ(summary.at("options").at("retrain.lr"), "0.02");
 }
 
-// The benchmark's own options (every [benchmark] key) are its own: `--transductive false` (a target
-// whose adapted-on split has no labels) reaches no run, and the report has no transductive table.
+// The benchmark's own options (every [benchmark] key, and -q/-v) are its own: `--transductive false`
+// (a target whose adapted-on split has no labels) reaches no run, and the report has no transductive table.
 TEST(BenchmarkCli, ItsOwnOptionsAreNotPassedToTheRuns) {
   const fs::path w = jcas::testing::fresh_dir("benchmark_own");
-  auto r = run_jcas(tiny(w, {"--methods", "source,ce", "--transductive", "false"}));
+  auto r = run_jcas(tiny(w, {"--methods", "source,ce", "--transductive", "false", "-q"}));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string log = read_text(w / "benchmark" / "shift1" / "seed0" / "ce" / "benchmark.log");
   EXPECT_EQ(log.find("--transductive"), std::string::npos) << log;
   EXPECT_EQ(read_text(w / "benchmark" / "report.md").find("### Transductive"), std::string::npos);
+  // -q quiets this command's terminal, not the runs' logs, which say what each run did.
+  EXPECT_EQ(log.find(" -q"), std::string::npos) << log;
+  EXPECT_NE(log.find("stage(s) run"), std::string::npos) << log;
+  auto again = run_jcas(tiny(w, {"--methods", "source,ce", "--transductive", "false", "-q"}));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(read_text(w / "benchmark" / "report.md").find("2 run(s) (2 read from the cache: no stage ran)"),
+            std::string::npos);
 }
 
 TEST(BenchmarkCli, FailingRunNamesItsLog) {

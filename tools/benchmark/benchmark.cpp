@@ -427,13 +427,44 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   }
 }
 
+namespace {
+// A run's score columns in its summary file, by key (0 = the source model, r = after round r).
+const std::pair<const char*, std::vector<double> BenchmarkRun::*> kSummaryColumns[] = {
+    {"test_mdice", &BenchmarkRun::mdice},       {"test_mjac", &BenchmarkRun::mjac},
+    {"adapted_mdice", &BenchmarkRun::adapted_mdice}, {"adapted_mjac", &BenchmarkRun::adapted_mjac},
+    {"val_mdice", &BenchmarkRun::val_mdice},    {"val_mjac", &BenchmarkRun::val_mjac}};
+
+std::string criterion_column() { return std::string("criterion_") + kDefaultCriterion; }
+}  // namespace
+
+void Benchmark::read_result(BenchmarkRun& run) const {
+  const fs::path file = result_json(run);
+  nlohmann::json j;
+  try {
+    std::ifstream in(file);
+    in >> j;
+    run.seconds = j.at("seconds").get<double>();
+    run.adaptation_seconds = j.at("adaptation_seconds").get<double>();
+    run.stages_run = j.at("stages_run").get<int>();
+    auto column = [&](const std::string& key, std::vector<double>& v) {
+      v.clear();
+      for (const auto& x : j.at(key)) v.push_back(x.is_null() ? NAN : x.get<double>());
+    };
+    for (const auto& [key, field] : kSummaryColumns) column(key, run.*field);
+    column(criterion_column(), run.criterion);
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("benchmark: {} is not a run summary this jcas wrote ({})", file.string(), e.what()));
+  }
+  run.done = true;
+}
+
 void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
   run.seconds = seconds;
   run.stages_run = stages_run;
   read_scores(run);
-  run.done = true;
-  // The run's summary for other tools (pandas, a plot of one's own): its configuration, scores per
-  // column (0 = the source model, r = after round r; null: not computed) and times.
+  // The run's summary: its configuration, scores per column (0 = the source model, r = after round
+  // r; null: not computed) and times. The report is built from these files (read back below), and
+  // other tools (pandas, a plot of one's own) read them too.
   auto column = [](const std::vector<double>& v) {
     nlohmann::json a = nlohmann::json::array();
     for (double x : v) a.push_back(std::isfinite(x) ? nlohmann::json(x) : nlohmann::json());
@@ -449,16 +480,12 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
                       {"adaptation_seconds", run.adaptation_seconds},
                       {"stages_run", stages_run},
                       {"rank", setup_.rank},
-                      {"test_mdice", column(run.mdice)},
-                      {"test_mjac", column(run.mjac)},
-                      {"adapted_mdice", column(run.adapted_mdice)},
-                      {"adapted_mjac", column(run.adapted_mjac)},
-                      {"val_mdice", column(run.val_mdice)},
-                      {"val_mjac", column(run.val_mjac)},
-                      {std::string("criterion_") + kDefaultCriterion, column(run.criterion)}};
+                      {criterion_column(), column(run.criterion)}};
+  for (const auto& [key, field] : kSummaryColumns) j[key] = column(run.*field);
   if (!run.knob.empty()) j["knob"] = {{"key", run.knob}, {"value", run.value}};
   for (const auto& [key, value] : run.options) j["options"][key] = value;
   write_text_file(result_json(run), j.dump(1) + "\n");
+  read_result(run);
   std::vector<std::string> jac;
   for (size_t r = 1; r < run.mjac.size() && static_cast<int>(r) <= rounds_of(run); ++r) jac.push_back(pct(run.mjac[r]));
   log::info("done {} shift {} seed {}: test mJac (%) source model {} -> round(s) {} ({}{})", run.name(),
@@ -633,16 +660,8 @@ void Benchmark::collect() {
                                   results, patience, root().string()));
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
-  for (size_t i = 0; i < runs_.size(); ++i) {
-    BenchmarkRun& run = runs_[i];
-    if (run.done) continue;
-    nlohmann::json j;
-    std::ifstream(result_json(run)) >> j;
-    run.seconds = j.value("seconds", 0.0);
-    run.stages_run = j.value("stages_run", -1);
-    read_scores(run);
-    run.done = true;
-  }
+  for (auto& run : runs_)
+    if (!run.done) read_result(run);
 }
 
 std::string Benchmark::markdown(double wall_seconds) const {

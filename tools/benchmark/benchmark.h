@@ -139,7 +139,8 @@ class Benchmark {
   std::filesystem::path base_dir(double shift, int seed) const;
   std::filesystem::path result_json(const BenchmarkRun& run) const;
   std::vector<std::string> child_args(const BenchmarkRun* run, double shift, int seed) const;
-  void read_scores(BenchmarkRun& run) const;
+  void read_scores(BenchmarkRun& run) const;  // from its work directory's stage records
+  void read_result(BenchmarkRun& run) const;  // from its summary file (what the report is built from)
   void finish_run(BenchmarkRun& run, double seconds, int stages_run);
   int rounds_of(const BenchmarkRun& run) const;
 

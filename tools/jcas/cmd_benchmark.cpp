@@ -55,7 +55,8 @@ int benchmark(const Args& args) {
   // What each child gets: the pipeline options as typed (the command line; a --config file is
   // passed as --config), less those the benchmark sets per run.
   BenchmarkSetup setup;
-  std::set<std::string> own_keys = {"quick", "workdir"};
+  // The runs' logs keep their normal level: -q/-v are for this command's terminal.
+  std::set<std::string> own_keys = {"quick", "workdir", "quiet", "verbose"};
   for (const auto& b : binder.bindings()) own_keys.insert(b.key);
   const std::map<std::string, std::string> set_per_run = {
       {"seed", "--seeds"}, {"synth.shift", "--shifts"}, {"retrain.method", "--methods"}};
