@@ -59,7 +59,7 @@ const std::set<std::string> kTorchrunVariables = {
 
 std::string pct(double x) { return std::isfinite(x) ? fmt::format("{:.2f}", 100 * x) : "–"; }
 
-// The method of a --methods entry: "jcas" of "jcas@ntm.estimator=posterior".
+// The method of a --methods entry: "jcas" of "jcas@estimate_ntm.estimator=posterior".
 std::string entry_method(const std::string& entry) { return entry.substr(0, entry.find('@')); }
 
 std::string method_title(const std::string& entry) {
@@ -132,7 +132,8 @@ TuningKnob canonical_knob(const std::string& method) {
   TuningKnob knob = adaptation_method(method).tuning_knob();
   for (auto& v : knob.values) {
     const auto canonical = canonical_pipeline_value(knob.key, v);
-    if (!canonical) throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", method, knob.key));
+    if (!canonical)
+      throw std::logic_error(fmt::format("{}'s tuning knob {} is not a pipeline option", method, knob.key));
     v = *canonical;
   }
   return knob;
@@ -184,8 +185,9 @@ MethodSpec parse_benchmark_method(const std::string& entry, bool has_truth_label
     const size_t eq = part.find('=');
     const std::string key = part.substr(0, eq);
     if (eq == std::string::npos || key.empty())
-      throw UserError(fmt::format("--methods: '{}': expected METHOD@KEY=VALUE (e.g. jcas@ntm.estimator=posterior), "
-                                  "got '{}'", entry, part));
+      throw UserError(fmt::format(
+          "--methods: '{}': expected METHOD@KEY=VALUE (e.g. jcas@estimate_ntm.estimator=posterior), got '{}'", entry,
+          part));
     if (spec.method == reference_row::source)
       throw UserError(fmt::format("--methods: '{}': source adapts nothing, so it takes no options (give them to every "
                                   "run as --{} instead)", entry, key));
@@ -209,7 +211,7 @@ void BenchmarkOptions::bind(OptionBinder& b) {
   b.bind("methods",
          "comma list of methods: source (no adaptation), upper_bound (CE on the target's true labels), or a "
          "--retrain.method name; METHOD@KEY=VALUE[@KEY=VALUE] runs a method with pipeline options of its own, a row "
-         "of its own (e.g. jcas@ntm.estimator=posterior)",
+         "of its own (e.g. jcas@estimate_ntm.estimator=posterior)",
          [this] { return fmt::format("{}", fmt::join(methods, ",")); },
          [this](const std::string& t) { methods = split_list(t); });
   b.bind("seeds", &seeds, "pipeline seeds 0..N-1 (--seed: data, initialisation, sample order)");

@@ -24,11 +24,12 @@ std::vector<std::string> benchmark_default_methods();
 // The methods of `--quick`.
 std::vector<std::string> benchmark_quick_methods();
 // A --methods entry: a method, optionally with pipeline options of its own that replace the given
-// ones for its runs ("jcas@ntm.estimator=posterior"): a row of its own, in its own work directory.
+// ones for its runs ("jcas@estimate_ntm.estimator=posterior"): a row of its own, in its own work
+// directory.
 struct MethodSpec {
   std::string method;                                       // source, upper_bound or a --retrain.method name
   std::vector<std::pair<std::string, std::string>> options;  // key, value in the option's canonical text
-  std::string text() const;                                 // the canonical entry: "jcas@ntm.estimator=posterior"
+  std::string text() const;  // the canonical entry: "jcas@estimate_ntm.estimator=posterior"
 };
 // UserError for a name that is neither "source", "upper_bound" nor a registered adaptation
 // method (listing the valid names), and for an option that is not a pipeline option, has a value
