@@ -14,7 +14,7 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& la
 
 LossTerms CrossEntropyLossImpl::forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& pred1,
                                         const torch::Tensor& pred2, const torch::Tensor& labels, const torch::Tensor&) {
-  return head_terms(cross_entropy(pred1, labels), cross_entropy(pred2, labels), lambda_);
+  return head_terms(pred1, pred2, lambda_, [&](const torch::Tensor& p) { return cross_entropy(p, labels); });
 }
 
 }  // namespace jcas

@@ -105,11 +105,16 @@ LossTerms JcasLossImpl::forward(const torch::Tensor& feat1, const torch::Tensor&
       }
       seg = o.dar ? class_branch_loss(p, pdar, labels, tc) : corrected_nll(resize_bilinear(pred, H, W), labels, tc);
     };
-    head(feat1, pred1, t.aff1, t.seg1);
     head(feat2, pred2, t.aff2, t.seg2);
+    if (one_head(feat1, feat2) && one_head(pred1, pred2)) {
+      t.aff1 = t.aff2;
+      t.seg1 = t.seg2;
+    } else {
+      head(feat1, pred1, t.aff1, t.seg1);
+    }
   } else {
-    t.seg1 = corrected_nll(resize_bilinear(pred1, H, W), labels, tc);
     t.seg2 = corrected_nll(resize_bilinear(pred2, H, W), labels, tc);
+    t.seg1 = one_head(pred1, pred2) ? t.seg2 : corrected_nll(resize_bilinear(pred1, H, W), labels, tc);
   }
   if (o.calc) {
     t.volume = logabsdet(tc);

@@ -31,14 +31,19 @@ using SegmentationLoss = std::shared_ptr<SegmentationLossImpl>;
 // A 0-dim zero on `like`'s device and dtype: the value of a term a loss lacks.
 inline torch::Tensor zero_term(const torch::Tensor& like) { return torch::zeros({}, like.options()); }
 
+// A model with one head (an imported model without an auxiliary output) gives the same tensor as
+// both heads' logits (and embeddings): the terms of both heads are then equal, and are computed once.
+inline bool one_head(const torch::Tensor& a1, const torch::Tensor& a2) { return a1.is_same(a2); }
+
 // The terms of a loss with one term per head and nothing else: total = seg2 + λ·seg1 (the
-// reference's weighting of the auxiliary head).
-inline LossTerms head_terms(const torch::Tensor& seg1, const torch::Tensor& seg2, double lambda) {
+// reference's weighting of the auxiliary head). `term(logits)` computes one head's term.
+template <typename Term>
+LossTerms head_terms(const torch::Tensor& pred1, const torch::Tensor& pred2, double lambda, const Term& term) {
   LossTerms t;
-  t.seg1 = seg1;
-  t.seg2 = seg2;
-  t.aff1 = t.aff2 = t.volume = t.consistency = zero_term(seg2);
-  t.total = seg2 + lambda * seg1;
+  t.seg2 = term(pred2);
+  t.seg1 = one_head(pred1, pred2) ? t.seg2 : term(pred1);
+  t.aff1 = t.aff2 = t.volume = t.consistency = zero_term(t.seg2);
+  t.total = t.seg2 + lambda * t.seg1;
   return t;
 }
 

@@ -339,9 +339,14 @@ ModelOutput forward_in(SegmentationModel& model, const torch::Tensor& x, bool bf
     CpuBfloat16Autocast autocast(true);
     out = model.forward(x);
   }
-  // The loss in float32: its sums over many pixels and its NTM products need the precision.
-  for (auto* t : {&out.feat1, &out.feat2, &out.pred1, &out.pred2})
-    if (t->defined()) *t = t->to(torch::kFloat32);
+  // The loss in float32: its sums over many pixels and its NTM products need the precision. A
+  // model with one head keeps one tensor for both (its terms are computed once: segmentation_loss.h).
+  auto to_float = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat32) : t; };
+  const bool one_feat = one_head(out.feat1, out.feat2), one_pred = one_head(out.pred1, out.pred2);
+  out.feat2 = to_float(out.feat2);
+  out.pred2 = to_float(out.pred2);
+  out.feat1 = one_feat ? out.feat2 : to_float(out.feat1);
+  out.pred1 = one_pred ? out.pred2 : to_float(out.pred1);
   return out;
 }
 

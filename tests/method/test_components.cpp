@@ -512,6 +512,49 @@ TEST(JcasLoss, TotalWeighsTheTerms) {
   }
 }
 
+// A model with one head (an imported model without an auxiliary output) passes the same tensors as
+// both heads: the terms are computed once, with the values and gradients of two equal heads.
+TEST(JcasLoss, OneHeadIsComputedOnceWithTheValuesOfTwoEqualHeads) {
+  auto in = make_inputs();
+  const auto& feat = in.feat2;
+  const auto& pred = in.pred2;
+  for (int variant = 0; variant < 4; ++variant) {
+    auto o = small_options();
+    o.affinity_impl = variant == 1 ? jcas::AffinityImpl::tiled : jcas::AffinityImpl::dense;
+    o.dar = variant != 2;
+    o.affinity = variant != 3;
+    jcas::JcasLoss loss(4, o);
+    auto once = loss->forward(feat, feat, pred, pred, in.labels, in.dist);
+    EXPECT_TRUE(once.seg1.is_same(once.seg2)) << variant;
+    if (o.affinity) EXPECT_TRUE(once.aff1.is_same(once.aff2)) << variant;
+    const std::vector<torch::Tensor> leaves = o.affinity ? std::vector<torch::Tensor>{feat, pred}
+                                                         : std::vector<torch::Tensor>{pred};
+    auto g_once = torch::autograd::grad({once.total}, leaves);
+    auto twice = loss->forward(feat * 1, feat * 1, pred * 1, pred * 1, in.labels, in.dist);
+    EXPECT_FALSE(twice.seg1.is_same(twice.seg2));
+    auto g_twice = torch::autograd::grad({twice.total}, leaves);
+    EXPECT_NEAR(once.total.item<double>(), twice.total.item<double>(), 1e-6 * std::abs(twice.total.item<double>()))
+        << variant;
+    for (size_t i = 0; i < g_once.size(); ++i) EXPECT_LT(rel(g_once[i], g_twice[i]), 1e-5) << variant << " " << i;
+  }
+}
+
+TEST(HeadTerms, OneHeadIsComputedOnce) {
+  auto a = torch::randn({1, 2, 3, 3}), b = a.clone();
+  int calls = 0;
+  auto term = [&](const torch::Tensor& p) {
+    ++calls;
+    return p.sum();
+  };
+  auto once = jcas::head_terms(a, a, 0.4, term);
+  EXPECT_EQ(calls, 1);
+  calls = 0;
+  auto twice = jcas::head_terms(a, b, 0.4, term);
+  EXPECT_EQ(calls, 2);
+  EXPECT_DOUBLE_EQ(once.total.item<double>(), twice.total.item<double>());
+  EXPECT_NEAR(once.total.item<double>(), 1.4 * a.sum().item<double>(), 1e-5);
+}
+
 TEST(JcasLoss, RejectsBadOptions) {
   // Option text is checked where it is bound: each bad value is one error naming its key.
   for (auto [key, text] : std::vector<std::pair<std::string, std::string>>{

@@ -17,7 +17,7 @@ class FocalLossImpl : public SegmentationLossImpl {
   LossTerms forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& pred1, const torch::Tensor& pred2,
                     const torch::Tensor& labels, const torch::Tensor&) override {
     ++calls;
-    return head_terms(focal(pred1, labels), focal(pred2, labels), lambda_);
+    return head_terms(pred1, pred2, lambda_, [&](const torch::Tensor& p) { return focal(p, labels); });
   }
 
  private:

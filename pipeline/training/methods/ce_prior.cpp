@@ -20,7 +20,7 @@ class LogitAdjustedLossImpl : public SegmentationLossImpl {
     auto adjust = [&](const torch::Tensor& logits) {
       return logits + tau_ * prior.to(logits.options()).clamp_min(1e-8).log().view({1, -1, 1, 1});
     };
-    return head_terms(cross_entropy(adjust(pred1), labels), cross_entropy(adjust(pred2), labels), lambda_);
+    return head_terms(pred1, pred2, lambda_, [&](const torch::Tensor& p) { return cross_entropy(adjust(p), labels); });
   }
 
  private:

@@ -17,7 +17,7 @@ class SparseRegLossImpl : public SegmentationLossImpl {
   explicit SparseRegLossImpl(JcasLossOptions o) : o_(std::move(o)) {}
   LossTerms forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& pred1, const torch::Tensor& pred2,
                     const torch::Tensor& labels, const torch::Tensor&) override {
-    return head_terms(term(pred1, labels), term(pred2, labels), o_.lambda);
+    return head_terms(pred1, pred2, o_.lambda, [&](const torch::Tensor& p) { return term(p, labels); });
   }
 
  private:

@@ -19,7 +19,7 @@ class EntropyLossImpl : public SegmentationLossImpl {
   explicit EntropyLossImpl(double lambda) : lambda_(lambda) {}
   LossTerms forward(const torch::Tensor&, const torch::Tensor&, const torch::Tensor& pred1, const torch::Tensor& pred2,
                     const torch::Tensor& labels, const torch::Tensor&) override {
-    return head_terms(mean_entropy(pred1, labels), mean_entropy(pred2, labels), lambda_);
+    return head_terms(pred1, pred2, lambda_, [&](const torch::Tensor& p) { return mean_entropy(p, labels); });
   }
 
  private:
