@@ -61,7 +61,7 @@ def main():
     print("| measurement | case | figure | peak RSS |\n| --- | --- | --- | --: |")
     for j in lines:
         rss = j.get("peak_rss_mib", j.get("peak_rss_mib_rank0"))
-        print("| " + " | ".join(row(j)) + f" | {rss:.0f} MiB |" if rss is not None else " | – |")
+        print("| " + " | ".join(row(j)) + (f" | {rss:.0f} MiB |" if rss is not None else " | – |"))
 
 
 if __name__ == "__main__":
