@@ -1,5 +1,6 @@
 #include "pipeline/cache/cached_job.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -93,6 +94,7 @@ StageRecord run_job(const CachedJob& job, bool commit) {
   record.options = job.options;
   record.inputs = job.inputs;
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  record.threads = at::get_num_threads();  // not in the fingerprint, but it moves float sums: stated
   write_record(out, record);
   if (commit) out.commit();
   return record;

@@ -34,6 +34,7 @@ void write_record(H5Writer& out, const StageRecord& r) {
   out.attr("/", "options", r.options.dump());
   out.attr("/", "inputs", r.inputs.dump());
   out.attr("/", "seconds", r.seconds);
+  out.attr("/", "threads", int64_t{r.threads});
   out.attr("/", "metrics", metrics_json(r.metrics).dump());
   for (const auto& [k, v] : r.metrics) out.attr("/", "metric." + k, v);
 }
@@ -58,6 +59,7 @@ StageRecord read_record(const std::filesystem::path& path) {
     throw UserError(fmt::format("{}: unreadable options/inputs record ({})", path.string(), e.what()));
   }
   r.seconds = in.attr_double("/", "seconds");
+  if (in.has_attr("/", "threads")) r.threads = static_cast<int>(in.attr_int("/", "threads"));
   for (const auto& name : in.attr_names("/"))
     if (name.rfind("metric.", 0) == 0) r.metrics[name.substr(7)] = in.attr_double("/", name);
   return r;

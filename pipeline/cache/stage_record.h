@@ -27,6 +27,7 @@ struct StageRecord {
   nlohmann::json options = nlohmann::json::object();  // the options that affect the result
   nlohmann::json inputs = nlohmann::json::object();   // {"stage[round]": fingerprint}
   double seconds = 0;
+  int threads = 0;  // intra-op CPU threads it ran with (0: not recorded, an older file)
   Metrics metrics;
   std::string version;
   int64_t format_version = kCacheFormatVersion;

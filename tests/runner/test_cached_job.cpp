@@ -58,6 +58,9 @@ TEST(CachedJob, RunsWhenMissingAndIsReusedAfterwards) {
   EXPECT_EQ(again.metrics.at("value"), 1.5);
   EXPECT_EQ(again.options, job.options);
   EXPECT_EQ(again.inputs, job.inputs);
+  // The threads it ran with are stated in the file (read back by the second call).
+  EXPECT_EQ(first.threads, torch::get_num_threads());
+  EXPECT_EQ(again.threads, first.threads);
   EXPECT_TRUE(torch::equal(H5Reader(job.path).read("x"), torch::full({2}, 1.5)));
 }
 

@@ -132,6 +132,7 @@ TEST(BenchmarkCli, TuneRunsEachMethodAtEveryValueOfItsKnobAndChoosesByValAndWith
     std::ifstream(seed0.string() + "/" + dir + ".result.json") >> summary;
     EXPECT_EQ(summary.at("run"), dir);
     EXPECT_EQ(summary.at("knob").at("value"), lr);
+    EXPECT_EQ(summary.at("threads"), nlohmann::json::array({1})) << "the run's --threads 1, as its stages recorded it";
     EXPECT_DOUBLE_EQ(summary.at("val_mdice").at(1).get<double>(), val);
     EXPECT_DOUBLE_EQ(summary.at("test_mdice").at(1).get<double>(), test);
     if (val > best_val) best_val = val, best_val_lr = lr, val_test = test;
@@ -139,6 +140,7 @@ TEST(BenchmarkCli, TuneRunsEachMethodAtEveryValueOfItsKnobAndChoosesByValAndWith
   }
   EXPECT_TRUE(fs::exists(seed0 / "base" / "round-0" / "evaluate_val_source.h5"));
   const std::string md = read_text(w / "benchmark" / "report.md");
+  EXPECT_NE(md.find("CPU threads per run, as the adaptation stages recorded them: 1.\n"), std::string::npos) << md;
   // The main tables show each method once (its pipeline configuration).
   const std::string test_tables = md.substr(0, md.find("### Choosing the model without labels"));
   EXPECT_EQ(occurrences(test_tables, "| ce ("), 1) << md;

@@ -164,7 +164,7 @@ std::string MethodSpec::text() const {
 MethodSpec parse_benchmark_method(const std::string& entry, bool has_truth_labels) {
   MethodSpec spec;
   const auto parts = split_list(entry, '@');
-  spec.method = parts.empty() ? entry : parts[0];
+  spec.method = entry_method(entry);
   if (spec.method == reference_row::upper_bound && !has_truth_labels)
     throw UserError("--methods: upper_bound trains CE on the target's true labels (--retrain.labels truth), which "
                     "this build of the pipeline does not have yet");
@@ -402,6 +402,7 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
   // What adapting took, whenever it ran: the recorded times of the round stages other than the
   // evaluations (the source model and its scores are the base's, shared by every method).
   run.adaptation_seconds = 0;
+  run.threads.clear();
   if (run.method != reference_row::source)
     for (int r = 0; r < rounds; ++r) {
       const fs::path dir = ctx.round_dir(r);
@@ -412,7 +413,9 @@ void Benchmark::read_scores(BenchmarkRun& run) const {
             name.rfind("evaluate", 0) == 0)
           continue;
         try {
-          run.adaptation_seconds += read_record(entry.path()).seconds;
+          const StageRecord record = read_record(entry.path());
+          run.adaptation_seconds += record.seconds;
+          if (record.threads > 0) run.threads.insert(record.threads);
         } catch (const std::exception&) {  // a partial or foreign file is not a result: nothing to add
         }
       }
@@ -448,6 +451,7 @@ void Benchmark::read_result(BenchmarkRun& run) const {
     run.seconds = j.at("seconds").get<double>();
     run.adaptation_seconds = j.at("adaptation_seconds").get<double>();
     run.stages_run = j.at("stages_run").get<int>();
+    run.threads = j.value("threads", std::set<int>{});
     auto column = [&](const std::string& key, std::vector<double>& v) {
       v.clear();
       for (const auto& x : j.at(key)) v.push_back(x.is_null() ? NAN : x.get<double>());
@@ -480,6 +484,7 @@ void Benchmark::finish_run(BenchmarkRun& run, double seconds, int stages_run) {
                       {"workdir", run.dir.string()},
                       {"seconds", seconds},
                       {"adaptation_seconds", run.adaptation_seconds},
+                      {"threads", run.threads},
                       {"stages_run", stages_run},
                       {"rank", setup_.rank},
                       {criterion_column(), column(run.criterion)}};
@@ -676,6 +681,11 @@ std::string Benchmark::markdown(double wall_seconds) const {
                     "0..{}; {} process(es).\n\n",
                     now_text(), format_duration(wall_seconds), runs_.size(), cached, setup_.rounds, o_.seeds - 1,
                     setup_.world_size);
+  std::set<int> threads;
+  for (const auto& r : runs_) threads.insert(r.threads.begin(), r.threads.end());
+  md += threads.empty() ? std::string("CPU threads per run: not recorded (older results).\n\n")
+                        : fmt::format("CPU threads per run, as the adaptation stages recorded them: {}.\n\n",
+                                      fmt::join(threads, ", "));
   md += "Scores on the target's test split, in %: mean ± sample sd over seeds (`--seed` changes the synthetic data "
         "when it is generated, the source model's initialisation when it is trained here, and every sample order; "
         "`{seed}` in an option's value gives each seed its own file, e.g. its own imported source model). Every "

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,6 +74,7 @@ struct BenchmarkRun {
   std::vector<double> val_mjac, val_mdice;  // the labelled val split (--evaluate.val, with --tune)
   double seconds = 0;               // wall time of its child (0 for source: the base's time)
   double adaptation_seconds = 0;    // recorded wall time of its adaptation stages (cached ones too)
+  std::set<int> threads;            // intra-op CPU threads its adaptation stages recorded (empty: none)
   int stages_run = -1;              // stages the child ran (0: everything cached; -1 unknown)
   bool done = false;
   // "jcas", or "jcas@affinity_weight=0.3" for a variant: its work directory's name.
