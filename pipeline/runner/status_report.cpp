@@ -34,6 +34,7 @@ std::string status_json(const PipelinePlan& plan) {
                       {"stage", p->key.name},
                       {"state", state_name(s.state)},
                       {"seconds", s.record ? s.record->seconds : 0.0},
+                      {"threads", s.record ? s.record->threads : 0},
                       {"metrics", metrics_json(s.record ? s.record->metrics : Metrics{})}});
   }
   return nlohmann::json{{"stages", stages}}.dump();

@@ -35,6 +35,7 @@ TEST(PipelineCli, TinyRunCompletesAndEveryStageIsDone) {
   std::set<std::string> stages, metrics;
   for (const auto& s : json.at("stages")) {
     EXPECT_EQ(s.at("state"), "done") << s.dump();
+    EXPECT_EQ(s.at("threads"), 1) << s.dump();  // the tiny pipeline's --threads 1, as each stage recorded it
     stages.insert(s.at("stage").get<std::string>());
     for (const auto& [k, v] : s.at("metrics").items()) metrics.insert(k);
   }
